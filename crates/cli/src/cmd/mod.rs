@@ -1,0 +1,3 @@
+//! One module per subcommand, mirroring the CLI tree.
+
+pub(crate) mod completions;

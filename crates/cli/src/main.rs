@@ -1,0 +1,47 @@
+//! `anthill`: the one binary. Each subcommand lives in `cmd/<name>.rs` with a
+//! clap `Args` struct and a `run` method; this file only dispatches and maps
+//! errors to exit codes (0 success, 1 reported failure, 2 bad usage — clap's own).
+
+mod cmd;
+mod logging;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Ship big updates to a fleet of servers over BitTorrent.
+#[derive(Debug, Parser)]
+#[command(name = "anthill", version, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print shell completions for bash, zsh, fish, elvish or powershell.
+    Completions(cmd::completions::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Completions(a) => a.run(),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            if is_broken_pipe(&err) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("anthill: error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| {
+        e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
