@@ -121,7 +121,7 @@ impl ScrapeResponse<'_> {
     /// Appends the bencoded response to `buf`.
     pub fn encode_into(&self, buf: &mut Vec<u8>) {
         let mut files: Vec<&(InfoHash, SwarmStats)> = self.files.iter().collect();
-        files.sort_by(|a, b| a.0.cmp(&b.0));
+        files.sort_by_key(|f| f.0);
         files.dedup_by(|a, b| a.0 == b.0);
         let mut e = Encoder::with_buffer(std::mem::take(buf));
         e.dict(|d| {
