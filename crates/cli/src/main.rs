@@ -20,12 +20,15 @@ struct Cli {
 enum Command {
     /// Print shell completions for bash, zsh, fish, elvish or powershell.
     Completions(cmd::completions::Args),
+    /// Run the BitTorrent tracker (HTTP and UDP announces, scrape, stats, metrics).
+    Tracker(cmd::tracker::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Completions(a) => a.run(),
+        Command::Tracker(a) => a.run(),
     };
     match result {
         Ok(code) => code,

@@ -155,7 +155,7 @@ impl Metrics {
             ),
             (
                 "anthill_tracker_peers_not_stored_total",
-                "Announces not stored because a peer cap was reached.",
+                "Announces seen while the global peer cap was reached (new peers are then not stored).",
                 &self.peers_not_stored,
             ),
         ] {

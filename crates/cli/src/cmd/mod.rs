@@ -1,3 +1,4 @@
 //! One module per subcommand, mirroring the CLI tree.
 
 pub(crate) mod completions;
+pub(crate) mod tracker;
