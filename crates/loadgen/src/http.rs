@@ -40,14 +40,19 @@ async fn one(target: SocketAddr, req: &[u8], buf: &mut Vec<u8>) -> std::io::Resu
         }
     }
     let status_ok = buf.starts_with(b"HTTP/1.1 200") || buf.starts_with(b"HTTP/1.0 200");
-    let body_start = buf.windows(4).position(|w| w == b"\r\n\r\n").map_or(buf.len(), |p| p + 4);
+    let body_start = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(buf.len(), |p| p + 4);
     let body = &buf[body_start..];
     Ok(status_ok && body.starts_with(b"d") && !body.windows(14).any(|w| w == b"failure reason"))
 }
 
 /// Runs the HTTP load on a single-threaded runtime (so it takes one core).
 pub fn run(target: SocketAddr, wl: &Workload, opts: &HttpOptions) -> anyhow::Result<Report> {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     let deadline = Instant::now() + opts.duration;
     let start = Instant::now();
     let mut total = rt.block_on(async {
@@ -64,12 +69,17 @@ pub fn run(target: SocketAddr, wl: &Workload, opts: &HttpOptions) -> anyhow::Res
                     req.clear();
                     req.extend_from_slice(b"GET ");
                     req.extend_from_slice(wl.announce_path(i, numwant).as_bytes());
-                    req.extend_from_slice(b" HTTP/1.1\r\nHost: tracker\r\nConnection: close\r\n\r\n");
+                    req.extend_from_slice(
+                        b" HTTP/1.1\r\nHost: tracker\r\nConnection: close\r\n\r\n",
+                    );
                     let t0 = Instant::now();
-                    match tokio::time::timeout(Duration::from_secs(5), one(target, &req, &mut buf)).await {
+                    match tokio::time::timeout(Duration::from_secs(5), one(target, &req, &mut buf))
+                        .await
+                    {
                         Ok(Ok(true)) => {
                             r.ok += 1;
-                            r.latencies_us.push(u32::try_from(t0.elapsed().as_micros()).unwrap_or(u32::MAX));
+                            r.latencies_us
+                                .push(u32::try_from(t0.elapsed().as_micros()).unwrap_or(u32::MAX));
                         }
                         Ok(Ok(false)) => r.errors += 1,
                         _ => r.lost += 1,

@@ -28,7 +28,11 @@ impl Report {
     /// Successful requests per second.
     pub fn rate(&self) -> f64 {
         let secs = self.elapsed.as_secs_f64();
-        if secs == 0.0 { 0.0 } else { lossy(self.ok) / secs }
+        if secs == 0.0 {
+            0.0
+        } else {
+            lossy(self.ok) / secs
+        }
     }
 
     /// The `q` quantile of latency (0.0..=1.0), in microseconds.
@@ -39,7 +43,9 @@ impl Report {
         self.latencies_us.sort_unstable();
         let last = self.latencies_us.len() - 1;
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-        let idx = ((lossy(u64::try_from(last).unwrap_or(u64::MAX)) * q.clamp(0.0, 1.0)).round() as usize).min(last);
+        let idx = ((lossy(u64::try_from(last).unwrap_or(u64::MAX)) * q.clamp(0.0, 1.0)).round()
+            as usize)
+            .min(last);
         self.latencies_us[idx]
     }
 

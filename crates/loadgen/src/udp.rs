@@ -7,8 +7,7 @@ use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 use tracker_proto::AnnounceEvent;
 use tracker_proto::udp::{
-    AnnounceRequest, ConnectRequest, ConnectionId, Request, Response, ScrapeRequest,
-    TransactionId,
+    AnnounceRequest, ConnectRequest, ConnectionId, Request, Response, ScrapeRequest, TransactionId,
 };
 
 /// Settings of [`run`].
@@ -66,7 +65,9 @@ pub fn connect(sock: &UdpSocket) -> anyhow::Result<ConnectionId> {
         let deadline = Instant::now() + Duration::from_millis(200);
         while Instant::now() < deadline {
             if let Ok(n) = sock.recv(&mut buf) {
-                if let Some(Response::Connect { connection_id, .. }) = Response::parse(&buf[..n], false) {
+                if let Some(Response::Connect { connection_id, .. }) =
+                    Response::parse(&buf[..n], false)
+                {
                     return Ok(connection_id);
                 }
             }
@@ -86,7 +87,10 @@ struct Slot {
 /// What each slot sends next.
 enum Next<'a> {
     /// Random peers until the deadline.
-    Random { scrape_every: u32, counter: &'a mut u32 },
+    Random {
+        scrape_every: u32,
+        counter: &'a mut u32,
+    },
     /// Peers `next..end` once each, with `event=started` and `numwant=0`.
     Sequential { next: &'a mut usize, end: usize },
 }
@@ -101,7 +105,14 @@ struct Worker<'w> {
 }
 
 impl Worker<'_> {
-    fn send(&mut self, slot_idx: usize, slot: &mut Slot, scrape: bool, event: AnnounceEvent, numwant: u32) {
+    fn send(
+        &mut self,
+        slot_idx: usize,
+        slot: &mut Slot,
+        scrape: bool,
+        event: AnnounceEvent,
+        numwant: u32,
+    ) {
         if self.cid_at.elapsed() > Duration::from_secs(50) {
             if let Ok(c) = connect(&self.sock) {
                 self.cid = c;
@@ -135,7 +146,14 @@ impl Worker<'_> {
     }
 }
 
-fn worker(target: SocketAddr, wl: &Workload, window: usize, numwant: u32, deadline: Instant, mut next: Next<'_>) -> anyhow::Result<Report> {
+fn worker(
+    target: SocketAddr,
+    wl: &Workload,
+    window: usize,
+    numwant: u32,
+    deadline: Instant,
+    mut next: Next<'_>,
+) -> anyhow::Result<Report> {
     let sock = socket_for(target)?;
     let cid = connect(&sock)?;
     let mut w = Worker {
@@ -160,24 +178,28 @@ fn worker(target: SocketAddr, wl: &Workload, window: usize, numwant: u32, deadli
     let start = Instant::now();
     let sequential = matches!(next, Next::Sequential { .. });
     // Picks the next request for a slot; false when there is nothing left.
-    let mut assign = |slot: &mut Slot, rng: &mut fastrand::Rng| -> Option<(bool, AnnounceEvent, u32)> {
-        match &mut next {
-            Next::Random { scrape_every, counter } => {
-                slot.peer = rng.usize(..wl.peers.len().max(1));
-                **counter = counter.wrapping_add(1);
-                let scrape = *scrape_every > 0 && **counter % *scrape_every == 0;
-                Some((scrape, AnnounceEvent::None, numwant))
-            }
-            Next::Sequential { next, end } => {
-                if **next >= *end {
-                    return None;
+    let mut assign =
+        |slot: &mut Slot, rng: &mut fastrand::Rng| -> Option<(bool, AnnounceEvent, u32)> {
+            match &mut next {
+                Next::Random {
+                    scrape_every,
+                    counter,
+                } => {
+                    slot.peer = rng.usize(..wl.peers.len().max(1));
+                    **counter = counter.wrapping_add(1);
+                    let scrape = *scrape_every > 0 && **counter % *scrape_every == 0;
+                    Some((scrape, AnnounceEvent::None, numwant))
                 }
-                slot.peer = **next;
-                **next += 1;
-                Some((false, AnnounceEvent::Started, 0))
+                Next::Sequential { next, end } => {
+                    if **next >= *end {
+                        return None;
+                    }
+                    slot.peer = **next;
+                    **next += 1;
+                    Some((false, AnnounceEvent::Started, 0))
+                }
             }
-        }
-    };
+        };
     for i in 0..slots.len() {
         let mut s = slots[i];
         if let Some((scrape, ev, nw)) = assign(&mut s, &mut rng) {
@@ -197,12 +219,16 @@ fn worker(target: SocketAddr, wl: &Workload, window: usize, numwant: u32, deadli
                 let action = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]);
                 let tid = u32::from_be_bytes([buf[4], buf[5], buf[6], buf[7]]);
                 let idx = usize::try_from(tid & 0xffff).unwrap_or(usize::MAX);
-                let Some(slot) = slots.get_mut(idx) else { continue };
+                let Some(slot) = slots.get_mut(idx) else {
+                    continue;
+                };
                 if !slot.busy || u32::from(slot.generation) != tid >> 16 {
                     continue;
                 }
                 let us = slot.sent.elapsed().as_micros();
-                report.latencies_us.push(u32::try_from(us).unwrap_or(u32::MAX));
+                report
+                    .latencies_us
+                    .push(u32::try_from(us).unwrap_or(u32::MAX));
                 if action == 3 {
                     report.errors += 1;
                 } else {
@@ -277,7 +303,12 @@ pub fn run(target: SocketAddr, wl: &Workload, opts: &UdpOptions) -> anyhow::Resu
 
 /// Announces every peer of `wl` once (`started`, `numwant=0`), split over
 /// `threads`, so the tracker holds the whole fleet. Lost packets are resent.
-pub fn fill(target: SocketAddr, wl: &Workload, threads: usize, window: usize) -> anyhow::Result<Report> {
+pub fn fill(
+    target: SocketAddr,
+    wl: &Workload,
+    threads: usize,
+    window: usize,
+) -> anyhow::Result<Report> {
     let threads = threads.max(1);
     let per = wl.peers.len().div_ceil(threads);
     let deadline = Instant::now() + Duration::from_secs(600);
@@ -288,7 +319,17 @@ pub fn fill(target: SocketAddr, wl: &Workload, threads: usize, window: usize) ->
                 s.spawn(move || {
                     let mut next = t * per;
                     let end = ((t + 1) * per).min(wl.peers.len());
-                    worker(target, wl, window, 0, deadline, Next::Sequential { next: &mut next, end })
+                    worker(
+                        target,
+                        wl,
+                        window,
+                        0,
+                        deadline,
+                        Next::Sequential {
+                            next: &mut next,
+                            end,
+                        },
+                    )
                 })
             })
             .collect();

@@ -1,7 +1,5 @@
 use tracker_proto::http::percent_encode;
-use tracker_proto::{
-    AnnounceEvent, AnnounceRequest, ByteCount, InfoHash, PeerId, PeerKey, Port,
-};
+use tracker_proto::{AnnounceEvent, AnnounceRequest, ByteCount, InfoHash, PeerId, PeerKey, Port};
 
 /// One simulated agent.
 #[derive(Debug, Clone)]
@@ -49,6 +47,7 @@ impl Workload {
                 s
             })
             .collect();
+        let n_torrents = torrents.len();
         let peers = (0..peers)
             .map(|i| {
                 let mut id = [0u8; 20];
@@ -58,9 +57,13 @@ impl Workload {
                 percent_encode(&id, &mut url);
                 SimPeer {
                     peer_id: PeerId(id),
-                    port: Port::new(u16::try_from(1024 + i % 60_000).unwrap_or(1024))
-                        .unwrap_or(Port::new(1024).unwrap_or_else(|| unreachable!())),
-                    torrent: i % torrents.len(),
+                    // Distinct ports within a swarm: trackers such as opentracker
+                    // key peers by address and port, and all load comes from one address.
+                    port: Port::new(
+                        u16::try_from(1024 + (i / n_torrents) % 60_000).unwrap_or(1024),
+                    )
+                    .unwrap_or(Port::new(1024).unwrap_or_else(|| unreachable!())),
+                    torrent: i % n_torrents,
                     seeder: i % 10 == 0,
                     peer_id_url: url,
                 }
@@ -74,7 +77,12 @@ impl Workload {
     }
 
     /// The announce of peer `i`.
-    pub fn announce(&self, i: usize, event: AnnounceEvent, numwant: Option<u32>) -> AnnounceRequest {
+    pub fn announce(
+        &self,
+        i: usize,
+        event: AnnounceEvent,
+        numwant: Option<u32>,
+    ) -> AnnounceRequest {
         let p = &self.peers[i % self.peers.len()];
         AnnounceRequest {
             info_hash: self.torrents[p.torrent],

@@ -59,6 +59,8 @@ pub struct HttpConfig {
     pub enabled: bool,
     /// Address to listen on, e.g. `"0.0.0.0:6969"` or `"[::]:6969"`.
     pub listen: SocketAddr,
+    /// Threads serving HTTP, each with its own event loop; 0 means one per CPU.
+    pub workers: usize,
     /// Largest request head accepted, in bytes; longer requests get 431 and are closed.
     pub max_request_bytes: usize,
     /// Time allowed to receive one request head.
@@ -81,6 +83,7 @@ impl Default for HttpConfig {
         Self {
             enabled: true,
             listen: SocketAddr::from(([0, 0, 0, 0], 6969)),
+            workers: 0,
             max_request_bytes: 4096,
             request_timeout: HumanDuration::secs(10),
             keep_alive_timeout: HumanDuration::secs(30),

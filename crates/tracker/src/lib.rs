@@ -94,15 +94,46 @@ pub async fn serve(
         };
         l.set_nonblocking(true).map_err(setup)?;
         let addr = l.local_addr().map_err(setup)?;
-        let l = tokio::net::TcpListener::from_std(l).map_err(setup)?;
-        tracing::info!(%addr, "http tracker listening");
-        let (t, c, tk) = (tracker.clone(), cancel.clone(), tasks.clone());
-        workers.spawn(async move {
-            (
-                "http accept loop".to_owned(),
-                http_server::accept_loop(t, l, c, tk).await,
-            )
-        });
+        let n = match tracker.config().http.workers {
+            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+            n => n,
+        };
+        tracing::info!(%addr, workers = n, "http tracker listening");
+        // Each worker is a thread with its own single-threaded runtime,
+        // accepting from the shared listener: a connection's accept, read
+        // and write then happen on one thread, with no cross-thread wake-ups.
+        for i in 0..n {
+            let l = l.try_clone().map_err(setup)?;
+            let (t, c, tk) = (tracker.clone(), cancel.clone(), tasks.clone());
+            let name = format!("http worker {i}");
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(setup)?;
+            let handle = std::thread::Builder::new()
+                .name(format!("anthill-http-{i}"))
+                .spawn(move || {
+                    rt.block_on(async move {
+                        let l = tokio::net::TcpListener::from_std(l).map_err(setup)?;
+                        let r = http_server::accept_loop(t, l, c, tk.clone()).await;
+                        // Connections run on this runtime: drain them here.
+                        let _ = tokio::time::timeout(DRAIN_TIMEOUT, tk.wait()).await;
+                        r
+                    })
+                })
+                .map_err(setup)?;
+            workers.spawn(async move {
+                let joined = tokio::task::spawn_blocking(move || handle.join()).await;
+                let result = match joined {
+                    Ok(Ok(r)) => r,
+                    _ => Err(TrackerError::WorkerFailed {
+                        worker: name.clone(),
+                        reason: "panicked".into(),
+                    }),
+                };
+                (name, result)
+            });
+        }
     }
 
     let stop_udp = Arc::new(AtomicBool::new(false));

@@ -69,6 +69,9 @@ pub(crate) struct Args {
     /// UDP worker threads (0: one per CPU).
     #[arg(long, env = "ANTHILL_TRACKER_UDP_WORKERS")]
     udp_workers: Option<usize>,
+    /// HTTP worker threads (0: one per CPU).
+    #[arg(long, env = "ANTHILL_TRACKER_HTTP_WORKERS")]
+    http_workers: Option<usize>,
     /// Log format.
     #[arg(long, value_enum, default_value_t, env = "ANTHILL_LOG_FORMAT")]
     log_format: LogFormat,
@@ -151,6 +154,9 @@ impl Args {
         }
         if let Some(n) = self.max_peers {
             c.swarm.max_peers = n;
+        }
+        if let Some(n) = self.http_workers {
+            c.http.workers = n;
         }
         if let Some(n) = self.udp_workers {
             c.udp.workers = n;

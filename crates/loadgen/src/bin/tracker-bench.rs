@@ -110,9 +110,22 @@ fn start_anthill(bin: &Path) -> anyhow::Result<Server> {
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let log = std::fs::File::create(dir.path().join("anthill.log"))?;
     let child = Command::new(bin)
-        .args(["tracker", "--http", &addr.to_string(), "--udp", &addr.to_string()])
+        .args([
+            "tracker",
+            "--http",
+            &addr.to_string(),
+            "--udp",
+            &addr.to_string(),
+        ])
         // The limiter stays on (its cost is measured) but high enough for one source address.
-        .args(["--rate-limit", "1000000000", "--max-peers", "3000000", "--interval", "30m"])
+        .args([
+            "--rate-limit",
+            "1000000000",
+            "--max-peers",
+            "3000000",
+            "--interval",
+            "30m",
+        ])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(log)
@@ -135,7 +148,14 @@ fn start_opentracker(bin: &Path, wl: &Workload) -> anyhow::Result<Server> {
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let log = std::fs::File::create(dir.path().join("opentracker.log"))?;
     let child = Command::new(bin)
-        .args(["-i", "127.0.0.1", "-p", &port.to_string(), "-P", &port.to_string()])
+        .args([
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-P",
+            &port.to_string(),
+        ])
         .args(["-w", "whitelist", "-u", "nobody", "-d"])
         .arg(dir.path())
         .stdout(Stdio::null())
@@ -155,7 +175,11 @@ fn start_opentracker(bin: &Path, wl: &Workload) -> anyhow::Result<Server> {
 fn mean(reports: &mut [Report]) -> (f64, f64, u64, u64) {
     let n = f64::from(u32::try_from(reports.len()).unwrap_or(1).max(1));
     let rate = reports.iter().map(Report::rate).sum::<f64>() / n;
-    let p99 = reports.iter_mut().map(|r| f64::from(r.percentile_us(0.99))).sum::<f64>() / n;
+    let p99 = reports
+        .iter_mut()
+        .map(|r| f64::from(r.percentile_us(0.99)))
+        .sum::<f64>()
+        / n;
     let errors = reports.iter().map(|r| r.errors).sum();
     let lost = reports.iter().map(|r| r.lost).sum();
     (rate, p99, errors, lost)
@@ -176,7 +200,10 @@ fn main() -> anyhow::Result<()> {
     let dur = Duration::from_secs(a.duration);
     let mut rows = Vec::new();
     for proto in ["udp", "http"] {
-        let mut servers = [start_anthill(&anthill)?, start_opentracker(&a.opentracker, &wl)?];
+        let mut servers = [
+            start_anthill(&anthill)?,
+            start_opentracker(&a.opentracker, &wl)?,
+        ];
         for s in &servers {
             let r = udp::fill(s.addr, &wl, 2, 256)?;
             if r.errors > 0 {
@@ -219,10 +246,16 @@ fn main() -> anyhow::Result<()> {
         drop(servers);
     }
     println!();
-    println!("{:<6} {:<12} {:>13} {:>10} {:>8} {:>8}", "proto", "tracker", "announces/s", "p99 us", "errors", "lost");
+    println!(
+        "{:<6} {:<12} {:>13} {:>10} {:>8} {:>8}",
+        "proto", "tracker", "announces/s", "p99 us", "errors", "lost"
+    );
     for (proto, ours, theirs) in &rows {
         for (name, r) in [("anthill", ours), ("opentracker", theirs)] {
-            println!("{:<6} {:<12} {:>13.0} {:>10.0} {:>8} {:>8}", proto, name, r.0, r.1, r.2, r.3);
+            println!(
+                "{:<6} {:<12} {:>13.0} {:>10.0} {:>8} {:>8}",
+                proto, name, r.0, r.1, r.2, r.3
+            );
         }
     }
     println!();
