@@ -120,6 +120,7 @@ async fn connection(
                         false,
                     );
                     stream.write_all(&out).await?;
+                    linger(stream).await;
                     return Ok(());
                 }
             }
@@ -147,6 +148,24 @@ async fn connection(
             return Ok(());
         }
     }
+}
+
+/// Closes after an error response without resetting the connection: unread
+/// request bytes would make the kernel send RST, and the client could lose
+/// the response. Reads (and drops) at most 64 KiB for at most a second.
+async fn linger(mut stream: TcpStream) {
+    let _ = stream.shutdown().await;
+    let mut sink = [0u8; 4096];
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        let mut total = 0;
+        while total < 64 * 1024 {
+            match stream.read(&mut sink).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => total += n,
+            }
+        }
+    })
+    .await;
 }
 
 fn write_response(

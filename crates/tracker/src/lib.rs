@@ -86,6 +86,13 @@ pub async fn serve(
     let cancel = CancellationToken::new();
     let tasks = TaskTracker::new();
     let mut workers = tokio::task::JoinSet::new();
+    let stop_udp = Arc::new(AtomicBool::new(false));
+    // If this future is dropped (its runtime shuts down), the worker threads
+    // must still stop, or joining them would hang.
+    let _stop_guard = StopGuard {
+        cancel: cancel.clone(),
+        stop_udp: stop_udp.clone(),
+    };
 
     if let Some(l) = listeners.http {
         let setup = |source| TrackerError::Listener {
@@ -117,6 +124,9 @@ pub async fn serve(
                         let l = tokio::net::TcpListener::from_std(l).map_err(setup)?;
                         let r = http_server::accept_loop(t, l, c, tk.clone()).await;
                         // Connections run on this runtime: drain them here.
+                        // The accept loop only ends on shutdown, so no
+                        // connection is added after this.
+                        tk.close();
                         let _ = tokio::time::timeout(DRAIN_TIMEOUT, tk.wait()).await;
                         r
                     })
@@ -136,7 +146,6 @@ pub async fn serve(
         }
     }
 
-    let stop_udp = Arc::new(AtomicBool::new(false));
     if let Some(sock) = listeners.udp {
         let setup = |source| TrackerError::Listener {
             protocol: "udp",
@@ -251,5 +260,18 @@ pub async fn serve(
     match failure {
         Some(e) => Err(e),
         None => Ok(()),
+    }
+}
+
+/// Stops every worker when dropped.
+struct StopGuard {
+    cancel: CancellationToken,
+    stop_udp: Arc<AtomicBool>,
+}
+
+impl Drop for StopGuard {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+        self.stop_udp.store(true, Ordering::Relaxed);
     }
 }
