@@ -217,7 +217,7 @@ impl<S: PieceSource> Job<'_, S> {
         let end = (pieces.end as u64)
             .saturating_mul(pl)
             .min(info.total_length());
-        let mut asm = Assembler::new(info, pieces.clone());
+        let mut asm = Assembler::new(info, pieces);
         let files = info.files();
         let first = files.partition_point(|f| f.end() <= start);
         for (index, f) in files.iter().enumerate().skip(first) {
