@@ -1,3 +1,5 @@
 //! One module per subcommand, mirroring the CLI tree.
 
 pub(crate) mod completions;
+pub(crate) mod demo;
+pub(crate) mod torrent;
