@@ -8,12 +8,15 @@
 //!   none goes out twice while another has not gone out once (BEP 16).
 //! - [`choker::Choker`]: whom we upload to (fleet mode or tit-for-tat).
 //!
-//! The tokio session that drives them over real connections builds on these.
+//! The tokio side starts with [`tracker_client::TrackerClient`] (HTTP and
+//! UDP announces) over a minimal bounded HTTP client ([`http`]).
 
 pub mod choker;
+pub mod http;
 pub mod picker;
 pub mod rng;
 pub mod superseed;
+pub mod tracker_client;
 
 /// Bytes per request block; the de-facto standard every client accepts.
 pub const BLOCK_SIZE: u32 = 16 * 1024;

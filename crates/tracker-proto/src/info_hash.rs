@@ -54,8 +54,9 @@ impl InfoHash {
         for (i, pair) in b.chunks_exact(2).enumerate() {
             let hi = hex_value(pair[0])
                 .ok_or(ParseInfoHashError::InvalidHexDigit { position: 2 * i })?;
-            let lo = hex_value(pair[1])
-                .ok_or(ParseInfoHashError::InvalidHexDigit { position: 2 * i + 1 })?;
+            let lo = hex_value(pair[1]).ok_or(ParseInfoHashError::InvalidHexDigit {
+                position: 2 * i + 1,
+            })?;
             out[i] = (hi << 4) | lo;
         }
         Ok(Self(out))

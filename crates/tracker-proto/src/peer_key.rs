@@ -47,7 +47,13 @@ mod tests {
 
     #[test]
     fn other_keys_are_hashed_stably() {
-        assert_eq!(PeerKey::from_http(b"hello world"), PeerKey::from_http(b"hello world"));
-        assert_ne!(PeerKey::from_http(b"hello world"), PeerKey::from_http(b"hello worle"));
+        assert_eq!(
+            PeerKey::from_http(b"hello world"),
+            PeerKey::from_http(b"hello world")
+        );
+        assert_ne!(
+            PeerKey::from_http(b"hello world"),
+            PeerKey::from_http(b"hello worle")
+        );
     }
 }

@@ -82,7 +82,9 @@ pub fn parse_head<'a>(
     };
     let len = end + 4;
     let head = &buf[..end];
-    let mut lines = head.split(|&b| b == b'\n').map(|l| l.strip_suffix(b"\r").unwrap_or(l));
+    let mut lines = head
+        .split(|&b| b == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l));
     let request_line = lines.next().ok_or(HeadError::BadRequestLine)?;
     let mut parts = request_line.split(|&b| b == b' ');
     let method = parts.next().ok_or(HeadError::BadRequestLine)?;
@@ -114,7 +116,10 @@ pub fn parse_head<'a>(
         if count > MAX_HEADERS {
             return Err(HeadError::TooManyHeaders { limit: MAX_HEADERS });
         }
-        let colon = line.iter().position(|&b| b == b':').ok_or(HeadError::BadHeader)?;
+        let colon = line
+            .iter()
+            .position(|&b| b == b':')
+            .ok_or(HeadError::BadHeader)?;
         let name = &line[..colon];
         if name.is_empty() || !name.iter().all(|&b| b.is_ascii_graphic()) {
             return Err(HeadError::BadHeader);
@@ -202,13 +207,19 @@ mod tests {
 
     #[test]
     fn incomplete() {
-        assert_eq!(parse_head(b"GET / HTTP/1.1\r\n", 4096, None), Ok(HeadParse::Incomplete));
+        assert_eq!(
+            parse_head(b"GET / HTTP/1.1\r\n", 4096, None),
+            Ok(HeadParse::Incomplete)
+        );
     }
 
     #[test]
     fn too_large() {
         let buf = vec![b'a'; 100];
-        assert_eq!(parse_head(&buf, 100, None), Err(HeadError::TooLarge { limit: 100 }));
+        assert_eq!(
+            parse_head(&buf, 100, None),
+            Err(HeadError::TooLarge { limit: 100 })
+        );
     }
 
     #[test]
@@ -220,7 +231,11 @@ mod tests {
             b"GET / HTTP/1.1 x\r\n\r\n",
             b"GET / FTP/1.1\r\n\r\n",
         ] {
-            assert_eq!(parse_head(bad, 4096, None), Err(HeadError::BadRequestLine), "{bad:?}");
+            assert_eq!(
+                parse_head(bad, 4096, None),
+                Err(HeadError::BadRequestLine),
+                "{bad:?}"
+            );
         }
     }
 
@@ -260,7 +275,11 @@ mod tests {
             Err(HeadError::BodyNotAllowed)
         );
         assert_eq!(
-            parse_head(b"GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", 4096, None),
+            parse_head(
+                b"GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
+                4096,
+                None
+            ),
             Err(HeadError::BodyNotAllowed)
         );
     }

@@ -2,7 +2,13 @@ use super::*;
 use crate::{AnnounceEvent, InfoHash};
 use proptest::prelude::*;
 
-fn query_for(ih: &[u8; 20], pid: &[u8; 20], port: u16, nums: [u64; 3], ev: AnnounceEvent) -> String {
+fn query_for(
+    ih: &[u8; 20],
+    pid: &[u8; 20],
+    port: u16,
+    nums: [u64; 3],
+    ev: AnnounceEvent,
+) -> String {
     let mut s = String::from("info_hash=");
     percent_encode(ih, &mut s);
     s.push_str("&peer_id=");

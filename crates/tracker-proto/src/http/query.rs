@@ -63,12 +63,13 @@ pub fn percent_encode(bytes: &[u8], out: &mut String) {
 }
 
 fn pairs(query: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
-    query.split(|&b| b == b'&').filter(|p| !p.is_empty()).map(|p| {
-        match p.iter().position(|&b| b == b'=') {
+    query
+        .split(|&b| b == b'&')
+        .filter(|p| !p.is_empty())
+        .map(|p| match p.iter().position(|&b| b == b'=') {
             Some(eq) => (&p[..eq], &p[eq + 1..]),
             None => (p, &p[p.len()..]),
-        }
-    })
+        })
 }
 
 fn decode_20(value: &[u8], name: &'static str) -> Result<[u8; 20], RequestError> {
@@ -144,7 +145,11 @@ pub fn parse_announce(query: &[u8]) -> Result<AnnounceRequest, RequestError> {
                 InfoHash(decode_20(value, "info_hash")?),
                 "info_hash",
             )?,
-            b"peer_id" => set_once(&mut peer_id, PeerId(decode_20(value, "peer_id")?), "peer_id")?,
+            b"peer_id" => set_once(
+                &mut peer_id,
+                PeerId(decode_20(value, "peer_id")?),
+                "peer_id",
+            )?,
             b"port" => {
                 let p = u16::try_from(decode_u64(value, "port")?)
                     .ok()
@@ -153,9 +158,11 @@ pub fn parse_announce(query: &[u8]) -> Result<AnnounceRequest, RequestError> {
                 set_once(&mut port, p, "port")?;
             }
             b"uploaded" => set_once(&mut uploaded, decode_u64(value, "uploaded")?, "uploaded")?,
-            b"downloaded" => {
-                set_once(&mut downloaded, decode_u64(value, "downloaded")?, "downloaded")?
-            }
+            b"downloaded" => set_once(
+                &mut downloaded,
+                decode_u64(value, "downloaded")?,
+                "downloaded",
+            )?,
             b"left" => set_once(&mut left, decode_u64(value, "left")?, "left")?,
             b"event" => {
                 let mut buf = [0u8; MAX_VALUE_LEN];
@@ -178,9 +185,7 @@ pub fn parse_announce(query: &[u8]) -> Result<AnnounceRequest, RequestError> {
                     }
                     None
                 } else {
-                    Some(
-                        u32::try_from(decode_u64(value, "numwant")?).unwrap_or(u32::MAX),
-                    )
+                    Some(u32::try_from(decode_u64(value, "numwant")?).unwrap_or(u32::MAX))
                 };
                 set_once(&mut numwant, n, "numwant")?;
             }
@@ -193,7 +198,9 @@ pub fn parse_announce(query: &[u8]) -> Result<AnnounceRequest, RequestError> {
                 let mut buf = [0u8; MAX_VALUE_LEN];
                 let v = decode_small(value, &mut buf, "ip")?;
                 // BEP 3 allows a DNS name here; only literal addresses are used.
-                let addr = std::str::from_utf8(v).ok().and_then(|s| s.parse::<IpAddr>().ok());
+                let addr = std::str::from_utf8(v)
+                    .ok()
+                    .and_then(|s| s.parse::<IpAddr>().ok());
                 set_once(&mut ip, addr, "ip")?;
             }
             b"compact" => {
@@ -272,8 +279,10 @@ mod tests {
     #[test]
     fn full_announce() {
         let r = parse_announce(
-            q("&uploaded=1&downloaded=2&left=3&event=completed&numwant=7&key=0000000a\
-               &ip=10.1.2.3&compact=0&no_peer_id=1&trackerid=t%41&supportcrypto=1")
+            q(
+                "&uploaded=1&downloaded=2&left=3&event=completed&numwant=7&key=0000000a\
+               &ip=10.1.2.3&compact=0&no_peer_id=1&trackerid=t%41&supportcrypto=1",
+            )
             .as_bytes(),
         )
         .unwrap();
@@ -310,25 +319,37 @@ mod tests {
     #[test]
     fn missing_peer_id() {
         let s = format!("info_hash={IH}&port=1");
-        assert_eq!(parse_announce(s.as_bytes()), Err(RequestError::MissingParameter("peer_id")));
+        assert_eq!(
+            parse_announce(s.as_bytes()),
+            Err(RequestError::MissingParameter("peer_id"))
+        );
     }
 
     #[test]
     fn missing_port() {
         let s = format!("info_hash={IH}&peer_id={PID}");
-        assert_eq!(parse_announce(s.as_bytes()), Err(RequestError::MissingParameter("port")));
+        assert_eq!(
+            parse_announce(s.as_bytes()),
+            Err(RequestError::MissingParameter("port"))
+        );
     }
 
     #[test]
     fn short_info_hash() {
         let s = format!("info_hash=abc&peer_id={PID}&port=1");
-        assert_eq!(parse_announce(s.as_bytes()), Err(RequestError::InvalidParameter("info_hash")));
+        assert_eq!(
+            parse_announce(s.as_bytes()),
+            Err(RequestError::InvalidParameter("info_hash"))
+        );
     }
 
     #[test]
     fn long_info_hash() {
         let s = format!("info_hash={IH}%15&peer_id={PID}&port=1");
-        assert_eq!(parse_announce(s.as_bytes()), Err(RequestError::InvalidParameter("info_hash")));
+        assert_eq!(
+            parse_announce(s.as_bytes()),
+            Err(RequestError::InvalidParameter("info_hash"))
+        );
     }
 
     #[test]
@@ -347,9 +368,15 @@ mod tests {
     #[test]
     fn port_zero_and_overflow() {
         let s = format!("info_hash={IH}&peer_id={PID}&port=0");
-        assert_eq!(parse_announce(s.as_bytes()), Err(RequestError::InvalidParameter("port")));
+        assert_eq!(
+            parse_announce(s.as_bytes()),
+            Err(RequestError::InvalidParameter("port"))
+        );
         let s = format!("info_hash={IH}&peer_id={PID}&port=65536");
-        assert_eq!(parse_announce(s.as_bytes()), Err(RequestError::InvalidParameter("port")));
+        assert_eq!(
+            parse_announce(s.as_bytes()),
+            Err(RequestError::InvalidParameter("port"))
+        );
     }
 
     #[test]
@@ -413,7 +440,10 @@ mod tests {
     #[test]
     fn scrape_too_many() {
         let s = format!("info_hash={IH}&info_hash={IH}");
-        assert_eq!(parse_scrape(s.as_bytes(), 1), Err(RequestError::TooManyInfoHashes { max: 1 }));
+        assert_eq!(
+            parse_scrape(s.as_bytes(), 1),
+            Err(RequestError::TooManyInfoHashes { max: 1 })
+        );
     }
 
     #[test]

@@ -180,7 +180,10 @@ mod tests {
         assert_eq!(d.get(b"min interval").unwrap().int(), Some(30));
         assert_eq!(d.get(b"complete").unwrap().int(), Some(1));
         assert_eq!(d.get(b"incomplete").unwrap().int(), Some(2));
-        assert_eq!(d.get(b"peers").unwrap().bytes(), Some(&[1, 2, 3, 4, 1, 2][..]));
+        assert_eq!(
+            d.get(b"peers").unwrap().bytes(),
+            Some(&[1, 2, 3, 4, 1, 2][..])
+        );
         let p6 = d.get(b"peers6").unwrap().bytes().unwrap();
         assert_eq!(p6.len(), 18);
         assert_eq!(&p6[16..], &[0, 1]);
@@ -221,7 +224,11 @@ mod tests {
             completed: 2,
             leechers: 3,
         };
-        let files = [(InfoHash([9; 20]), s), (InfoHash([1; 20]), s), (InfoHash([9; 20]), s)];
+        let files = [
+            (InfoHash([9; 20]), s),
+            (InfoHash([1; 20]), s),
+            (InfoHash([9; 20]), s),
+        ];
         let mut buf = Vec::new();
         ScrapeResponse { files: &files }.encode_into(&mut buf);
         let v = bencode::decode(&buf).unwrap();

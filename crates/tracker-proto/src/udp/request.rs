@@ -97,10 +97,7 @@ impl Request {
                     0 => None,
                     v => Some(IpAddr::V4(Ipv4Addr::from(v))),
                 };
-                let numwant = u32::try_from(i32::from_be_bytes(
-                    u32_at(b, 92).to_be_bytes(),
-                ))
-                .ok();
+                let numwant = u32::try_from(i32::from_be_bytes(u32_at(b, 92).to_be_bytes())).ok();
                 let port = Port::new(u16::from_be_bytes([b[96], b[97]]))
                     .ok_or_else(|| sendable("invalid port"))?;
                 Ok(Self::Announce(AnnounceRequest {
@@ -131,7 +128,10 @@ impl Request {
                 if body.len() / 20 > MAX_SCRAPE_INFO_HASHES {
                     return Err(sendable("too many info hashes in scrape"));
                 }
-                let info_hashes = body.chunks_exact(20).map(|c| InfoHash(array20(c, 0))).collect();
+                let info_hashes = body
+                    .chunks_exact(20)
+                    .map(|c| InfoHash(array20(c, 0)))
+                    .collect();
                 Ok(Self::Scrape(ScrapeRequest {
                     connection_id,
                     transaction_id,

@@ -49,7 +49,10 @@ fn bep41_options_are_ignored() {
 
 #[test]
 fn too_short() {
-    assert_eq!(Request::parse(&[0; 15]), Err(ParseError::TooShort { len: 15 }));
+    assert_eq!(
+        Request::parse(&[0; 15]),
+        Err(ParseError::TooShort { len: 15 })
+    );
 }
 
 #[test]
@@ -63,7 +66,10 @@ fn bad_protocol_id() {
 fn unknown_action() {
     let mut b = vec![0u8; 16];
     b[11] = 9;
-    assert_eq!(Request::parse(&b), Err(ParseError::UnknownAction { action: 9 }));
+    assert_eq!(
+        Request::parse(&b),
+        Err(ParseError::UnknownAction { action: 9 })
+    );
 }
 
 #[test]
@@ -108,9 +114,15 @@ fn claimed_ip_is_parsed() {
 fn scrape_bounds() {
     let mut b = vec![0u8; 16];
     b[11] = 2;
-    assert!(matches!(Request::parse(&b), Err(ParseError::Sendable { .. })));
+    assert!(matches!(
+        Request::parse(&b),
+        Err(ParseError::Sendable { .. })
+    ));
     b.extend_from_slice(&[0; 19]);
-    assert!(matches!(Request::parse(&b), Err(ParseError::Sendable { .. })));
+    assert!(matches!(
+        Request::parse(&b),
+        Err(ParseError::Sendable { .. })
+    ));
     b.push(0);
     assert!(matches!(Request::parse(&b), Ok(Request::Scrape(s)) if s.info_hashes.len() == 1));
     b.extend(std::iter::repeat_n(0u8, 20 * MAX_SCRAPE_INFO_HASHES));
@@ -187,7 +199,11 @@ fn arb_request() -> impl Strategy<Value = Request> {
             transaction_id: TransactionId(t)
         })),
         arb_announce(),
-        (any::<u64>(), any::<u32>(), proptest::collection::vec(any::<[u8; 20]>(), 1..=74))
+        (
+            any::<u64>(),
+            any::<u32>(),
+            proptest::collection::vec(any::<[u8; 20]>(), 1..=74)
+        )
             .prop_map(|(c, t, v)| Request::Scrape(ScrapeRequest {
                 connection_id: ConnectionId(c),
                 transaction_id: TransactionId(t),
@@ -205,7 +221,11 @@ fn arb_response() -> impl Strategy<Value = (Response, bool)> {
             },
             false
         )),
-        (any::<u32>(), any::<[u32; 3]>(), proptest::collection::vec(any::<([u8; 4], u16)>(), 0..50))
+        (
+            any::<u32>(),
+            any::<[u32; 3]>(),
+            proptest::collection::vec(any::<([u8; 4], u16)>(), 0..50)
+        )
             .prop_map(|(t, n, peers)| (
                 Response::Announce(AnnounceResponse {
                     transaction_id: TransactionId(t),
@@ -219,8 +239,11 @@ fn arb_response() -> impl Strategy<Value = (Response, bool)> {
                 }),
                 false
             )),
-        (any::<u32>(), proptest::collection::vec(any::<([u8; 16], u16)>(), 1..20)).prop_map(
-            |(t, peers)| (
+        (
+            any::<u32>(),
+            proptest::collection::vec(any::<([u8; 16], u16)>(), 1..20)
+        )
+            .prop_map(|(t, peers)| (
                 Response::Announce(AnnounceResponse {
                     transaction_id: TransactionId(t),
                     interval: 1,
@@ -232,22 +255,25 @@ fn arb_response() -> impl Strategy<Value = (Response, bool)> {
                         .collect(),
                 }),
                 true
-            )
-        ),
-        (any::<u32>(), proptest::collection::vec(any::<[u32; 3]>(), 0..74)).prop_map(|(t, s)| (
-            Response::Scrape(ScrapeResponse {
-                transaction_id: TransactionId(t),
-                stats: s
-                    .into_iter()
-                    .map(|[a, b, c]| SwarmStats {
-                        seeders: a,
-                        completed: b,
-                        leechers: c
-                    })
-                    .collect(),
-            }),
-            false
-        )),
+            )),
+        (
+            any::<u32>(),
+            proptest::collection::vec(any::<[u32; 3]>(), 0..74)
+        )
+            .prop_map(|(t, s)| (
+                Response::Scrape(ScrapeResponse {
+                    transaction_id: TransactionId(t),
+                    stats: s
+                        .into_iter()
+                        .map(|[a, b, c]| SwarmStats {
+                            seeders: a,
+                            completed: b,
+                            leechers: c
+                        })
+                        .collect(),
+                }),
+                false
+            )),
         (any::<u32>(), "[a-z ]{0,40}").prop_map(|(t, m)| (
             Response::Error(ErrorResponse {
                 transaction_id: TransactionId(t),
