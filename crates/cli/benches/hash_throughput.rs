@@ -238,7 +238,9 @@ fn sha1_one_gib() {
 /// Single-core SHA-1 speed from `openssl speed`, in GiB/s.
 fn openssl_sha1() -> Option<f64> {
     let out = Command::new("openssl")
-        .args(["speed", "-evp", "sha1", "-bytes", "1048576", "-seconds", "2"])
+        .args([
+            "speed", "-evp", "sha1", "-bytes", "1048576", "-seconds", "2",
+        ])
         .output()
         .ok()?;
     let text = String::from_utf8_lossy(&out.stdout);
