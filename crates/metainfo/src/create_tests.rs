@@ -711,3 +711,20 @@ fn verify_handles_foreign_pad_files_on_disk() {
     assert!(r.files.iter().all(|f| !f.path.contains(".pad")));
     assert!(r.is_ok());
 }
+
+#[test]
+fn root_directory_has_no_name() {
+    assert!(matches!(
+        plan(Path::new("/")),
+        Err(CreateError::NoName { .. })
+    ));
+}
+
+#[test]
+fn dot_is_named_after_the_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("named-dir");
+    tree(&root, &[("a", b"x")]);
+    let p = plan(&root.join(".")).unwrap();
+    assert_eq!(p.info().name(), "named-dir");
+}
