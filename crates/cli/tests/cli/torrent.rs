@@ -473,3 +473,17 @@ fn nonexistent_path_is_an_error() {
     let out = create(dir.path(), "nope", "x.torrent", &[]).expect(1);
     assert!(out.stderr.contains("cannot read nope"), "{}", out.stderr);
 }
+
+#[test]
+fn output_inside_the_shared_tree_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = sample(dir.path());
+    let out = anthill(&root, ["torrent", "create", "."]).expect(1);
+    assert!(
+        out.stderr.contains("inside") && out.stderr.contains("the tree being shared"),
+        "{}",
+        out.stderr
+    );
+    assert!(!root.join("rel.torrent").exists());
+    create(dir.path(), "rel", "rel/sub.torrent", &[]).expect(1);
+}

@@ -85,6 +85,9 @@ impl Args {
                 output.display()
             );
         }
+        if !to_stdout {
+            refuse_output_inside(&output, &self.path)?;
+        }
         let bar = HashBar::new(plan.total_length(), "hashing");
         let started = Instant::now();
         let hash_options = HashOptions {
@@ -160,6 +163,30 @@ fn write_file(path: &Path, bytes: &[u8], force: bool) -> anyhow::Result<()> {
         .with_context(|| format!("cannot write {}", path.display()))?;
     f.write_all(bytes)
         .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
+/// A torrent written into the tree it describes would be shared by the next
+/// run over the same tree (and change its infohash): refuse it.
+fn refuse_output_inside(output: &Path, root: &Path) -> anyhow::Result<()> {
+    if !root.is_dir() {
+        return Ok(());
+    }
+    let parent = match output.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let (Ok(root), Ok(parent)) = (std::fs::canonicalize(root), std::fs::canonicalize(parent))
+    else {
+        return Ok(()); // a missing output directory fails at write time with its own message
+    };
+    if parent.starts_with(&root) {
+        anyhow::bail!(
+            "{} would be written inside {}, the tree being shared; write it elsewhere with -o",
+            output.display(),
+            root.display()
+        );
+    }
     Ok(())
 }
 
