@@ -146,22 +146,38 @@ impl Best {
     }
 }
 
-/// Wall seconds and CPU seconds (this process plus waited-for children) of `f`.
+/// Wall seconds and CPU seconds (this thread, plus waited-for children) of `f`.
 fn measure(f: impl FnOnce()) -> (f64, f64) {
-    let c = cpu_seconds();
+    let (c, own) = (children_cpu_seconds(), thread_cpu_seconds());
     let t = Instant::now();
     f();
-    (t.elapsed().as_secs_f64(), cpu_seconds() - c)
+    let wall = t.elapsed().as_secs_f64();
+    let children = children_cpu_seconds() - c;
+    (wall, children + (thread_cpu_seconds() - own))
 }
 
-/// utime+stime+cutime+cstime of this process from /proc/self/stat (USER_HZ = 100).
-fn cpu_seconds() -> f64 {
+/// Nanosecond-precise CPU time of this thread (first field of schedstat).
+fn thread_cpu_seconds() -> f64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .map_or(0.0, |ns| ns as f64 / 1e9)
+}
+
+/// CPU time of waited-for children (cutime+cstime, 10 ms ticks).
+fn children_cpu_seconds() -> f64 {
+    proc_stat_ticks(13, 2)
+}
+
+/// Sum of `count` tick fields of /proc/self/stat starting `skip` fields after
+/// the state field (USER_HZ = 100): 13, 2 = cutime, cstime.
+fn proc_stat_ticks(skip: usize, count: usize) -> f64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
     let after = stat.rsplit_once(')').map_or("", |(_, a)| a);
     let ticks: u64 = after
         .split_whitespace()
-        .skip(11) // fields 14..=17 counted from the state field (3)
-        .take(4)
+        .skip(skip)
+        .take(count)
         .filter_map(|v| v.parse::<u64>().ok())
         .sum();
     ticks as f64 / 100.0
