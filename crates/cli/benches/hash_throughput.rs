@@ -94,7 +94,8 @@ fn main() {
         "sha1 crate, 1 core:   {sha_rate:.2} GiB/s per CPU-second ({:.2} GiB/s wall)",
         1.0 / sha.wall
     );
-    if let Some(o) = openssl_sha1() {
+    let openssl = openssl_sha1();
+    if let Some(o) = openssl {
         println!("openssl sha1, 1 core: {o:.2} GiB/s (openssl speed -evp sha1, CPU time)");
     }
     println!(
@@ -110,6 +111,13 @@ fn main() {
         ours.cpu / g,
         100.0 * ours_rate / limit
     );
+    if let Some(o) = openssl {
+        let limit = read_rate.min(o * cores as f64);
+        println!(
+            "                      = {:.1} % of min(read, {cores} cores x openssl sha1) = {limit:.2} GiB/s",
+            100.0 * ours_rate / limit
+        );
+    }
     if have_mktorrent {
         let mk_rate = g / mk.wall;
         println!(
