@@ -31,8 +31,9 @@ pub trait Storage: Send + Sync {
     fn write_piece(&self, piece: PieceIndex, data: &[u8]) -> Result<(), StorageError>;
 
     /// Makes every write that completed before this call durable
-    /// (`fdatasync` on the files written, `fsync` on directories that gained
-    /// entries). Concurrent calls are serialized.
+    /// (`fdatasync` on each file written, or one `syncfs` per file system
+    /// when many were; `fsync` on directories that gained entries).
+    /// Concurrent calls are serialized.
     fn sync(&self) -> Result<(), StorageError>;
 
     /// False when `piece` certainly holds no valid data because a file under
