@@ -52,7 +52,7 @@ fn main() {
 
     // write
     let store = FileStorage::open(
-        info.clone(),
+        info,
         dir.path(),
         OpenMode::Download,
         FileStorageOptions::default(),

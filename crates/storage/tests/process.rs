@@ -162,7 +162,13 @@ fn child_writer() -> ExitCode {
         ..Default::default()
     };
     let store = Arc::new(
-        FileStorage::open(t.info.clone(), dir.join("data"), OpenMode::Download, opts).unwrap(),
+        FileStorage::open(
+            Arc::clone(&t.info),
+            dir.join("data"),
+            OpenMode::Download,
+            opts,
+        )
+        .unwrap(),
     );
     let saved = ResumeState::load(&state, IH, &t.info);
     let verified = check_resume(&*store, saved.as_ref(), 2, |_| {});
@@ -242,7 +248,7 @@ fn kill_during_writes() {
             let st = ResumeState::read_for(&state, IH, &t.info).unwrap();
             assert!(st.verified.is_complete(), "finished but state incomplete");
             let seed = FileStorage::open(
-                t.info.clone(),
+                Arc::clone(&t.info),
                 tmp.path().join("data"),
                 OpenMode::Seed,
                 FileStorageOptions::default(),
@@ -270,7 +276,7 @@ fn check_claims(t: &Torrent, dir: &Path, state: &Path) -> usize {
     };
     // A saved state implies the storage finished opening, so every file exists.
     let s = FileStorage::open(
-        t.info.clone(),
+        Arc::clone(&t.info),
         dir.join("data"),
         OpenMode::Seed,
         FileStorageOptions::default(),
@@ -302,7 +308,7 @@ fn child_disk_full() -> ExitCode {
     let t = torrent(&[200_000, 200_000, 100_000], 16384);
     let store = Arc::new(
         FileStorage::open(
-            t.info.clone(),
+            Arc::clone(&t.info),
             mnt.join("data"),
             OpenMode::Download,
             FileStorageOptions::default(),
