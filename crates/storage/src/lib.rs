@@ -72,7 +72,7 @@ pub use file_storage::{Allocation, FileStorage, FileStorageOptions, OpenMode};
 pub use piece_index::PieceIndex;
 pub use piece_set::{PieceSet, PieceSetError};
 pub use resume_error::{CorruptKind, ResumeError};
-pub use resume_state::{MAX_STATE_FILE_SIZE, ResumeState, temp_path};
+pub use resume_state::{MAX_STATE_FILE_SIZE, ResumeState};
 pub use resume_writer::{ResumeOptions, ResumeWriter};
 pub use storage::Storage;
 pub use storage_error::StorageError;

@@ -237,7 +237,7 @@ impl ResumeState {
 }
 
 /// The temporary file [`ResumeState::save`] writes before renaming.
-pub fn temp_path(path: &Path) -> PathBuf {
+pub(crate) fn temp_path(path: &Path) -> PathBuf {
     let mut name = path.file_name().unwrap_or_default().to_os_string();
     name.push(".tmp");
     path.with_file_name(name)
