@@ -158,15 +158,18 @@ impl Net {
         let cidr = format!("{ip}/{PREFIX_LEN}");
         cmd::ip(["-n", ns, "addr", "add", &cidr, "dev", "eth0"])?;
         cmd::ip(["-n", ns, "link", "set", "eth0", "up"])?;
-        if let Some(rate) = options.upload {
-            shape(ns, "eth0", rate)?;
-        }
-        if let Some(rate) = options.download {
-            shape(br, port, rate)?;
-        }
-        if let Some(delay) = options.delay.filter(|d| !d.is_zero()) {
-            add_delay(name, ns, options.upload.is_some(), delay)?;
-        }
+        let delay = options.delay.filter(|d| !d.is_zero());
+        shape(ns, "eth0", options.upload, delay).map_err(|e| match e {
+            NetsimError::Command { stderr, .. }
+                if delay.is_some() && stderr.contains("unknown") =>
+            {
+                NetsimError::DelayUnsupported {
+                    host: name.to_owned(),
+                }
+            }
+            other => other,
+        })?;
+        shape(br, port, options.download, None)?;
         Ok(())
     }
 
@@ -274,24 +277,42 @@ fn host_ip(index: usize) -> Ipv4Addr {
     Ipv4Addr::from(u32::from(SUBNET).saturating_add(offset))
 }
 
-/// One HTB class as root qdisc of `dev`: everything leaving `dev` goes at most at `rate`.
-fn shape(ns: &str, dev: &str, rate_value: Rate) -> Result<(), NetsimError> {
-    let rate = rate_value.tc_arg();
-    cmd::tc([
-        "-n", ns, "qdisc", "add", "dev", dev, "root", "handle", "1:", "htb", "default", "1",
-    ])?;
-    // The quantum only matters between sibling classes; setting it keeps HTB from
-    // warning that the one computed from a high rate is too big.
-    cmd::tc([
-        "-n", ns, "class", "add", "dev", dev, "parent", "1:", "classid", "1:1", "htb", "rate",
-        &rate, "ceil", &rate, "quantum", "60000",
-    ])?;
-    let limit = queue_limit(rate_value).to_string();
-    cmd::tc([
-        "-n", ns, "qdisc", "add", "dev", dev, "parent", "1:1", "handle", "10:", "bfifo", "limit",
-        &limit,
-    ])?;
-    Ok(())
+/// Shapes what leaves `dev`: one HTB class at `rate` (if any) with a byte-limited
+/// fifo below it, or a netem delay in place of the fifo (or as root qdisc when
+/// there is no rate).
+fn shape(
+    ns: &str,
+    dev: &str,
+    rate: Option<Rate>,
+    delay: Option<Duration>,
+) -> Result<(), NetsimError> {
+    let netem = delay.map(|d| format!("{}us", d.as_micros()));
+    let leaf_parent: &[&str] = match rate {
+        None if netem.is_none() => return Ok(()),
+        None => &["root", "handle", "10:"],
+        Some(_) => &["parent", "1:1", "handle", "10:"],
+    };
+    if let Some(rate) = rate {
+        let bits = rate.tc_arg();
+        cmd::tc([
+            "-n", ns, "qdisc", "add", "dev", dev, "root", "handle", "1:", "htb", "default", "1",
+        ])?;
+        // The quantum only matters between sibling classes; setting it keeps HTB from
+        // warning that the one computed from a high rate is too big.
+        cmd::tc([
+            "-n", ns, "class", "add", "dev", dev, "parent", "1:", "classid", "1:1", "htb", "rate",
+            &bits, "ceil", &bits, "quantum", "60000",
+        ])?;
+    }
+    let limit = rate.map(queue_limit).unwrap_or(0).to_string();
+    let mut c = std::process::Command::new("tc");
+    c.args(["-n", ns, "qdisc", "add", "dev", dev])
+        .args(leaf_parent);
+    match &netem {
+        Some(d) => c.args(["netem", "delay", d, "limit", "100000"]),
+        None => c.args(["bfifo", "limit", &limit]),
+    };
+    cmd::run(&mut c).map(drop)
 }
 
 /// Bytes the queue in front of a shaped link may hold: [`QUEUE_TIME`] at the
@@ -304,32 +325,6 @@ fn shape(ns: &str, dev: &str, rate_value: Rate) -> Result<(), NetsimError> {
 fn queue_limit(rate: Rate) -> u64 {
     let bytes = u128::from(rate.bits_per_sec()) * QUEUE_TIME.as_micros() / 8 / 1_000_000;
     u64::try_from(bytes).unwrap_or(u64::MAX).max(2 * 65_536)
-}
-
-/// A netem delay on the egress of the host's `eth0`: in place of the byte fifo
-/// below its HTB class if there is one, else as root qdisc.
-fn add_delay(host: &str, ns: &str, shaped: bool, delay: Duration) -> Result<(), NetsimError> {
-    let usec = format!("{}us", delay.as_micros());
-    let parent: &[&str] = if shaped {
-        &["parent", "1:1", "handle", "10:"] // replaces the bfifo
-    } else {
-        &["root", "handle", "10:"]
-    };
-    let mut c = std::process::Command::new("tc");
-    let verb = if shaped { "replace" } else { "add" };
-    c.args(["-n", ns, "qdisc", verb, "dev", "eth0"])
-        .args(parent)
-        .args(["netem", "delay", &usec, "limit", "100000"]);
-    match cmd::run(&mut c) {
-        Err(NetsimError::Command { stderr, .. })
-            if stderr.contains("unknown") || stderr.contains("netem") =>
-        {
-            Err(NetsimError::DelayUnsupported {
-                host: host.to_owned(),
-            })
-        }
-        other => other.map(drop),
-    }
 }
 
 fn validate_name(name: &str, max: usize, allow_dash: bool) -> Result<(), NetsimError> {
