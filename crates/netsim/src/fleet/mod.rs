@@ -25,7 +25,7 @@ mod report;
 mod run;
 mod tracker;
 
-pub use client::Client;
+pub use client::{Client, UnknownClient};
 pub use error::FleetError;
 pub use options::{FleetOptions, TrackerKind};
 pub use report::{AgentReport, FleetReport, t_min};
