@@ -243,6 +243,13 @@ fn kill_during_writes() {
             kills += 1;
         }
         max_claimed = max_claimed.max(check_claims(&t, tmp.path(), &state));
+        if done && kills < 3 && !finishing {
+            // The child outran our kills (timing depends on machine load):
+            // start the download over so the test still proves something.
+            std::fs::remove_dir_all(tmp.path().join("data")).unwrap();
+            std::fs::remove_file(&state).unwrap();
+            continue;
+        }
         if done {
             println!(
                 "    kill_during_writes: {kills} SIGKILLs, finished in round {round}, up to {max_claimed} claimed pieces checked after a kill"
