@@ -21,7 +21,10 @@ fn decodes_all_types() {
 fn raw_span_is_exact_even_when_keys_unsorted() {
     let input = b"d4:infod1:bi1e1:ai2ee1:xi0ee";
     let v = decode(input).unwrap();
-    assert_eq!(v.dict().unwrap().get(b"info").unwrap().raw(), b"d1:bi1e1:ai2ee");
+    assert_eq!(
+        v.dict().unwrap().get(b"info").unwrap().raw(),
+        b"d1:bi1e1:ai2ee"
+    );
 }
 
 #[test]
@@ -39,7 +42,15 @@ fn decode_prefix_reports_length() {
 
 #[test]
 fn rejects_noncanonical_integers() {
-    for bad in [&b"i-0e"[..], b"i03e", b"ie", b"i-e", b"i--1e", b"i1.0e", b"i+1e"] {
+    for bad in [
+        &b"i-0e"[..],
+        b"i03e",
+        b"ie",
+        b"i-e",
+        b"i--1e",
+        b"i1.0e",
+        b"i+1e",
+    ] {
         assert!(decode(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
     }
     assert_eq!(kind(b"i-0e"), DecodeErrorKind::NonCanonicalInteger);
@@ -49,9 +60,18 @@ fn rejects_noncanonical_integers() {
 
 #[test]
 fn integer_bounds() {
-    assert_eq!(decode(b"i9223372036854775807e").unwrap().int(), Some(i64::MAX));
-    assert_eq!(decode(b"i-9223372036854775808e").unwrap().int(), Some(i64::MIN));
-    assert_eq!(kind(b"i9223372036854775808e"), DecodeErrorKind::IntegerOverflow);
+    assert_eq!(
+        decode(b"i9223372036854775807e").unwrap().int(),
+        Some(i64::MAX)
+    );
+    assert_eq!(
+        decode(b"i-9223372036854775808e").unwrap().int(),
+        Some(i64::MIN)
+    );
+    assert_eq!(
+        kind(b"i9223372036854775808e"),
+        DecodeErrorKind::IntegerOverflow
+    );
 }
 
 #[test]
@@ -59,8 +79,14 @@ fn rejects_bad_strings() {
     assert_eq!(kind(b"01:a"), DecodeErrorKind::BadStringLength);
     assert_eq!(kind(b"5:abc"), DecodeErrorKind::UnexpectedEof);
     assert_eq!(kind(b"-1:a"), DecodeErrorKind::UnexpectedByte(b'-'));
-    assert_eq!(kind(b"99999999999999999999:a"), DecodeErrorKind::BadStringLength);
-    assert_eq!(kind(b"18446744073709551615:a"), DecodeErrorKind::BadStringLength);
+    assert_eq!(
+        kind(b"99999999999999999999:a"),
+        DecodeErrorKind::BadStringLength
+    );
+    assert_eq!(
+        kind(b"18446744073709551615:a"),
+        DecodeErrorKind::BadStringLength
+    );
 }
 
 #[test]
@@ -115,7 +141,10 @@ fn truncations_are_errors() {
 #[test]
 fn error_message_is_readable() {
     let e = decode(b"i1ex").unwrap_err();
-    assert_eq!(e.to_string(), "bencode: trailing bytes after value at byte 3");
+    assert_eq!(
+        e.to_string(),
+        "bencode: trailing bytes after value at byte 3"
+    );
 }
 
 fn owned() -> impl Strategy<Value = OwnedValue> {

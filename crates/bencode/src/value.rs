@@ -268,7 +268,13 @@ impl<'a> Decoder<'a> {
             let d = i64::from(b - b'0');
             v = v
                 .checked_mul(10)
-                .and_then(|v| if neg { v.checked_sub(d) } else { v.checked_add(d) })
+                .and_then(|v| {
+                    if neg {
+                        v.checked_sub(d)
+                    } else {
+                        v.checked_add(d)
+                    }
+                })
                 .ok_or_else(|| DecodeError::new(K::IntegerOverflow, start))?;
             self.pos += 1;
         }

@@ -228,7 +228,10 @@ impl Bitfield {
 
     /// Pieces set here and not in `other`, ascending: "what this peer has that
     /// we lack" when called on the peer's bitfield with ours. Allocation free.
-    pub fn iter_and_not<'a>(&'a self, other: &'a Bitfield) -> impl Iterator<Item = PieceIndex> + 'a {
+    pub fn iter_and_not<'a>(
+        &'a self,
+        other: &'a Bitfield,
+    ) -> impl Iterator<Item = PieceIndex> + 'a {
         SetBits::new(
             self.words
                 .iter()
@@ -239,7 +242,9 @@ impl Bitfield {
 
     /// Number of pieces set here and not in `other`.
     pub fn count_and_not(&self, other: &Bitfield) -> u32 {
-        self.zip_words(other).map(|(a, b)| (a & !b).count_ones()).sum()
+        self.zip_words(other)
+            .map(|(a, b)| (a & !b).count_ones())
+            .sum()
     }
 
     /// Whether any piece is set here and not in `other` (are we interested?).
@@ -249,7 +254,9 @@ impl Bitfield {
 
     /// Number of pieces set in both.
     pub fn count_and(&self, other: &Bitfield) -> u32 {
-        self.zip_words(other).map(|(a, b)| (a & b).count_ones()).sum()
+        self.zip_words(other)
+            .map(|(a, b)| (a & b).count_ones())
+            .sum()
     }
 
     /// Pairs of words, `other` padded with zeros.
@@ -341,7 +348,9 @@ impl<I: Iterator<Item = u64>> Iterator for SetBits<I> {
         let lz = self.cur.leading_zeros();
         self.cur &= !(1u64 << (63 - lz));
         // Bits beyond `len` (<= u32::MAX) are never set, so this fits.
-        u32::try_from(self.base + u64::from(lz)).ok().map(PieceIndex)
+        u32::try_from(self.base + u64::from(lz))
+            .ok()
+            .map(PieceIndex)
     }
 }
 
@@ -430,7 +439,10 @@ mod tests {
             assert_eq!(ones(&f), (0..n).collect::<Vec<_>>());
             assert_eq!(Bitfield::from_payload(&f.to_payload(), n), Ok(f));
             let e = Bitfield::new(n);
-            assert_eq!(e.iter_zeros().map(|p| p.0).collect::<Vec<_>>(), (0..n).collect::<Vec<_>>());
+            assert_eq!(
+                e.iter_zeros().map(|p| p.0).collect::<Vec<_>>(),
+                (0..n).collect::<Vec<_>>()
+            );
             assert_eq!(e.count_zeros(), n);
         }
     }

@@ -79,6 +79,10 @@ impl BlockRequest {
 
 impl fmt::Display for BlockRequest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "piece {} offset {} length {}", self.piece, self.offset, self.length)
+        write!(
+            f,
+            "piece {} offset {} length {}",
+            self.piece, self.offset, self.length
+        )
     }
 }

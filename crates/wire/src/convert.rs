@@ -4,7 +4,10 @@
 //! anthill runs on has; the assertion below turns that assumption into a
 //! compile error rather than a silent truncation.
 
-const _: () = assert!(usize::BITS >= 32, "anthill-wire needs usize of at least 32 bits");
+const _: () = assert!(
+    usize::BITS >= 32,
+    "anthill-wire needs usize of at least 32 bits"
+);
 
 /// Widens a `u32` to `usize` (lossless on the supported targets).
 #[inline]

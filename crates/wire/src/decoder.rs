@@ -126,11 +126,9 @@ impl DecoderOptions {
                     expected,
                 })
             }
-            (FrameRule::Range { min, .. }, Some(mid)) if len < min => Err(DecodeError::TooShort {
-                id: mid,
-                len,
-                min,
-            }),
+            (FrameRule::Range { min, .. }, Some(mid)) if len < min => {
+                Err(DecodeError::TooShort { id: mid, len, min })
+            }
             (FrameRule::Range { max, .. }, _) if len > max => {
                 Err(DecodeError::PayloadTooLong { id, len, max })
             }
@@ -168,8 +166,11 @@ pub fn decode_message(
     let Some(&id) = src.get(4) else {
         return Ok(None);
     };
-    if let Some(BitfieldCheck { len, expected, piece_count }) =
-        bitfield_mismatch(opts, id, len)
+    if let Some(BitfieldCheck {
+        len,
+        expected,
+        piece_count,
+    }) = bitfield_mismatch(opts, id, len)
     {
         return Err(DecodeError::BitfieldLength {
             len,
@@ -385,12 +386,21 @@ mod tests {
             (vec![0, 0, 0, 1, 1], Message::Unchoke),
             (vec![0, 0, 0, 1, 2], Message::Interested),
             (vec![0, 0, 0, 1, 3], Message::NotInterested),
-            (vec![0, 0, 0, 5, 4, 0, 0, 0, 7], Message::Have(PieceIndex(7))),
+            (
+                vec![0, 0, 0, 5, 4, 0, 0, 0, 7],
+                Message::Have(PieceIndex(7)),
+            ),
             (vec![0, 0, 0, 3, 9, 0x1a, 0xe1], Message::Port(6881)),
-            (vec![0, 0, 0, 5, 0x0d, 0, 0, 0, 7], Message::SuggestPiece(PieceIndex(7))),
+            (
+                vec![0, 0, 0, 5, 0x0d, 0, 0, 0, 7],
+                Message::SuggestPiece(PieceIndex(7)),
+            ),
             (vec![0, 0, 0, 1, 0x0e], Message::HaveAll),
             (vec![0, 0, 0, 1, 0x0f], Message::HaveNone),
-            (vec![0, 0, 0, 5, 0x11, 0, 0, 0, 7], Message::AllowedFast(PieceIndex(7))),
+            (
+                vec![0, 0, 0, 5, 0x11, 0, 0, 0, 7],
+                Message::AllowedFast(PieceIndex(7)),
+            ),
             (
                 vec![0, 0, 0, 13, 6, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3],
                 Message::Request(r),
@@ -465,8 +475,8 @@ mod tests {
     #[test]
     fn rejects_long_piece_before_payload_arrives() {
         // 16 KiB + 1 byte of block, only the header has arrived
-        let len = 9 + 16 * 1024 + 1;
-        let mut b = (len as u32).to_be_bytes().to_vec();
+        let len: u32 = 9 + 16 * 1024 + 1;
+        let mut b = len.to_be_bytes().to_vec();
         b.push(7);
         assert_eq!(
             one(&b),
@@ -531,7 +541,7 @@ mod tests {
                 if bad == 0 {
                     continue;
                 }
-                let mut b = (bad as u32).to_be_bytes().to_vec();
+                let mut b = u32::to_be_bytes(bad).to_vec();
                 b.push(id.as_u8());
                 assert_eq!(
                     one(&b),

@@ -124,7 +124,11 @@ impl HandshakeParser {
             return Err(HandshakeError::WrongProtocolLength(self.buf[0]));
         }
         let seen = &self.buf[1..self.filled.min(20)];
-        if let Some(bad) = seen.iter().zip(Handshake::PROTOCOL).position(|(a, b)| a != b) {
+        if let Some(bad) = seen
+            .iter()
+            .zip(Handshake::PROTOCOL)
+            .position(|(a, b)| a != b)
+        {
             return Err(HandshakeError::WrongProtocol {
                 received: seen[..=bad].to_vec(),
             });
@@ -137,14 +141,14 @@ impl HandshakeParser {
         self.filled
     }
 
-    /// True once all 68 bytes arrived.
-    pub const fn is_complete(&self) -> bool {
-        self.filled == Handshake::LEN
+    /// True once all 68 bytes arrived and the protocol string is right.
+    pub fn is_complete(&self) -> bool {
+        self.filled == Handshake::LEN && self.check().is_ok()
     }
 
-    /// The reserved bits, once the first 28 bytes arrived.
+    /// The reserved bits, once the first 28 bytes arrived (`None` after an error).
     pub fn reserved(&self) -> Option<Reserved> {
-        if self.filled < Handshake::INFO_HASH_AT {
+        if self.filled < Handshake::INFO_HASH_AT || self.check().is_err() {
             return None;
         }
         let mut r = [0u8; 8];
@@ -152,9 +156,9 @@ impl HandshakeParser {
         Some(Reserved(r))
     }
 
-    /// The infohash, once the first 48 bytes arrived.
+    /// The infohash, once the first 48 bytes arrived (`None` after an error).
     pub fn info_hash(&self) -> Option<Infohash> {
-        if self.filled < Handshake::PEER_ID_AT {
+        if self.filled < Handshake::PEER_ID_AT || self.check().is_err() {
             return None;
         }
         let mut h = [0u8; 20];
@@ -162,7 +166,7 @@ impl HandshakeParser {
         Some(Infohash(h))
     }
 
-    /// The whole handshake, once complete.
+    /// The whole handshake, once complete (`None` after an error).
     pub fn handshake(&self) -> Option<Handshake> {
         if !self.is_complete() {
             return None;
@@ -234,7 +238,10 @@ mod tests {
     #[test]
     fn rejects_wrong_length_byte() {
         let mut p = HandshakeParser::new();
-        assert_eq!(p.feed(b"GET / HTTP/1.1\r\n"), Err(HandshakeError::WrongProtocolLength(b'G')));
+        assert_eq!(
+            p.feed(b"GET / HTTP/1.1\r\n"),
+            Err(HandshakeError::WrongProtocolLength(b'G'))
+        );
         // stays failed
         assert_eq!(p.feed(b"x"), Err(HandshakeError::WrongProtocolLength(b'G')));
     }
@@ -249,6 +256,18 @@ mod tests {
                 received: b"BitTorm".to_vec()
             })
         );
+    }
+
+    #[test]
+    fn nothing_is_returned_after_an_error() {
+        let mut b = sample().to_bytes();
+        b[19] = b'L';
+        let mut p = HandshakeParser::new();
+        assert!(p.feed(&b).is_err());
+        assert_eq!(p.handshake(), None);
+        assert_eq!(p.info_hash(), None);
+        assert_eq!(p.reserved(), None);
+        assert!(!p.is_complete());
     }
 
     #[test]

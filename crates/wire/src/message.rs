@@ -209,9 +209,8 @@ impl Message {
         use Message::*;
         let frame = u32::try_from(self.frame_len()).expect("bug: message longer than 4 GiB");
         dst.put_u32(frame);
-        let Some(id) = self.id() else {
-            return None;
-        };
+        // keep-alive is the bare length prefix
+        let id = self.id()?;
         dst.put_u8(id);
         match self {
             KeepAlive | Choke | Unchoke | Interested | NotInterested | HaveAll | HaveNone => None,
@@ -265,7 +264,10 @@ mod tests {
         assert_eq!(enc(&Message::KeepAlive), [0, 0, 0, 0]);
         assert_eq!(enc(&Message::Choke), [0, 0, 0, 1, 0]);
         assert_eq!(enc(&Message::NotInterested), [0, 0, 0, 1, 3]);
-        assert_eq!(enc(&Message::Have(PieceIndex(258))), [0, 0, 0, 5, 4, 0, 0, 1, 2]);
+        assert_eq!(
+            enc(&Message::Have(PieceIndex(258))),
+            [0, 0, 0, 5, 4, 0, 0, 1, 2]
+        );
         assert_eq!(enc(&Message::Port(6881)), [0, 0, 0, 3, 9, 0x1a, 0xe1]);
         assert_eq!(enc(&Message::HaveAll), [0, 0, 0, 1, 0x0e]);
         assert_eq!(

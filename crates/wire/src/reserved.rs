@@ -94,6 +94,12 @@ impl fmt::Debug for Reserved {
         for b in self.0 {
             write!(f, "{b:02x}")?;
         }
-        write!(f, "; ext={} fast={} dht={})", self.extension_protocol(), self.fast(), self.dht())
+        write!(
+            f,
+            "; ext={} fast={} dht={})",
+            self.extension_protocol(),
+            self.fast(),
+            self.dht()
+        )
     }
 }

@@ -80,7 +80,10 @@ impl ExtendedHandshake {
         h.listen_port = int_field(d, b"p").filter(|p| *p != 0);
         h.request_queue = int_field(d, b"reqq");
         h.metadata_size = int_field(d, b"metadata_size");
-        h.your_ip = d.get(b"yourip").and_then(Value::bytes).and_then(ip_from_bytes);
+        h.your_ip = d
+            .get(b"yourip")
+            .and_then(Value::bytes)
+            .and_then(ip_from_bytes);
         h.ipv4 = d
             .get(b"ipv4")
             .and_then(Value::bytes)

@@ -122,10 +122,12 @@ impl MetadataAssembler {
                 expected: u64::from(self.total_size),
             });
         }
-        let expected = self.piece_len(piece).ok_or(MetadataError::PieceOutOfRange {
-            piece,
-            piece_count: self.piece_count(),
-        })?;
+        let expected = self
+            .piece_len(piece)
+            .ok_or(MetadataError::PieceOutOfRange {
+                piece,
+                piece_count: self.piece_count(),
+            })?;
         if data.len() != expected {
             return Err(MetadataError::WrongPieceLength {
                 piece,
@@ -196,10 +198,7 @@ mod tests {
         assert_eq!(a.insert(MetadataPiece(2), total, p[2].clone()), Ok(false));
         assert_eq!(a.insert(MetadataPiece(0), total, p[0].clone()), Ok(false));
         assert_eq!(a.missing().collect::<Vec<_>>(), [MetadataPiece(1)]);
-        assert_eq!(
-            a.finish(),
-            Err(MetadataError::Incomplete { missing: 1 })
-        );
+        assert_eq!(a.finish(), Err(MetadataError::Incomplete { missing: 1 }));
         // duplicates do not count twice
         assert_eq!(a.insert(MetadataPiece(0), total, p[0].clone()), Ok(false));
         assert_eq!(a.insert(MetadataPiece(1), total, p[1].clone()), Ok(true));

@@ -67,21 +67,23 @@ impl MetadataMessage {
         };
         let msg_type = int("msg_type")?;
         let piece = int("piece")?;
-        let piece = u32::try_from(piece)
-            .map(MetadataPiece)
-            .map_err(|_| ExtensionError::InvalidField {
-                what: WHAT,
-                field: "piece",
-            })?;
+        let piece =
+            u32::try_from(piece)
+                .map(MetadataPiece)
+                .map_err(|_| ExtensionError::InvalidField {
+                    what: WHAT,
+                    field: "piece",
+                })?;
         match msg_type {
             0 => Ok(MetadataMessage::Request(piece)),
             2 => Ok(MetadataMessage::Reject(piece)),
             1 => {
-                let total_size =
-                    u64::try_from(int("total_size")?).map_err(|_| ExtensionError::InvalidField {
+                let total_size = u64::try_from(int("total_size")?).map_err(|_| {
+                    ExtensionError::InvalidField {
                         what: WHAT,
                         field: "total_size",
-                    })?;
+                    }
+                })?;
                 let data = payload.slice(used..);
                 if data.len() > METADATA_PIECE_LEN {
                     return Err(ExtensionError::MetadataPieceTooLong { len: data.len() });
@@ -116,7 +118,8 @@ impl MetadataMessage {
             d.key("msg_type").int(msg_type);
             d.key("piece").int(i64::from(self.piece().0));
             if let Some(t) = total {
-                d.key("total_size").int(i64::try_from(t).unwrap_or(i64::MAX));
+                d.key("total_size")
+                    .int(i64::try_from(t).unwrap_or(i64::MAX));
             }
         });
         dst.put_slice(&e.finish());
@@ -156,7 +159,9 @@ mod tests {
     #[test]
     fn data_is_sliced_without_copy() {
         let payload = Bytes::from_static(b"d8:msg_typei1e5:piecei0e10:total_sizei5eehello");
-        let Ok(MetadataMessage::Data { data, total_size, .. }) = MetadataMessage::parse(&payload)
+        let Ok(MetadataMessage::Data {
+            data, total_size, ..
+        }) = MetadataMessage::parse(&payload)
         else {
             panic!("expected data");
         };

@@ -79,7 +79,10 @@ impl PexMessage {
         let mut m = PexMessage::default();
         for (list, flags, entry) in [("added", "added.f", 6), ("added6", "added6.f", 18)] {
             let addrs = compact(d, list, entry)?;
-            let flags = d.get(flags.as_bytes()).and_then(Value::bytes).unwrap_or(&[]);
+            let flags = d
+                .get(flags.as_bytes())
+                .and_then(Value::bytes)
+                .unwrap_or(&[]);
             m.added.extend(addrs.enumerate().map(|(i, addr)| PexPeer {
                 addr,
                 flags: PexFlags(flags.get(i).copied().unwrap_or(0)),
@@ -154,21 +157,18 @@ fn compact<'a>(
             entry,
         });
     }
-    Ok(raw
-        .chunks_exact(entry)
-        .take(MAX_PEX_PEERS)
-        .map(|c| {
-            let (ip, port) = c.split_at(c.len() - 2);
-            let port = u16::from_be_bytes([port[0], port[1]]);
-            match <[u8; 4]>::try_from(ip) {
-                Ok(v4) => SocketAddr::from((Ipv4Addr::from(v4), port)),
-                Err(_) => {
-                    let mut v6 = [0u8; 16];
-                    v6.copy_from_slice(ip);
-                    SocketAddr::from((Ipv6Addr::from(v6), port))
-                }
+    Ok(raw.chunks_exact(entry).take(MAX_PEX_PEERS).map(|c| {
+        let (ip, port) = c.split_at(c.len() - 2);
+        let port = u16::from_be_bytes([port[0], port[1]]);
+        match <[u8; 4]>::try_from(ip) {
+            Ok(v4) => SocketAddr::from((Ipv4Addr::from(v4), port)),
+            Err(_) => {
+                let mut v6 = [0u8; 16];
+                v6.copy_from_slice(ip);
+                SocketAddr::from((Ipv6Addr::from(v6), port))
             }
-        }))
+        }
+    }))
 }
 
 #[cfg(test)]
@@ -194,7 +194,10 @@ mod tests {
             ]
         );
         assert!(m.added[0].flags.seed());
-        assert_eq!(m.dropped, vec!["127.0.0.1:1".parse::<SocketAddr>().unwrap()]);
+        assert_eq!(
+            m.dropped,
+            vec!["127.0.0.1:1".parse::<SocketAddr>().unwrap()]
+        );
     }
 
     #[test]
