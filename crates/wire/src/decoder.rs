@@ -286,6 +286,13 @@ fn block(body: &[u8]) -> BlockRequest {
 /// [`MessageDecoder::buffer_mut`] (e.g. `AsyncReadExt::read_buf`), then call
 /// [`MessageDecoder::next_message`] until it returns `Ok(None)`.
 ///
+/// For bulk transfer, start with a roomy buffer
+/// (`with_buffer(BytesMut::with_capacity(256 * 1024), opts)`) and
+/// `buffer_mut().reserve(64 * 1024)` before each read. `BytesMut` then
+/// reclaims the space of consumed messages (once their `piece` data has been
+/// dropped) and moves a partial message to the front only about once per
+/// buffer length instead of once per read.
+///
 /// ```
 /// use wire::{DecoderOptions, Message, MessageDecoder, PieceIndex};
 /// let mut d = MessageDecoder::new(DecoderOptions::default());
