@@ -75,7 +75,6 @@ mod decoder;
 mod extended;
 mod handshake;
 mod handshake_error;
-mod infohash;
 mod message;
 mod message_id;
 mod peer_id;
@@ -98,9 +97,10 @@ pub use extended::{
 };
 pub use handshake::{Handshake, HandshakeParser};
 pub use handshake_error::HandshakeError;
-pub use infohash::Infohash;
 pub use message::{Message, PIECE_HEADER_LEN, Piece, piece_header};
 pub use message_id::MessageId;
+/// The torrent's v1 infohash, shared with `anthill-metainfo`.
+pub use metainfo::Infohash;
 pub use peer_id::PeerId;
 pub use piece_index::PieceIndex;
 pub use reserved::Reserved;
