@@ -1,4 +1,4 @@
-//! Transmission 3.00 drops tracker-supplied peers on 127.0.0.0/8, so its
+//! Tracker interop with Transmission. Transmission 3.00 drops tracker-supplied peers on 127.0.0.0/8, so its
 //! interop test needs real addresses: this test builds a small network of
 //! namespaces (a bridge in its own namespace, veth pairs into one namespace
 //! per host, 10.77.1.0/24 only inside them, never in the root namespace),

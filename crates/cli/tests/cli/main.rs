@@ -1,0 +1,8 @@
+//! Binary-level tests: the built `anthill` run in temporary directories.
+//! One test binary (see `[[test]]` in Cargo.toml); one module per area.
+
+mod interop;
+mod torrent;
+mod tracker_netns;
+mod usage;
+mod util;

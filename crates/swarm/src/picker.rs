@@ -1,0 +1,527 @@
+//! The piece picker: which blocks to request from which peer.
+//!
+//! Rules (see `PICKER.md` beside this file for the invariants):
+//! - The first few pieces are picked at random among those the peer has,
+//!   so a new peer quickly holds something to trade; after that the rarest
+//!   piece the peer has wins, ties broken at random. Random ties matter in a
+//!   fleet: every agent starts at the same moment with equal availability,
+//!   and without them all would chase the same piece.
+//! - A piece is owned by one peer until it is done (no two peers feed the
+//!   same piece, so a bad piece has one culprit and no piece is half-fetched
+//!   from many slow sources). A peer that goes away orphans its pieces, and
+//!   the next peer that has them takes them over first.
+//! - Endgame starts when every missing block is requested: a peer may then
+//!   request blocks already requested from others (at most
+//!   [`ENDGAME_MAX_REQUESTERS`] per block) and the first arrival cancels the rest.
+//!
+//! The picker is sans-IO and deterministic given its seed: the engine feeds
+//! it events and asks for requests.
+
+use std::collections::HashMap;
+
+use crate::rng::Rng;
+use crate::{BLOCK_SIZE, BlockRequest, PeerSlot};
+
+/// Pieces picked at random before rarest-first takes over.
+pub const RANDOM_FIRST_PIECES: u32 = 4;
+/// At most this many peers asked for one block in endgame.
+pub const ENDGAME_MAX_REQUESTERS: usize = 3;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PieceState {
+    /// Nothing received or requested.
+    Missing,
+    /// Some blocks requested or received; details in `partials`.
+    Partial,
+    /// Verified and stored.
+    Have,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Block {
+    Missing,
+    /// Requested from these peers (more than one only in endgame).
+    Requested(Vec<PeerSlot>),
+    Received,
+}
+
+#[derive(Debug)]
+struct Partial {
+    owner: Option<PeerSlot>,
+    blocks: Vec<Block>,
+    /// Blocks not yet received.
+    missing: u32,
+    /// Blocks in `Block::Missing`.
+    unrequested: u32,
+    /// Peers that sent at least one block (blamed if the hash fails).
+    contributors: Vec<PeerSlot>,
+}
+
+/// What became of a received block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BlockOutcome {
+    /// Not a block of a piece in progress, or a bad offset/length: drop it.
+    Unexpected,
+    /// Already received from someone else (endgame race): drop it.
+    Duplicate,
+    /// Stored. When `piece_complete`, every block of the piece is in: hash it,
+    /// then call [`Picker::piece_verified`] or [`Picker::piece_failed`].
+    /// `cancel` lists requests to cancel at other peers.
+    Accepted {
+        /// All blocks of the piece have arrived.
+        piece_complete: bool,
+        /// Duplicate requests to cancel.
+        cancel: Vec<(PeerSlot, BlockRequest)>,
+    },
+}
+
+/// Chooses blocks to request; see the module docs.
+#[derive(Debug)]
+pub struct Picker {
+    piece_length: u32,
+    total_length: u64,
+    state: Vec<PieceState>,
+    availability: Vec<u32>,
+    partials: HashMap<u32, Partial>,
+    /// Pieces each peer owns (in claim order).
+    owned: HashMap<PeerSlot, Vec<u32>>,
+    /// Partial pieces with no owner and blocks left to request.
+    orphans: Vec<u32>,
+    have_count: u32,
+    /// Sum of `unrequested` over partials.
+    unrequested_blocks: u64,
+    /// Pieces in `PieceState::Missing`.
+    untouched: u32,
+    rng: Rng,
+}
+
+impl Picker {
+    /// A picker for a torrent with these sizes, owning no piece yet.
+    pub fn new(num_pieces: u32, piece_length: u32, total_length: u64, seed: u64) -> Self {
+        let n = num_pieces as usize;
+        Self {
+            piece_length,
+            total_length,
+            state: vec![PieceState::Missing; n],
+            availability: vec![0; n],
+            partials: HashMap::new(),
+            owned: HashMap::new(),
+            orphans: Vec::new(),
+            have_count: 0,
+            unrequested_blocks: 0,
+            untouched: num_pieces,
+            rng: Rng::new(seed),
+        }
+    }
+
+    /// Number of pieces.
+    pub fn num_pieces(&self) -> u32 {
+        u32::try_from(self.state.len()).unwrap_or(u32::MAX)
+    }
+    /// Pieces we have.
+    pub fn have_count(&self) -> u32 {
+        self.have_count
+    }
+    /// True when every piece is verified.
+    pub fn is_complete(&self) -> bool {
+        self.have_count as usize == self.state.len()
+    }
+    /// True if we have piece `p`.
+    pub fn has(&self, p: u32) -> bool {
+        self.state.get(p as usize) == Some(&PieceState::Have)
+    }
+    /// How many connected peers have piece `p`.
+    pub fn availability(&self, p: u32) -> u32 {
+        self.availability.get(p as usize).copied().unwrap_or(0)
+    }
+    /// True once every missing block has been requested from someone.
+    pub fn in_endgame(&self) -> bool {
+        !self.is_complete() && self.untouched == 0 && self.unrequested_blocks == 0
+    }
+
+    /// Length of piece `p`.
+    pub fn piece_size(&self, p: u32) -> u32 {
+        let start = u64::from(p) * u64::from(self.piece_length);
+        let len = self
+            .total_length
+            .saturating_sub(start)
+            .min(u64::from(self.piece_length));
+        u32::try_from(len).unwrap_or(self.piece_length)
+    }
+
+    fn blocks_in(&self, p: u32) -> u32 {
+        self.piece_size(p).div_ceil(BLOCK_SIZE)
+    }
+
+    fn block_request(&self, p: u32, b: u32) -> BlockRequest {
+        let offset = b * BLOCK_SIZE;
+        BlockRequest {
+            piece: p,
+            offset,
+            len: (self.piece_size(p) - offset).min(BLOCK_SIZE),
+        }
+    }
+
+    /// Marks pieces we already have on disk (resume); call before any peer event.
+    pub fn set_have(&mut self, p: u32) {
+        if let Some(s) = self.state.get_mut(p as usize) {
+            if *s == PieceState::Missing {
+                *s = PieceState::Have;
+                self.have_count += 1;
+                self.untouched -= 1;
+            }
+        }
+    }
+
+    /// A peer announced piece `p` (HAVE).
+    pub fn peer_has(&mut self, p: u32) {
+        if let Some(a) = self.availability.get_mut(p as usize) {
+            *a += 1;
+        }
+    }
+
+    /// A peer's whole bitfield arrived (or HAVE ALL, with `has` always true).
+    pub fn peer_has_all_of(&mut self, has: impl Fn(u32) -> bool) {
+        for (i, a) in self.availability.iter_mut().enumerate() {
+            if has(i as u32) {
+                *a += 1;
+            }
+        }
+    }
+
+    /// True if the peer has some piece we neither have nor can skip.
+    pub fn is_interesting(&self, has: impl Fn(u32) -> bool) -> bool {
+        self.state
+            .iter()
+            .enumerate()
+            .any(|(i, s)| *s != PieceState::Have && has(i as u32))
+    }
+
+    /// Up to `max` new requests for `peer`, which has the pieces for which `has` is true.
+    pub fn next_requests(
+        &mut self,
+        peer: PeerSlot,
+        has: impl Fn(u32) -> bool,
+        max: usize,
+    ) -> Vec<BlockRequest> {
+        let mut out = Vec::new();
+        if max == 0 || self.is_complete() {
+            return out;
+        }
+        // 1. Continue pieces this peer owns.
+        let owned: Vec<u32> = self.owned.get(&peer).cloned().unwrap_or_default();
+        for p in owned {
+            self.request_from_piece(peer, p, max, &mut out);
+            if out.len() >= max {
+                return out;
+            }
+        }
+        // 2. Claim new pieces.
+        while out.len() < max {
+            let Some(p) = self.claim(peer, &has) else {
+                break;
+            };
+            self.request_from_piece(peer, p, max, &mut out);
+        }
+        // 3. Endgame duplicates.
+        if out.len() < max && self.in_endgame() {
+            self.endgame_requests(peer, &has, max, &mut out);
+        }
+        out
+    }
+
+    fn request_from_piece(
+        &mut self,
+        peer: PeerSlot,
+        p: u32,
+        max: usize,
+        out: &mut Vec<BlockRequest>,
+    ) {
+        let Some(partial) = self.partials.get_mut(&p) else {
+            return;
+        };
+        if partial.unrequested == 0 {
+            return;
+        }
+        let mut picked = Vec::new();
+        for (b, block) in partial.blocks.iter_mut().enumerate() {
+            if out.len() + picked.len() >= max {
+                break;
+            }
+            if *block == Block::Missing {
+                *block = Block::Requested(vec![peer]);
+                partial.unrequested -= 1;
+                self.unrequested_blocks -= 1;
+                picked.push(b as u32);
+            }
+        }
+        for b in picked {
+            out.push(self.block_request(p, b));
+        }
+    }
+
+    /// Picks a piece for `peer` and makes it the owner.
+    fn claim(&mut self, peer: PeerSlot, has: &impl Fn(u32) -> bool) -> Option<u32> {
+        // Orphaned partials first: finishing them frees memory and unblocks hashing.
+        if let Some(i) = self.orphans.iter().position(|&p| has(p)) {
+            let p = self.orphans.swap_remove(i);
+            if let Some(partial) = self.partials.get_mut(&p) {
+                partial.owner = Some(peer);
+            }
+            self.owned.entry(peer).or_default().push(p);
+            return Some(p);
+        }
+        if self.untouched == 0 {
+            return None;
+        }
+        let random = self.have_count < RANDOM_FIRST_PIECES;
+        let n = self.state.len();
+        let start = self.rng.below(n as u64) as usize;
+        let mut best: Option<(u32, u32)> = None; // (availability, piece)
+        let mut ties = 0u64;
+        for k in 0..n {
+            let i = (start + k) % n;
+            if self.state[i] != PieceState::Missing || !has(i as u32) {
+                continue;
+            }
+            let key = if random { 0 } else { self.availability[i] };
+            match best {
+                Some((b, _)) if key > b => {}
+                Some((b, _)) if key == b => {
+                    ties += 1;
+                    if self.rng.below(ties + 1) == 0 {
+                        best = Some((key, i as u32));
+                    }
+                }
+                _ => {
+                    best = Some((key, i as u32));
+                    ties = 0;
+                }
+            }
+        }
+        let (_, p) = best?;
+        let blocks = self.blocks_in(p);
+        self.state[p as usize] = PieceState::Partial;
+        self.untouched -= 1;
+        self.unrequested_blocks += u64::from(blocks);
+        self.partials.insert(
+            p,
+            Partial {
+                owner: Some(peer),
+                blocks: vec![Block::Missing; blocks as usize],
+                missing: blocks,
+                unrequested: blocks,
+                contributors: Vec::new(),
+            },
+        );
+        self.owned.entry(peer).or_default().push(p);
+        Some(p)
+    }
+
+    fn endgame_requests(
+        &mut self,
+        peer: PeerSlot,
+        has: &impl Fn(u32) -> bool,
+        max: usize,
+        out: &mut Vec<BlockRequest>,
+    ) {
+        let mut pieces: Vec<u32> = self.partials.keys().copied().filter(|&p| has(p)).collect();
+        // Spread duplicate requests: start at a random piece.
+        if !pieces.is_empty() {
+            let k = self.rng.below(pieces.len() as u64) as usize;
+            pieces.rotate_left(k);
+        }
+        let mut picked = Vec::new();
+        for p in pieces {
+            let Some(partial) = self.partials.get_mut(&p) else {
+                continue;
+            };
+            for (b, block) in partial.blocks.iter_mut().enumerate() {
+                if out.len() + picked.len() >= max {
+                    break;
+                }
+                if let Block::Requested(by) = block {
+                    if !by.contains(&peer) && by.len() < ENDGAME_MAX_REQUESTERS {
+                        by.push(peer);
+                        picked.push((p, b as u32));
+                    }
+                }
+            }
+        }
+        for (p, b) in picked {
+            out.push(self.block_request(p, b));
+        }
+    }
+
+    /// A block arrived from `peer`.
+    pub fn block_received(&mut self, peer: PeerSlot, req: BlockRequest) -> BlockOutcome {
+        if req.offset % BLOCK_SIZE != 0 || req.piece >= self.num_pieces() {
+            return BlockOutcome::Unexpected;
+        }
+        let b = req.offset / BLOCK_SIZE;
+        if b >= self.blocks_in(req.piece) || self.block_request(req.piece, b) != req {
+            return BlockOutcome::Unexpected;
+        }
+        let Some(partial) = self.partials.get_mut(&req.piece) else {
+            return match self.state[req.piece as usize] {
+                PieceState::Have => BlockOutcome::Duplicate,
+                _ => BlockOutcome::Unexpected,
+            };
+        };
+        let block = &mut partial.blocks[b as usize];
+        let others = match std::mem::replace(block, Block::Received) {
+            Block::Received => return BlockOutcome::Duplicate,
+            Block::Missing => {
+                partial.unrequested -= 1;
+                self.unrequested_blocks -= 1;
+                Vec::new()
+            }
+            Block::Requested(by) => by.into_iter().filter(|&q| q != peer).collect(),
+        };
+        partial.missing -= 1;
+        if !partial.contributors.contains(&peer) {
+            partial.contributors.push(peer);
+        }
+        BlockOutcome::Accepted {
+            piece_complete: partial.missing == 0,
+            cancel: others.into_iter().map(|q| (q, req)).collect(),
+        }
+    }
+
+    fn drop_partial(&mut self, p: u32) -> Option<Partial> {
+        let partial = self.partials.remove(&p)?;
+        self.unrequested_blocks -= u64::from(partial.unrequested);
+        if let Some(owner) = partial.owner {
+            if let Some(list) = self.owned.get_mut(&owner) {
+                list.retain(|&q| q != p);
+            }
+        }
+        self.orphans.retain(|&q| q != p);
+        Some(partial)
+    }
+
+    /// Piece `p` hashed correctly and is stored.
+    pub fn piece_verified(&mut self, p: u32) {
+        if self.drop_partial(p).is_some() {
+            self.state[p as usize] = PieceState::Have;
+            self.have_count += 1;
+        }
+    }
+
+    /// Piece `p` failed its hash check: it starts over. Returns the peers that sent
+    /// its blocks, for the engine's ban accounting.
+    pub fn piece_failed(&mut self, p: u32) -> Vec<PeerSlot> {
+        match self.drop_partial(p) {
+            Some(partial) => {
+                self.state[p as usize] = PieceState::Missing;
+                self.untouched += 1;
+                partial.contributors
+            }
+            None => Vec::new(),
+        }
+    }
+
+    /// A request to `peer` will not be answered (rejected, cancelled, timed out).
+    pub fn request_dropped(&mut self, peer: PeerSlot, req: BlockRequest) {
+        let b = (req.offset / BLOCK_SIZE) as usize;
+        let Some(partial) = self.partials.get_mut(&req.piece) else {
+            return;
+        };
+        if let Some(Block::Requested(by)) = partial.blocks.get_mut(b) {
+            by.retain(|&q| q != peer);
+            if by.is_empty() {
+                partial.blocks[b] = Block::Missing;
+                partial.unrequested += 1;
+                self.unrequested_blocks += 1;
+                if partial.owner.is_none() && !self.orphans.contains(&req.piece) {
+                    self.orphans.push(req.piece);
+                }
+            }
+        }
+    }
+
+    /// `peer` choked us without the fast extension, or stopped being useful:
+    /// every outstanding request to it is void and its pieces become orphans.
+    pub fn peer_released(&mut self, peer: PeerSlot) {
+        let owned = self.owned.remove(&peer).unwrap_or_default();
+        for &p in &owned {
+            if let Some(partial) = self.partials.get_mut(&p) {
+                partial.owner = None;
+            }
+        }
+        let pieces: Vec<u32> = self.partials.keys().copied().collect();
+        for p in pieces {
+            let Some(partial) = self.partials.get_mut(&p) else {
+                continue;
+            };
+            let mut freed = 0;
+            for block in &mut partial.blocks {
+                if let Block::Requested(by) = block {
+                    by.retain(|&q| q != peer);
+                    if by.is_empty() {
+                        *block = Block::Missing;
+                        freed += 1;
+                    }
+                }
+            }
+            partial.unrequested += freed;
+            self.unrequested_blocks += u64::from(freed);
+            if partial.owner.is_none() && partial.unrequested > 0 && !self.orphans.contains(&p) {
+                self.orphans.push(p);
+            }
+        }
+    }
+
+    /// `peer` disconnected: its requests are void and its pieces no longer count.
+    pub fn peer_gone(&mut self, peer: PeerSlot, had: impl Fn(u32) -> bool) {
+        self.peer_released(peer);
+        for (i, a) in self.availability.iter_mut().enumerate() {
+            if had(i as u32) {
+                *a = a.saturating_sub(1);
+            }
+        }
+    }
+
+    /// Consistency check used by tests: the counters match the block states.
+    #[cfg(test)]
+    pub(crate) fn check_invariants(&self) {
+        let mut unreq = 0u64;
+        for (p, partial) in &self.partials {
+            assert_eq!(self.state[*p as usize], PieceState::Partial);
+            let m = partial
+                .blocks
+                .iter()
+                .filter(|b| **b != Block::Received)
+                .count() as u32;
+            let u = partial
+                .blocks
+                .iter()
+                .filter(|b| **b == Block::Missing)
+                .count() as u32;
+            assert_eq!(partial.missing, m, "missing count of piece {p}");
+            assert_eq!(partial.unrequested, u, "unrequested count of piece {p}");
+            unreq += u64::from(u);
+            if let Some(o) = partial.owner {
+                assert!(self.owned.get(&o).is_some_and(|l| l.contains(p)));
+            }
+        }
+        assert_eq!(unreq, self.unrequested_blocks);
+        let have = self
+            .state
+            .iter()
+            .filter(|s| **s == PieceState::Have)
+            .count() as u32;
+        assert_eq!(have, self.have_count);
+        let untouched = self
+            .state
+            .iter()
+            .filter(|s| **s == PieceState::Missing)
+            .count() as u32;
+        assert_eq!(untouched, self.untouched);
+        for list in self.owned.values() {
+            for p in list {
+                assert!(self.partials.contains_key(p));
+            }
+        }
+    }
+}

@@ -1,0 +1,177 @@
+//! Super-seeding (BEP 16) as the origin runs it.
+//!
+//! The origin hides what it has and reveals pieces to each peer a few at a
+//! time, always the pieces it has revealed least (then the rarest among the
+//! peers), so that while any piece has not gone out once, no piece goes out
+//! twice. A peer is only served pieces revealed to it.
+//!
+//! Unlike the classic algorithm, which waits until a revealed piece shows up
+//! at a *second* peer before revealing the next one, a new piece is revealed
+//! as soon as the previous one has been fully uploaded (or the peer announces
+//! it): the origin's uplink never idles waiting for gossip, which is what
+//! made super-seeding slow to start in measured clients. Agents then trade
+//! the pieces among themselves.
+
+use std::collections::HashMap;
+
+use crate::PeerSlot;
+use crate::rng::Rng;
+
+/// Pieces revealed to one peer and not yet delivered, by default.
+pub const DEFAULT_REVEAL_WINDOW: usize = 4;
+
+#[derive(Debug, Default)]
+struct PeerView {
+    /// Pieces the peer has announced.
+    has: Vec<bool>,
+    /// Revealed to this peer (may be served), by piece.
+    revealed: Vec<bool>,
+    /// Revealed and not yet delivered (uploaded by us or announced by the peer).
+    pending: Vec<u32>,
+}
+
+/// The origin's super-seeding scheduler; sans-IO.
+#[derive(Debug)]
+pub struct SuperSeeder {
+    /// Times each piece was promised to a peer (delivered or still pending).
+    sent: Vec<u32>,
+    /// Peers that announced each piece.
+    availability: Vec<u32>,
+    peers: HashMap<PeerSlot, PeerView>,
+    window: usize,
+    rng: Rng,
+}
+
+impl SuperSeeder {
+    /// A scheduler for `num_pieces` pieces revealing up to `window` pending pieces per peer.
+    pub fn new(num_pieces: u32, window: usize, seed: u64) -> Self {
+        Self {
+            sent: vec![0; num_pieces as usize],
+            availability: vec![0; num_pieces as usize],
+            peers: HashMap::new(),
+            window: window.max(1),
+            rng: Rng::new(seed),
+        }
+    }
+
+    /// Times piece `p` has been handed out so far.
+    pub fn times_sent(&self, p: u32) -> u32 {
+        self.sent.get(p as usize).copied().unwrap_or(0)
+    }
+
+    /// A peer connected and its bitfield is known. Returns pieces to announce
+    /// to it with HAVE.
+    pub fn peer_joined(&mut self, peer: PeerSlot, has: impl Fn(u32) -> bool) -> Vec<u32> {
+        let n = self.sent.len();
+        let mut view = PeerView {
+            has: (0..n as u32).map(&has).collect(),
+            revealed: vec![false; n],
+            pending: Vec::new(),
+        };
+        for (i, h) in view.has.iter().enumerate() {
+            if *h {
+                self.availability[i] += 1;
+            }
+        }
+        let out = self.fill(&mut view);
+        self.peers.insert(peer, view);
+        out
+    }
+
+    /// The peer announced piece `p`. Returns pieces to reveal next.
+    pub fn peer_has(&mut self, peer: PeerSlot, p: u32) -> Vec<u32> {
+        let Some(mut view) = self.peers.remove(&peer) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        if let Some(h) = view.has.get_mut(p as usize) {
+            if !*h {
+                *h = true;
+                self.availability[p as usize] += 1;
+            }
+            view.pending.retain(|&q| q != p);
+            out = self.fill(&mut view);
+        }
+        self.peers.insert(peer, view);
+        out
+    }
+
+    /// We finished uploading every block of `p` to the peer. Returns pieces to reveal next.
+    pub fn piece_uploaded(&mut self, peer: PeerSlot, p: u32) -> Vec<u32> {
+        let Some(mut view) = self.peers.remove(&peer) else {
+            return Vec::new();
+        };
+        view.pending.retain(|&q| q != p);
+        let out = self.fill(&mut view);
+        self.peers.insert(peer, view);
+        out
+    }
+
+    /// May the origin serve piece `p` to this peer?
+    pub fn may_serve(&self, peer: PeerSlot, p: u32) -> bool {
+        self.peers
+            .get(&peer)
+            .is_some_and(|v| v.revealed.get(p as usize) == Some(&true))
+    }
+
+    /// The peer went away: what it had no longer counts, and pieces promised
+    /// to it but not delivered are offered to others again.
+    pub fn peer_left(&mut self, peer: PeerSlot) {
+        if let Some(view) = self.peers.remove(&peer) {
+            for p in view.pending {
+                self.sent[p as usize] = self.sent[p as usize].saturating_sub(1);
+            }
+            for (i, h) in view.has.iter().enumerate() {
+                if *h {
+                    self.availability[i] = self.availability[i].saturating_sub(1);
+                }
+            }
+        }
+    }
+
+    fn fill(&mut self, view: &mut PeerView) -> Vec<u32> {
+        let mut out = Vec::new();
+        while view.pending.len() < self.window {
+            let Some(p) = self.choose(view) else {
+                break;
+            };
+            self.sent[p as usize] += 1;
+            view.pending.push(p);
+            view.revealed[p as usize] = true;
+            out.push(p);
+        }
+        out
+    }
+
+    /// Least-sent piece the peer lacks and was not yet revealed to it; then rarest; random ties.
+    fn choose(&mut self, view: &PeerView) -> Option<u32> {
+        let n = self.sent.len();
+        if n == 0 {
+            return None;
+        }
+        let start = self.rng.below(n as u64) as usize;
+        let mut best: Option<((u32, u32), u32)> = None;
+        let mut ties = 0u64;
+        for k in 0..n {
+            let i = (start + k) % n;
+            if view.has[i] || view.revealed[i] {
+                continue;
+            }
+            let key = (self.sent[i], self.availability[i]);
+            match best {
+                Some((b, _)) if key > b => {}
+                Some((b, _)) if key == b => {
+                    ties += 1;
+                    if self.rng.below(ties + 1) == 0 {
+                        best = Some((key, i as u32));
+                    }
+                }
+                _ => {
+                    best = Some((key, i as u32));
+                    ties = 0;
+                }
+            }
+        }
+        best.map(|(_, p)| p)
+    }
+}

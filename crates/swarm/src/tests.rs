@@ -1,0 +1,481 @@
+use std::collections::{HashMap, VecDeque};
+
+use crate::choker::{ChokeMode, Choker};
+use crate::picker::{BlockOutcome, ENDGAME_MAX_REQUESTERS, Picker};
+use crate::superseed::SuperSeeder;
+use crate::{BLOCK_SIZE, BlockRequest, PeerSlot};
+
+const A: PeerSlot = PeerSlot(1);
+const B: PeerSlot = PeerSlot(2);
+const C: PeerSlot = PeerSlot(3);
+
+fn all(_: u32) -> bool {
+    true
+}
+
+fn accept(p: &mut Picker, peer: PeerSlot, r: BlockRequest) -> bool {
+    match p.block_received(peer, r) {
+        BlockOutcome::Accepted { piece_complete, .. } => piece_complete,
+        o => panic!("unexpected {o:?}"),
+    }
+}
+
+#[test]
+fn requests_whole_pieces_from_one_owner() {
+    let mut p = Picker::new(8, 4 * BLOCK_SIZE, 8 * 4 * u64::from(BLOCK_SIZE), 1);
+    p.peer_has_all_of(all);
+    let reqs = p.next_requests(A, all, 6);
+    assert_eq!(reqs.len(), 6);
+    // first four blocks are one piece, in order; the next two start another piece
+    assert!(reqs[..4].iter().all(|r| r.piece == reqs[0].piece));
+    assert_eq!(
+        reqs.iter().map(|r| r.offset).take(4).collect::<Vec<_>>(),
+        [0, 16384, 32768, 49152]
+    );
+    assert_ne!(reqs[4].piece, reqs[0].piece);
+    // B never gets blocks of A's pieces before endgame
+    let b = p.next_requests(B, all, 100);
+    assert!(
+        b.iter()
+            .all(|r| r.piece != reqs[0].piece && r.piece != reqs[4].piece)
+    );
+    p.check_invariants();
+}
+
+#[test]
+fn last_piece_and_block_are_short() {
+    let total = u64::from(BLOCK_SIZE) * 5 + 100; // 2 pieces of 4 blocks, last has 1.x blocks
+    let mut p = Picker::new(2, 4 * BLOCK_SIZE, total, 3);
+    let reqs = p.next_requests(A, |i| i == 1, 10);
+    assert_eq!(
+        reqs,
+        vec![
+            BlockRequest {
+                piece: 1,
+                offset: 0,
+                len: BLOCK_SIZE
+            },
+            BlockRequest {
+                piece: 1,
+                offset: BLOCK_SIZE,
+                len: 100
+            }
+        ]
+    );
+    assert_eq!(
+        p.block_received(
+            A,
+            BlockRequest {
+                piece: 1,
+                offset: BLOCK_SIZE,
+                len: BLOCK_SIZE
+            }
+        ),
+        BlockOutcome::Unexpected
+    );
+}
+
+#[test]
+fn rarest_first_after_random_start() {
+    let mut p = Picker::new(10, BLOCK_SIZE, 10 * u64::from(BLOCK_SIZE), 7);
+    for i in 0..4 {
+        p.set_have(i);
+    }
+    // availability: piece 7 has 1 peer, others 3
+    p.peer_has_all_of(|i| i >= 4);
+    p.peer_has_all_of(|i| i >= 4 && i != 7);
+    p.peer_has_all_of(|i| i >= 4 && i != 7);
+    let r = p.next_requests(A, all, 1);
+    assert_eq!(r[0].piece, 7);
+}
+
+#[test]
+fn ties_are_broken_at_random() {
+    let mut firsts = std::collections::HashSet::new();
+    for seed in 1..40 {
+        let mut p = Picker::new(64, BLOCK_SIZE, 64 * u64::from(BLOCK_SIZE), seed);
+        for i in 0..4 {
+            p.set_have(i);
+        }
+        firsts.insert(p.next_requests(A, all, 1)[0].piece);
+    }
+    assert!(
+        firsts.len() > 10,
+        "only {} distinct first picks",
+        firsts.len()
+    );
+}
+
+#[test]
+fn only_pieces_the_peer_has() {
+    let mut p = Picker::new(10, BLOCK_SIZE, 10 * u64::from(BLOCK_SIZE), 9);
+    let r = p.next_requests(A, |i| i == 3 || i == 5, 10);
+    let mut pieces: Vec<u32> = r.iter().map(|r| r.piece).collect();
+    pieces.sort();
+    assert_eq!(pieces, [3, 5]);
+    assert!(p.next_requests(A, |i| i == 3 || i == 5, 10).is_empty());
+}
+
+#[test]
+fn verified_piece_completes_and_failed_piece_restarts() {
+    let mut p = Picker::new(2, 2 * BLOCK_SIZE, 4 * u64::from(BLOCK_SIZE), 5);
+    let r = p.next_requests(A, |i| i == 0, 2);
+    assert!(!accept(&mut p, A, r[0]));
+    assert!(accept(&mut p, A, r[1]));
+    assert_eq!(p.piece_failed(0), vec![A]);
+    p.check_invariants();
+    let again = p.next_requests(B, |i| i == 0, 2);
+    assert_eq!(again, r);
+    accept(&mut p, B, again[0]);
+    assert!(accept(&mut p, B, again[1]));
+    p.piece_verified(0);
+    assert!(p.has(0));
+    assert_eq!(p.block_received(B, again[0]), BlockOutcome::Duplicate);
+    p.check_invariants();
+}
+
+#[test]
+fn unexpected_blocks_are_rejected() {
+    let mut p = Picker::new(2, 2 * BLOCK_SIZE, 4 * u64::from(BLOCK_SIZE), 5);
+    let bad = [
+        BlockRequest {
+            piece: 9,
+            offset: 0,
+            len: BLOCK_SIZE,
+        },
+        BlockRequest {
+            piece: 0,
+            offset: 1,
+            len: BLOCK_SIZE,
+        },
+        BlockRequest {
+            piece: 0,
+            offset: 0,
+            len: 5,
+        },
+        BlockRequest {
+            piece: 0,
+            offset: 2 * BLOCK_SIZE,
+            len: BLOCK_SIZE,
+        },
+        BlockRequest {
+            piece: 1,
+            offset: 0,
+            len: BLOCK_SIZE,
+        }, // not in progress
+    ];
+    for r in bad {
+        assert_eq!(p.block_received(A, r), BlockOutcome::Unexpected, "{r:?}");
+    }
+    p.check_invariants();
+}
+
+#[test]
+fn departed_peer_orphans_its_piece_for_the_next() {
+    let mut p = Picker::new(4, 4 * BLOCK_SIZE, 16 * u64::from(BLOCK_SIZE), 11);
+    p.peer_has_all_of(all);
+    let r = p.next_requests(A, |i| i == 2, 4);
+    accept(&mut p, A, r[0]);
+    p.peer_gone(A, all);
+    p.check_invariants();
+    assert_eq!(p.availability(2), 0);
+    let b = p.next_requests(B, all, 3);
+    assert_eq!(
+        b.iter().map(|r| (r.piece, r.offset)).collect::<Vec<_>>(),
+        vec![(2, BLOCK_SIZE), (2, 2 * BLOCK_SIZE), (2, 3 * BLOCK_SIZE)]
+    );
+    p.check_invariants();
+}
+
+#[test]
+fn dropped_request_is_reissued() {
+    let mut p = Picker::new(1, 2 * BLOCK_SIZE, 2 * u64::from(BLOCK_SIZE), 2);
+    let r = p.next_requests(A, all, 2);
+    p.request_dropped(A, r[1]);
+    p.check_invariants();
+    assert_eq!(p.next_requests(A, all, 2), vec![r[1]]);
+}
+
+#[test]
+fn endgame_duplicates_then_cancels() {
+    let mut p = Picker::new(2, BLOCK_SIZE, 2 * u64::from(BLOCK_SIZE), 4);
+    let a = p.next_requests(A, all, 1);
+    let b = p.next_requests(B, all, 1);
+    assert!(p.in_endgame());
+    let c = p.next_requests(C, all, 10);
+    assert_eq!(c.len(), 2, "C duplicates both outstanding blocks");
+    let again = p.next_requests(C, all, 10);
+    assert!(again.is_empty(), "never twice to the same peer");
+    match p.block_received(C, a[0]) {
+        BlockOutcome::Accepted {
+            cancel,
+            piece_complete,
+        } => {
+            assert!(piece_complete);
+            assert_eq!(cancel, vec![(A, a[0])]);
+        }
+        o => panic!("{o:?}"),
+    }
+    assert_eq!(p.block_received(A, a[0]), BlockOutcome::Duplicate);
+    let _ = b;
+    p.check_invariants();
+}
+
+#[test]
+fn endgame_caps_requesters_per_block() {
+    let mut p = Picker::new(1, BLOCK_SIZE, u64::from(BLOCK_SIZE), 4);
+    p.next_requests(PeerSlot(0), all, 1);
+    let mut asked = 1;
+    for i in 1..10 {
+        asked += p.next_requests(PeerSlot(i), all, 1).len();
+    }
+    assert_eq!(asked, ENDGAME_MAX_REQUESTERS);
+}
+
+#[test]
+fn resume_counts_have_pieces() {
+    let mut p = Picker::new(3, BLOCK_SIZE, 3 * u64::from(BLOCK_SIZE), 4);
+    p.set_have(0);
+    p.set_have(0);
+    p.set_have(2);
+    assert_eq!(p.have_count(), 2);
+    assert!(p.is_interesting(|i| i == 1));
+    assert!(!p.is_interesting(|i| i == 2));
+    assert_eq!(
+        p.next_requests(A, all, 5)
+            .iter()
+            .map(|r| r.piece)
+            .collect::<Vec<_>>(),
+        [1]
+    );
+    p.check_invariants();
+}
+
+#[test]
+fn superseed_reveals_each_piece_once_before_any_twice() {
+    let n = 40;
+    let mut s = SuperSeeder::new(n, 2, 3);
+    let mut revealed = Vec::new();
+    for peer in 0..8 {
+        revealed.extend(s.peer_joined(PeerSlot(peer), |_| false));
+    }
+    assert_eq!(revealed.len(), 16);
+    // deliver and keep revealing until 40 pieces went out
+    let mut pending: VecDeque<(PeerSlot, u32)> = VecDeque::new();
+    for (i, p) in revealed.iter().enumerate() {
+        pending.push_back((PeerSlot(i as u32 / 2), *p));
+    }
+    let mut total = revealed.len();
+    while total < n as usize {
+        let (peer, p) = pending.pop_front().unwrap();
+        assert!(s.may_serve(peer, p));
+        for q in s.piece_uploaded(peer, p) {
+            pending.push_back((peer, q));
+            total += 1;
+        }
+    }
+    for p in 0..n {
+        assert!(
+            s.times_sent(p) <= 1,
+            "piece {p} sent {} times",
+            s.times_sent(p)
+        );
+    }
+    assert!(!s.may_serve(PeerSlot(0), n + 5));
+}
+
+#[test]
+fn superseed_skips_pieces_the_peer_has_and_recycles_on_leave() {
+    let mut s = SuperSeeder::new(4, 4, 3);
+    let r = s.peer_joined(A, |i| i != 2);
+    assert_eq!(r, vec![2]);
+    s.peer_left(A);
+    assert_eq!(s.times_sent(2), 0);
+    let r = s.peer_joined(B, |_| false);
+    assert_eq!(r.len(), 4);
+    // a HAVE for a pending piece frees the window but there is nothing left to reveal
+    assert!(s.peer_has(B, r[0]).is_empty());
+}
+
+#[test]
+fn fleet_choker_unchokes_at_once() {
+    let mut c = Choker::new(ChokeMode::Fleet { max_unchoked: 2 }, 1);
+    for p in [A, B, C] {
+        c.add_peer(p);
+    }
+    assert_eq!(c.set_interested(A, true), vec![(A, true)]);
+    assert_eq!(c.set_interested(B, true), vec![(B, true)]);
+    assert!(c.set_interested(C, true).is_empty(), "cap reached");
+    assert_eq!(c.remove_peer(A), vec![(C, true)]);
+    // B loses interest: sticky until someone waits
+    assert!(c.set_interested(B, false).is_empty());
+    assert!(c.rechoke(false).is_empty());
+    c.add_peer(A);
+    c.set_interested(A, true);
+    let ch = c.rechoke(false);
+    assert!(
+        ch.contains(&(B, false)) && ch.contains(&(A, true)),
+        "{ch:?}"
+    );
+}
+
+#[test]
+fn tit_for_tat_prefers_best_uploaders_and_rotates_optimistic() {
+    let mut c = Choker::new(ChokeMode::TitForTat { slots: 1 }, 5);
+    let peers: Vec<PeerSlot> = (0..5).map(PeerSlot).collect();
+    for &p in &peers {
+        c.add_peer(p);
+        c.set_interested(p, true);
+    }
+    c.record(PeerSlot(3), 1000, 0);
+    c.record(PeerSlot(1), 10, 0);
+    c.rechoke(false);
+    assert!(c.is_unchoked(PeerSlot(3)));
+    let unchoked = peers.iter().filter(|&&p| c.is_unchoked(p)).count();
+    assert_eq!(unchoked, 2, "one regular slot plus one optimistic");
+}
+
+/// A block-level fluid simulation of a flash crowd: one super-seeding origin,
+/// `n` agents running the picker, everyone with the same uplink of `rate`
+/// blocks per tick and fleet choking (all requests served FIFO). Returns
+/// (ticks until every agent has everything, blocks the origin uploaded).
+#[allow(clippy::needless_range_loop)] // indices name hosts in the model
+fn simulate_fleet(
+    n: usize,
+    pieces: u32,
+    blocks_per_piece: u32,
+    rate: usize,
+    seed: u64,
+) -> (u64, u64) {
+    let piece_len = blocks_per_piece * BLOCK_SIZE;
+    let total = u64::from(pieces) * u64::from(piece_len);
+    let origin = PeerSlot(0);
+    let slot = |a: usize| PeerSlot(a as u32 + 1);
+    let depth = 2 * blocks_per_piece as usize;
+    let mut ss = SuperSeeder::new(pieces, 2, seed);
+    let mut pickers: Vec<Picker> = (0..n)
+        .map(|a| Picker::new(pieces, piece_len, total, seed + a as u64 + 1))
+        .collect();
+    let mut has = vec![vec![false; pieces as usize]; n];
+    // queue of requests at each uploader (0 = origin, a+1 = agent a): (requester agent, request)
+    let mut queues: Vec<VecDeque<(usize, BlockRequest)>> = vec![VecDeque::new(); n + 1];
+    let mut outstanding: Vec<HashMap<PeerSlot, usize>> = vec![HashMap::new(); n];
+    let mut uploaded_to: HashMap<(usize, u32), u32> = HashMap::new();
+    let mut origin_blocks = 0u64;
+    for a in 0..n {
+        for p in ss.peer_joined(slot(a), |_| false) {
+            pickers[a].peer_has(p);
+        }
+    }
+    for tick in 1..100_000u64 {
+        // 1. requests
+        for a in 0..n {
+            for q in 0..=n {
+                let qs = if q == 0 { origin } else { slot(q - 1) };
+                if q == a + 1 {
+                    continue;
+                }
+                let out = outstanding[a].get(&qs).copied().unwrap_or(0);
+                if out >= depth {
+                    continue;
+                }
+                let reqs = if q == 0 {
+                    let ssr = &ss;
+                    pickers[a].next_requests(qs, |p| ssr.may_serve(slot(a), p), depth - out)
+                } else {
+                    let hq = &has[q - 1];
+                    pickers[a].next_requests(qs, |p| hq[p as usize], depth - out)
+                };
+                *outstanding[a].entry(qs).or_default() += reqs.len();
+                for r in reqs {
+                    queues[q].push_back((a, r));
+                }
+            }
+        }
+        // 2. uploads, each receiver taking at most `rate` blocks a tick
+        let mut received = vec![0usize; n];
+        let mut deliveries = Vec::new();
+        for (q, queue) in queues.iter_mut().enumerate() {
+            let mut sent = 0;
+            let mut deferred = VecDeque::new();
+            while sent < rate {
+                let Some((a, r)) = queue.pop_front() else {
+                    break;
+                };
+                if received[a] >= rate {
+                    deferred.push_back((a, r));
+                    continue;
+                }
+                received[a] += 1;
+                sent += 1;
+                deliveries.push((q, a, r));
+            }
+            while let Some(d) = deferred.pop_back() {
+                queue.push_front(d);
+            }
+        }
+        // 3. arrivals
+        for (q, a, r) in deliveries {
+            let qs = if q == 0 { origin } else { slot(q - 1) };
+            *outstanding[a].get_mut(&qs).unwrap() -= 1;
+            if q == 0 {
+                origin_blocks += 1;
+                let c = uploaded_to.entry((a, r.piece)).or_default();
+                *c += 1;
+                if *c == blocks_per_piece {
+                    for p in ss.piece_uploaded(slot(a), r.piece) {
+                        pickers[a].peer_has(p);
+                    }
+                }
+            }
+            match pickers[a].block_received(qs, r) {
+                BlockOutcome::Accepted {
+                    piece_complete: true,
+                    cancel,
+                } => {
+                    for (c, cr) in cancel {
+                        let cq = c.0 as usize;
+                        queues[cq].retain(|&(ra, rr)| !(ra == a && rr == cr));
+                    }
+                    pickers[a].piece_verified(r.piece);
+                    has[a][r.piece as usize] = true;
+                    for b in 0..n {
+                        if b != a {
+                            pickers[b].peer_has(r.piece);
+                        }
+                    }
+                    for p in ss.peer_has(slot(a), r.piece) {
+                        pickers[a].peer_has(p);
+                    }
+                }
+                BlockOutcome::Accepted { .. } | BlockOutcome::Duplicate => {}
+                BlockOutcome::Unexpected => panic!("unexpected block {r:?}"),
+            }
+        }
+        if pickers.iter().all(Picker::is_complete) {
+            for p in &pickers {
+                p.check_invariants();
+            }
+            return (tick, origin_blocks);
+        }
+    }
+    panic!("fleet simulation did not finish");
+}
+
+#[test]
+fn simulated_flash_crowd_is_near_the_origin_bound() {
+    // 1024 pieces is what `torrent create` aims at for a 256 MiB release.
+    // The tail lag is a roughly constant number of piece-times (pipeline
+    // depth of the distribution tree), so far fewer pieces would look worse.
+    let (pieces, bpp, rate) = (1024u32, 8u32, 8usize);
+    for n in [4usize, 16] {
+        let (ticks, origin_blocks) = simulate_fleet(n, pieces, bpp, rate, 42);
+        let total_blocks = u64::from(pieces * bpp);
+        let bound = total_blocks.div_ceil(rate as u64);
+        let copies = origin_blocks as f64 / total_blocks as f64;
+        let ratio = ticks as f64 / bound as f64;
+        eprintln!("n={n}: {ticks} ticks vs bound {bound} ({ratio:.3}x), origin copies {copies:.3}");
+        assert!(copies <= 1.10, "origin sent {copies:.3} copies");
+        assert!(ratio <= 1.15, "took {ratio:.3}x the bound");
+    }
+}
