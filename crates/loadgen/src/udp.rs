@@ -200,12 +200,10 @@ fn worker(
                 }
             }
         };
-    for i in 0..slots.len() {
-        let mut s = slots[i];
-        if let Some((scrape, ev, nw)) = assign(&mut s, &mut rng) {
-            w.send(i, &mut s, scrape, ev, nw);
+    for (i, s) in slots.iter_mut().enumerate() {
+        if let Some((scrape, ev, nw)) = assign(s, &mut rng) {
+            w.send(i, s, scrape, ev, nw);
         }
-        slots[i] = s;
     }
     let mut buf = [0u8; 4096];
     let mut last_sweep = Instant::now();
@@ -245,8 +243,7 @@ fn worker(
         }
         if last_sweep.elapsed() > Duration::from_millis(50) {
             last_sweep = Instant::now();
-            for i in 0..slots.len() {
-                let mut s = slots[i];
+            for (i, s) in slots.iter_mut().enumerate() {
                 if s.busy && s.sent.elapsed() > RESEND_AFTER {
                     report.lost += 1;
                     // Resend the same peer so sequential fills store everyone.
@@ -256,9 +253,8 @@ fn worker(
                     } else {
                         (AnnounceEvent::None, w.numwant)
                     };
-                    w.send(i, &mut s, scrape, ev, nw);
+                    w.send(i, s, scrape, ev, nw);
                 }
-                slots[i] = s;
             }
         }
     }

@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 /// Everything the tracker can be told.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TrackerConfig {
     /// HTTP listener (announce, scrape, stats, metrics).
@@ -24,19 +24,6 @@ pub struct TrackerConfig {
     pub access: AccessConfig,
     /// Per-IP request rate limiting.
     pub rate_limit: RateLimitConfig,
-}
-
-impl Default for TrackerConfig {
-    fn default() -> Self {
-        Self {
-            http: HttpConfig::default(),
-            udp: UdpConfig::default(),
-            announce: AnnounceConfig::default(),
-            swarm: SwarmConfig::default(),
-            access: AccessConfig::default(),
-            rate_limit: RateLimitConfig::default(),
-        }
-    }
 }
 
 impl TrackerConfig {

@@ -16,7 +16,6 @@ use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
-use tracker_proto::SwarmStats;
 use tracker_proto::http::ResponsePeer;
 use tracker_proto::udp::{
     AnnounceResponse, ErrorResponse, ParseError, Request, Response, ScrapeResponse,
@@ -104,7 +103,7 @@ pub(crate) fn handle(
                 stats: s
                     .info_hashes
                     .iter()
-                    .map(|ih| tracker.scrape_one(ih).unwrap_or(SwarmStats::default()))
+                    .map(|ih| tracker.scrape_one(ih).unwrap_or_default())
                     .collect(),
             })
         }
