@@ -322,3 +322,86 @@ async fn udp_libtorrent_seeds_aria2_and_libtorrent_download_together() {
         t.tracker.torrent_stats(&ih, 10)
     );
 }
+
+/// qBittorrent's config: legal notice accepted, no DHT/LSD/PeX/UPnP, Web UI
+/// on a loopback port we never use.
+fn qbittorrent_profile(dir: &Path, port: u16) {
+    let conf = dir.join("qBittorrent/config");
+    std::fs::create_dir_all(&conf).unwrap();
+    std::fs::write(
+        conf.join("qBittorrent.conf"),
+        format!(
+            "[LegalNotice]\nAccepted=true\n\n\
+             [BitTorrent]\nSession\\DHTEnabled=false\nSession\\LSDEnabled=false\n\
+             Session\\PeXEnabled=false\nSession\\Port={port}\nSession\\AnnounceToAllTrackers=true\n\n\
+             [Preferences]\nConnection\\UPnP=false\nWebUI\\Address=127.0.0.1\nWebUI\\Port={}\n",
+            port + 1
+        ),
+    )
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn udp_libtorrent_seeds_qbittorrent_downloads() {
+    let t = TestTracker::start(test_config()).await;
+    let work = tempfile::tempdir().unwrap();
+    let (seed_dir, leech_dir, profile) = (
+        work.path().join("seed"),
+        work.path().join("leech"),
+        work.path().join("qbt"),
+    );
+    for d in [&seed_dir, &leech_dir, &profile] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    let data = payload(&seed_dir, 2 << 20);
+    let (torrent, ih) = make_torrent(work.path(), &seed_dir, &format!("udp://{}/announce", t.udp));
+    let seeder = ChildGuard::spawn(
+        "libtorrent seeder",
+        &mut lt_client("seed", &torrent, &seed_dir),
+        work.path().join("lt.log"),
+    );
+    wait_for_seeder(&t, &ih, &seeder).await;
+
+    let port = 20_000 + u16::try_from(std::process::id() % 20_000).unwrap_or(0);
+    qbittorrent_profile(&profile, port);
+    let mut cmd = Command::new(require("qbittorrent-nox"));
+    cmd.arg(format!("--profile={}", profile.display()))
+        .arg(format!("--save-path={}", leech_dir.display()))
+        .arg(format!("--webui-port={}", port + 1))
+        .arg(format!("--torrenting-port={port}"))
+        .arg(&torrent);
+    let leecher = ChildGuard::spawn(
+        "qbittorrent-nox leecher",
+        &mut cmd,
+        work.path().join("qbt.log"),
+    );
+    let target = leech_dir.join("payload.bin");
+    let done = tokio::task::block_in_place(|| {
+        let deadline = Instant::now() + DEADLINE;
+        while Instant::now() < deadline {
+            if std::fs::read(&target).is_ok_and(|d| d == data) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        false
+    });
+    assert!(
+        done,
+        "qbittorrent did not download the file\n{}\n{}",
+        leecher.log(),
+        seeder.log()
+    );
+    let tr = t.tracker.clone();
+    assert!(
+        eventually(Duration::from_secs(10), || tr
+            .torrent_stats(&ih, 10)
+            .is_some_and(|s| s
+                .peers
+                .iter()
+                .any(|p| p.client.starts_with("-qB"))))
+        .await,
+        "qbittorrent never announced: {:?}",
+        t.tracker.torrent_stats(&ih, 10)
+    );
+}
