@@ -70,7 +70,6 @@ pub(crate) async fn accept_loop(
         let cancel = cancel.clone();
         tasks.spawn(async move {
             let _permit = permit;
-            let _ = stream.set_nodelay(true);
             if let Err(e) = connection(&tracker, stream, peer, &cancel).await {
                 tracing::debug!(%peer, error = %e, "http connection ended with error");
             }
@@ -140,11 +139,16 @@ async fn connection(
                 return Ok(());
             }
         };
+        if first && keep_alive {
+            // Only connections that stay open need Nagle off (so a second
+            // response is not held back); one-shot ones save the syscall.
+            let _ = stream.set_nodelay(true);
+        }
         first = false;
         stream.write_all(&out).await?;
         buf.drain(..consumed);
         if !keep_alive {
-            let _ = stream.shutdown().await;
+            // Dropping the stream closes it (FIN): no separate shutdown call.
             return Ok(());
         }
     }

@@ -106,11 +106,18 @@ pub async fn serve(
             n => n,
         };
         tracing::info!(%addr, workers = n, "http tracker listening");
-        // Each worker is a thread with its own single-threaded runtime,
-        // accepting from the shared listener: a connection's accept, read
-        // and write then happen on one thread, with no cross-thread wake-ups.
+        // Each worker is a thread with its own single-threaded runtime and,
+        // when the socket allows it, its own SO_REUSEPORT listener: a
+        // connection's accept, read and write then happen on one thread,
+        // with no cross-thread wake-ups. Otherwise workers share the listener.
         for i in 0..n {
-            let l = l.try_clone().map_err(setup)?;
+            let l = match (i, listeners::sibling_tcp(&l)) {
+                (0, _) | (_, None) => l.try_clone().map_err(setup)?,
+                (_, Some(sibling)) => {
+                    sibling.set_nonblocking(true).map_err(setup)?;
+                    sibling
+                }
+            };
             let (t, c, tk) = (tracker.clone(), cancel.clone(), tasks.clone());
             let name = format!("http worker {i}");
             let rt = tokio::runtime::Builder::new_current_thread()

@@ -40,20 +40,54 @@ impl Listeners {
     }
 }
 
-/// A TCP listener with address reuse and a deep accept backlog (a fleet
-/// restarting at once opens thousands of connections in a burst).
+/// A TCP listener with address reuse, `SO_REUSEPORT` (so each HTTP worker
+/// can get its own listener on the same port, see [`crate::serve`]) and a
+/// deep accept backlog (a fleet restarting at once opens thousands of
+/// connections in a burst).
 pub fn bind_tcp(addr: SocketAddr) -> Result<TcpListener, TrackerError> {
     let err = |source| TrackerError::Bind {
         protocol: "http",
         addr,
         source,
     };
+    if addr.port() != 0 {
+        // SO_REUSEPORT would let us share the port with another tracker
+        // already running as the same user, silently splitting its traffic.
+        // A plain bind first turns that into the usual "address in use".
+        let probe = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))
+            .map_err(err)?;
+        probe.set_reuse_address(true).map_err(err)?;
+        probe.bind(&addr.into()).map_err(err)?;
+    }
     let s =
         Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP)).map_err(err)?;
     s.set_reuse_address(true).map_err(err)?;
+    #[cfg(unix)]
+    s.set_reuse_port(true).map_err(err)?;
     s.bind(&addr.into()).map_err(err)?;
     s.listen(4096).map_err(err)?;
     Ok(s.into())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn second_bind_of_a_port_fails() {
+        let first = super::bind_tcp("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = first.local_addr().unwrap();
+        let err = super::bind_tcp(addr).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                crate::TrackerError::Bind {
+                    protocol: "http",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(super::sibling_tcp(&first).is_some());
+    }
 }
 
 /// A UDP socket with a receive buffer of `recv_buffer` bytes (best effort).
@@ -71,4 +105,29 @@ pub fn bind_udp(addr: SocketAddr, recv_buffer: usize) -> Result<UdpSocket, Track
     }
     s.bind(&addr.into()).map_err(err)?;
     Ok(s.into())
+}
+
+/// Another listener on the address `first` is bound to, if `first` was
+/// bound with `SO_REUSEPORT` (as [`bind_tcp`] does): the kernel then spreads
+/// new connections over the listeners, and no accept wakes every worker.
+pub(crate) fn sibling_tcp(first: &TcpListener) -> Option<TcpListener> {
+    #[cfg(unix)]
+    {
+        let reuse = socket2::SockRef::from(first).reuse_port().ok()?;
+        if !reuse {
+            return None;
+        }
+        let addr = first.local_addr().ok()?;
+        let s = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP)).ok()?;
+        s.set_reuse_address(true).ok()?;
+        s.set_reuse_port(true).ok()?;
+        s.bind(&addr.into()).ok()?;
+        s.listen(4096).ok()?;
+        Some(s.into())
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = first;
+        None
+    }
 }

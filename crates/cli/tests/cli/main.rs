@@ -3,6 +3,7 @@
 
 mod interop;
 mod torrent;
+mod tracker_cmd;
 mod tracker_netns;
 mod usage;
 mod util;
