@@ -25,7 +25,7 @@ struct Args {
     #[arg(long, default_value = "opentracker")]
     opentracker: PathBuf,
     /// Seconds per measured run.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 5)]
     duration: u64,
     /// Torrents in the workload.
     #[arg(long, default_value_t = 1000)]
@@ -33,8 +33,11 @@ struct Args {
     /// Agents in the workload (all announced once before measuring).
     #[arg(long, default_value_t = 100_000)]
     peers: usize,
-    /// Runs per tracker and protocol, alternating trackers; the mean is reported.
-    #[arg(long, default_value_t = 2)]
+    /// Runs per tracker and protocol, alternating trackers. The table shows
+    /// means; the ratios are medians of the per-round ratios (each round
+    /// measures both trackers back to back, so a noisy neighbour on the
+    /// machine hits both alike).
+    #[arg(long, default_value_t = 4)]
     rounds: u32,
     /// UDP load threads.
     #[arg(long, default_value_t = 1)]
@@ -185,6 +188,15 @@ fn mean(reports: &mut [Report]) -> (f64, f64, u64, u64) {
     (rate, p99, errors, lost)
 }
 
+fn median(v: &mut [f64]) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    v.sort_by(f64::total_cmp);
+    let mid = v.len() / 2;
+    if v.len() % 2 == 0 { (v[mid - 1] + v[mid]) / 2.0 } else { v[mid] }
+}
+
 fn main() -> anyhow::Result<()> {
     let a = Args::parse();
     let anthill = match &a.anthill {
@@ -240,9 +252,21 @@ fn main() -> anyhow::Result<()> {
                 results[i].push(r);
             }
         }
+        let mut rate_ratios: Vec<f64> = results[0]
+            .iter()
+            .zip(&results[1])
+            .map(|(a, b)| a.rate() / b.rate().max(1e-9))
+            .collect();
+        let [ours_runs, theirs_runs] = &mut results;
+        let mut p99_ratios: Vec<f64> = ours_runs
+            .iter_mut()
+            .zip(theirs_runs.iter_mut())
+            .map(|(a, b)| f64::from(a.percentile_us(0.99)) / f64::from(b.percentile_us(0.99).max(1)))
+            .collect();
+        let ratios = (median(&mut rate_ratios), median(&mut p99_ratios));
         let ours = mean(&mut results[0]);
         let theirs = mean(&mut results[1]);
-        rows.push((proto, ours, theirs));
+        rows.push((proto, ours, theirs, ratios));
         drop(servers);
     }
     println!();
@@ -250,7 +274,7 @@ fn main() -> anyhow::Result<()> {
         "{:<6} {:<12} {:>13} {:>10} {:>8} {:>8}",
         "proto", "tracker", "announces/s", "p99 us", "errors", "lost"
     );
-    for (proto, ours, theirs) in &rows {
+    for (proto, ours, theirs, _) in &rows {
         for (name, r) in [("anthill", ours), ("opentracker", theirs)] {
             println!(
                 "{:<6} {:<12} {:>13.0} {:>10.0} {:>8} {:>8}",
@@ -259,11 +283,10 @@ fn main() -> anyhow::Result<()> {
         }
     }
     println!();
-    for (proto, ours, theirs) in &rows {
+    for (proto, _, _, (rate, p99)) in &rows {
         println!(
-            "ratio {proto}: anthill/opentracker announces/s {:.2}x, p99 latency {:.2}x (lower is better)",
-            ours.0 / theirs.0.max(1e-9),
-            ours.1 / theirs.1.max(1e-9)
+            "ratio {proto}: anthill/opentracker announces/s {rate:.2}x, p99 latency {p99:.2}x (lower is better; medians of {} paired rounds)",
+            a.rounds
         );
     }
     if a.memory_peers > 0 {
