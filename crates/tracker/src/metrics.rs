@@ -51,7 +51,6 @@ pub(crate) struct Metrics {
     pub(crate) http_connections: AtomicU64,
     pub(crate) http_connections_rejected: AtomicU64,
     pub(crate) rate_limit_untracked: AtomicU64,
-    pub(crate) peers_not_stored: AtomicU64,
 }
 
 impl Metrics {
@@ -152,11 +151,6 @@ impl Metrics {
                 "anthill_tracker_rate_limit_untracked_total",
                 "Requests allowed untracked because the rate-limit table was full.",
                 &self.rate_limit_untracked,
-            ),
-            (
-                "anthill_tracker_peers_not_stored_total",
-                "Announces seen while the global peer cap was reached (new peers are then not stored).",
-                &self.peers_not_stored,
             ),
         ] {
             header(out, name, "counter", help);

@@ -192,19 +192,12 @@ impl Tracker {
                 max_scan: inner.config.swarm.max_scan.max(numwant),
             },
         };
-        let before = inner.store.peer_count();
         let stats = inner
             .store
             .announce(req.info_hash, params, out)
             .inspect_err(|_| {
                 inner.metrics.error(protocol, ErrorKind::Full);
             })?;
-        if before >= inner.config.swarm.max_peers {
-            inner
-                .metrics
-                .peers_not_stored
-                .fetch_add(1, Ordering::Relaxed);
-        }
         Ok(AnnounceReply {
             stats,
             interval: inner.interval,
@@ -313,6 +306,17 @@ impl Tracker {
         use std::fmt::Write;
         let mut out = String::with_capacity(4096);
         self.inner.metrics.render(&mut out);
+        crate::metrics::header(
+            &mut out,
+            "anthill_tracker_peers_not_stored_total",
+            "counter",
+            "Announces of new peers not stored because a peer cap was reached.",
+        );
+        let _ = writeln!(
+            out,
+            "anthill_tracker_peers_not_stored_total {}",
+            self.inner.store.not_stored_count()
+        );
         let stats = self.stats(max_torrents);
         crate::metrics::header(
             &mut out,

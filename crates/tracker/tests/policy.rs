@@ -198,3 +198,36 @@ async fn shutdown_is_graceful() {
     );
     assert!(tokio::net::TcpStream::connect(http).await.is_err());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_ip_header_is_trusted_only_when_configured() {
+    let path = announce_path([1; 20], pid(1), 6001, 5, "");
+    let req = format!("GET {path} HTTP/1.1\r\nX-Real-IP: 10.20.30.40\r\nConnection: close\r\n\r\n");
+    let t = TestTracker::start(TrackerConfig::default()).await;
+    http_raw(t.http, req.as_bytes()).await;
+    let s = t.tracker.torrent_stats(&InfoHash([1; 20]), 10).unwrap();
+    assert_eq!(s.peers[0].ip.to_string(), "127.0.0.1");
+
+    let mut c = TrackerConfig::default();
+    c.http.client_ip_header = Some("x-real-ip".into());
+    let t = TestTracker::start(c).await;
+    http_raw(t.http, req.as_bytes()).await;
+    let s = t.tracker.torrent_stats(&InfoHash([1; 20]), 10).unwrap();
+    assert_eq!(s.peers[0].ip.to_string(), "10.20.30.40");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peers_refused_by_caps_are_counted() {
+    let mut c = TrackerConfig::default();
+    c.swarm.max_peers = 1;
+    let t = TestTracker::start(c).await;
+    for i in 0..3 {
+        http_get(t.http, &announce_path([1; 20], pid(i), 6001, 5, "")).await;
+    }
+    let (_, body) = http_get(t.http, "/metrics").await;
+    let text = String::from_utf8(body).unwrap();
+    assert!(
+        text.contains("anthill_tracker_peers_not_stored_total 2"),
+        "{text}"
+    );
+}

@@ -194,7 +194,11 @@ fn median(v: &mut [f64]) -> f64 {
     }
     v.sort_by(f64::total_cmp);
     let mid = v.len() / 2;
-    if v.len() % 2 == 0 { (v[mid - 1] + v[mid]) / 2.0 } else { v[mid] }
+    if v.len() % 2 == 0 {
+        (v[mid - 1] + v[mid]) / 2.0
+    } else {
+        v[mid]
+    }
 }
 
 fn main() -> anyhow::Result<()> {
@@ -261,7 +265,9 @@ fn main() -> anyhow::Result<()> {
         let mut p99_ratios: Vec<f64> = ours_runs
             .iter_mut()
             .zip(theirs_runs.iter_mut())
-            .map(|(a, b)| f64::from(a.percentile_us(0.99)) / f64::from(b.percentile_us(0.99).max(1)))
+            .map(|(a, b)| {
+                f64::from(a.percentile_us(0.99)) / f64::from(b.percentile_us(0.99).max(1))
+            })
             .collect();
         let ratios = (median(&mut rate_ratios), median(&mut p99_ratios));
         let ours = mean(&mut results[0]);

@@ -38,6 +38,8 @@ pub(crate) struct SwarmStore {
     limits: StoreLimits,
     peers: AtomicUsize,
     torrents: AtomicUsize,
+    /// Announces of new peers refused because a peer cap was reached.
+    not_stored: AtomicUsize,
 }
 
 impl SwarmStore {
@@ -48,6 +50,7 @@ impl SwarmStore {
             limits,
             peers: AtomicUsize::new(0),
             torrents: AtomicUsize::new(0),
+            not_stored: AtomicUsize::new(0),
         }
     }
 
@@ -62,6 +65,11 @@ impl SwarmStore {
     /// Stored peers in total.
     pub(crate) fn peer_count(&self) -> usize {
         self.peers.load(Ordering::Relaxed)
+    }
+
+    /// New peers not stored because a cap was reached, since start.
+    pub(crate) fn not_stored_count(&self) -> usize {
+        self.not_stored.load(Ordering::Relaxed)
     }
 
     /// Torrents in total.
@@ -100,7 +108,15 @@ impl SwarmStore {
             -1 => {
                 self.peers.fetch_sub(1, Ordering::Relaxed);
             }
-            _ => {}
+            _ => {
+                if !may_insert
+                    && a.event != AnnounceEvent::Stopped
+                    && !torrent.seeds.contains_key(&a.peer_id)
+                    && !torrent.leeches.contains_key(&a.peer_id)
+                {
+                    self.not_stored.fetch_add(1, Ordering::Relaxed);
+                }
+            }
         }
         if a.event != AnnounceEvent::Stopped {
             torrent.select(
@@ -272,6 +288,7 @@ mod tests {
             .unwrap();
         }
         assert_eq!(s.peer_count(), 2);
+        assert_eq!(s.not_stored_count(), 3);
         for i in 0..5 {
             s.announce(
                 InfoHash([2; 20]),
