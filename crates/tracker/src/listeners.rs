@@ -69,27 +69,6 @@ pub fn bind_tcp(addr: SocketAddr) -> Result<TcpListener, TrackerError> {
     Ok(s.into())
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn second_bind_of_a_port_fails() {
-        let first = super::bind_tcp("127.0.0.1:0".parse().unwrap()).unwrap();
-        let addr = first.local_addr().unwrap();
-        let err = super::bind_tcp(addr).unwrap_err();
-        assert!(
-            matches!(
-                err,
-                crate::TrackerError::Bind {
-                    protocol: "http",
-                    ..
-                }
-            ),
-            "{err}"
-        );
-        assert!(super::sibling_tcp(&first).is_some());
-    }
-}
-
 /// A UDP socket with a receive buffer of `recv_buffer` bytes (best effort).
 pub fn bind_udp(addr: SocketAddr, recv_buffer: usize) -> Result<UdpSocket, TrackerError> {
     let err = |source| TrackerError::Bind {
@@ -129,5 +108,26 @@ pub(crate) fn sibling_tcp(first: &TcpListener) -> Option<TcpListener> {
     {
         let _ = first;
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn second_bind_of_a_port_fails() {
+        let first = super::bind_tcp("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = first.local_addr().unwrap();
+        let err = super::bind_tcp(addr).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                crate::TrackerError::Bind {
+                    protocol: "http",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(super::sibling_tcp(&first).is_some());
     }
 }
