@@ -91,6 +91,7 @@ async fn connection(
     let mut peers: Vec<ResponsePeer> = Vec::new();
     let mut first = true;
     loop {
+        let mut head_deadline = None;
         // Read until a whole head is buffered.
         let (consumed, keep_alive) = loop {
             match http::parse_head(&buf, max, ip_header) {
@@ -123,13 +124,18 @@ async fn connection(
                     return Ok(());
                 }
             }
-            let wait = if first && buf.is_empty() || !buf.is_empty() {
-                cfg.request_timeout.get()
+            // The whole head must arrive within `request_timeout` of its first
+            // byte (of the connection, for the first request), however slowly
+            // it trickles in; an idle keep-alive connection gets
+            // `keep_alive_timeout`.
+            let deadline = if buf.is_empty() && !first {
+                tokio::time::Instant::now() + cfg.keep_alive_timeout.get()
             } else {
-                cfg.keep_alive_timeout.get()
+                *head_deadline
+                    .get_or_insert_with(|| tokio::time::Instant::now() + cfg.request_timeout.get())
             };
             let n = tokio::select! {
-                r = tokio::time::timeout(wait, stream.read_buf(&mut buf)) => match r {
+                r = tokio::time::timeout_at(deadline, stream.read_buf(&mut buf)) => match r {
                     Ok(r) => r?,
                     Err(_) => return Ok(()),
                 },

@@ -306,3 +306,36 @@ async fn stats_and_metrics() {
         "anthill_tracker_torrent_completed_total{{info_hash=\"{hex}\"}} 1"
     )));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trickled_head_is_cut_off_at_the_request_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut c = TrackerConfig::default();
+    c.http.request_timeout = "500ms".parse().unwrap();
+    let t = TestTracker::start(c).await;
+    let mut s = tokio::net::TcpStream::connect(t.http).await.unwrap();
+    let started = std::time::Instant::now();
+    // One byte every 100 ms never completes a head; each read alone is quick.
+    let closed = async {
+        for b in b"GET /announce?aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" {
+            if s.write_all(&[*b]).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let mut probe = [0u8; 1];
+            if let Ok(Ok(0)) =
+                tokio::time::timeout(Duration::from_millis(1), s.read(&mut probe)).await
+            {
+                return;
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(5), closed)
+        .await
+        .expect("connection was never closed");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+}
