@@ -48,6 +48,11 @@ struct Args {
     /// Concurrent HTTP clients.
     #[arg(long, default_value_t = 64)]
     http_concurrency: usize,
+    /// HTTP and UDP worker threads of anthill's tracker. opentracker serves
+    /// from one event loop, and on a small machine the load generator needs
+    /// the other cores, so the default compares one thread with one thread.
+    #[arg(long, default_value_t = 1)]
+    anthill_workers: usize,
     /// Peers stored for the memory measurement (0: skip it).
     #[arg(long, default_value_t = 1_000_000)]
     memory_peers: usize,
@@ -107,7 +112,7 @@ fn wait_ready(s: &mut Server) -> anyhow::Result<()> {
     bail!("{} did not start listening on {}", s.name, s.addr)
 }
 
-fn start_anthill(bin: &Path) -> anyhow::Result<Server> {
+fn start_anthill(bin: &Path, workers: usize) -> anyhow::Result<Server> {
     let dir = tempfile::tempdir()?;
     let port = free_port()?;
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
@@ -119,6 +124,12 @@ fn start_anthill(bin: &Path) -> anyhow::Result<Server> {
             &addr.to_string(),
             "--udp",
             &addr.to_string(),
+        ])
+        .args([
+            "--http-workers",
+            &workers.to_string(),
+            "--udp-workers",
+            &workers.to_string(),
         ])
         // The limiter stays on (its cost is measured) but high enough for one source address.
         .args([
@@ -210,14 +221,15 @@ fn main() -> anyhow::Result<()> {
     let wl = Workload::new(a.torrents, a.peers, 7);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!(
-        "tracker-bench: {} torrents, {} peers, {} s x {} rounds per cell, {} cores shared by trackers and load",
-        a.torrents, a.peers, a.duration, a.rounds, cores
+        "tracker-bench: {} torrents, {} peers, {} s x {} rounds per cell, {} cores shared by trackers and load, \
+         anthill with {} HTTP + {} UDP worker thread(s)",
+        a.torrents, a.peers, a.duration, a.rounds, cores, a.anthill_workers, a.anthill_workers
     );
     let dur = Duration::from_secs(a.duration);
     let mut rows = Vec::new();
     for proto in ["udp", "http"] {
         let mut servers = [
-            start_anthill(&anthill)?,
+            start_anthill(&anthill, a.anthill_workers)?,
             start_opentracker(&a.opentracker, &wl)?,
         ];
         for s in &servers {
@@ -300,7 +312,7 @@ fn main() -> anyhow::Result<()> {
         println!();
         for which in ["anthill", "opentracker"] {
             let s = if which == "anthill" {
-                start_anthill(&anthill)?
+                start_anthill(&anthill, a.anthill_workers)?
             } else {
                 start_opentracker(&a.opentracker, &big)?
             };
