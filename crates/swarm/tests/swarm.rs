@@ -1,0 +1,41 @@
+//! In-process swarms on 127.0.0.1: seeders and leechers in one test process.
+
+mod common;
+
+use common::*;
+use swarm::{AddTorrent, TorrentSource};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_seeder_three_leechers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    let m = single_file(&src, "data.bin", 3 * 1024 * 1024 + 12345, 64 * 1024, 1);
+    let seeder = session().await;
+    let sh = seeder.add_torrent(AddTorrent::seed(m.clone(), &src)).await.unwrap();
+    assert_eq!(sh.progress().pieces_have, sh.progress().pieces_total);
+    let mut leechers = Vec::new();
+    for _ in 0..3 {
+        leechers.push(session().await);
+    }
+    let addrs: Vec<_> = leechers.iter().map(addr).collect();
+    let mut handles = Vec::new();
+    for (i, l) in leechers.iter().enumerate() {
+        let mut add = AddTorrent::download(TorrentSource::Metainfo(Box::new(m.clone())), tmp.path().join(format!("l{i}")));
+        add.peers.push(addr(&seeder));
+        add.peers.extend(addrs.iter().copied().filter(|a| *a != addr(l)));
+        handles.push(l.add_torrent(add).await.unwrap());
+    }
+    for h in &handles {
+        tokio::time::timeout(deadline(), h.wait_complete()).await.expect("timed out").unwrap();
+    }
+    for i in 0..3 {
+        assert_same_data(&m, &src, &tmp.path().join(format!("l{i}")));
+    }
+    let up = sh.progress().uploaded;
+    let total = m.info().total_length();
+    eprintln!("origin uploaded {:.2} copies", up as f64 / total as f64);
+    for l in &leechers {
+        l.shutdown().await;
+    }
+    seeder.shutdown().await;
+}
