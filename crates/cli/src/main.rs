@@ -20,12 +20,18 @@ struct Cli {
 enum Command {
     /// Print shell completions for bash, zsh, fish, elvish or powershell.
     Completions(cmd::completions::Args),
+    /// Seed existing data (super-seeding by default: the origin of a release).
+    Seed(cmd::seed::Args),
+    /// Download a torrent, magnet link or URL; optionally keep seeding.
+    Get(cmd::get::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Completions(a) => a.run(),
+        Command::Seed(a) => a.run(),
+        Command::Get(a) => a.run(),
     };
     match result {
         Ok(code) => code,

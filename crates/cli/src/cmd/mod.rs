@@ -1,3 +1,6 @@
 //! One module per subcommand, mirroring the CLI tree.
 
 pub(crate) mod completions;
+pub(crate) mod get;
+pub(crate) mod peer_args;
+pub(crate) mod seed;
