@@ -12,6 +12,8 @@
 //! listeners and torrents; each torrent is one actor task
 //! (`torrent.rs`) and each peer connection one task (`peer.rs`). See
 //! `ENGINE.md` beside this file for the architecture and its invariants.
+//! Trackers are reached with [`tracker_client::TrackerClient`] (HTTP and
+//! UDP announces) over a minimal bounded HTTP client ([`http`]).
 //!
 //! ```no_run
 //! # async fn demo(torrent: metainfo::Metainfo) -> Result<(), swarm::SwarmError> {
@@ -32,6 +34,7 @@
 pub mod choker;
 pub mod disk;
 mod event;
+pub mod http;
 mod options;
 mod peer;
 pub mod picker;
@@ -41,6 +44,7 @@ pub mod rng;
 mod session;
 pub mod superseed;
 mod torrent;
+pub mod tracker_client;
 
 pub use options::SessionOptions;
 pub use rate::Rate;
