@@ -31,6 +31,7 @@
 //! # Ok(()) }
 //! ```
 
+mod announcer;
 pub mod choker;
 pub mod disk;
 mod event;

@@ -112,6 +112,8 @@ pub struct AddTorrent {
     pub upload_rate: Rate,
     /// Per-torrent download limit (bytes/s, 0 = unlimited).
     pub download_rate: Rate,
+    /// Trackers to announce to besides the torrent's own (each URL its own tier).
+    pub trackers: Vec<String>,
 }
 
 impl AddTorrent {
@@ -125,6 +127,7 @@ impl AddTorrent {
             peers: Vec::new(),
             upload_rate: Rate::UNLIMITED,
             download_rate: Rate::UNLIMITED,
+            trackers: Vec::new(),
         }
     }
     /// Seed the data of `metainfo` in `dir`, super-seeding (the origin case).
@@ -137,6 +140,7 @@ impl AddTorrent {
             peers: Vec::new(),
             upload_rate: Rate::UNLIMITED,
             download_rate: Rate::UNLIMITED,
+            trackers: Vec::new(),
         }
     }
 }
@@ -339,6 +343,11 @@ impl Session {
             }
             TorrentSource::Magnet(mg) => (mg.infohash, mg.name.clone(), None),
         };
+        let mut tiers: Vec<Vec<String>> = match &add.source {
+            TorrentSource::Metainfo(m) => m.announce_tiers().to_vec(),
+            TorrentSource::Magnet(m) => m.trackers.iter().map(|t| vec![t.clone()]).collect(),
+        };
+        tiers.extend(add.trackers.iter().map(|t| vec![t.clone()]));
         let mut peers = add.peers.clone();
         if let TorrentSource::Magnet(mg) = &add.source {
             peers.extend(mg.peers.iter().filter_map(|p| p.parse::<SocketAddr>().ok()));
@@ -406,7 +415,14 @@ impl Session {
             .unwrap_or_else(|e| e.into_inner())
             .insert(wire_ih, Arc::clone(&tshared));
         let span = info_span!("torrent", infohash = %infohash);
-        self.shared.tasks.spawn(actor.run().instrument(span));
+        let announcer = crate::announcer::run(
+            Arc::clone(&tshared),
+            tiers,
+            Arc::clone(&progress),
+            events.subscribe(),
+        );
+        self.shared.tasks.spawn(actor.run().instrument(span.clone()));
+        self.shared.tasks.spawn(announcer.instrument(span));
         Ok(TorrentHandle {
             infohash,
             shared: tshared,

@@ -39,3 +39,51 @@ async fn one_seeder_three_leechers() {
     }
     seeder.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn magnet_download_fetches_metadata_from_peers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    let files: Vec<(String, usize)> = (0..5).map(|i| (format!("dir{}/f{i}.bin", i % 2), 100_000 + i * 7777)).collect();
+    let m = multi_file(&src, "release", &files, 32 * 1024, 7);
+    let seeder = session().await;
+    seeder.add_torrent(AddTorrent::seed(m.clone(), &src)).await.unwrap();
+    let magnet = metainfo::Magnet {
+        infohash: m.infohash(),
+        peers: vec![addr(&seeder).to_string()],
+        ..Default::default()
+    };
+    let leecher = session().await;
+    let out = tmp.path().join("out");
+    let h = leecher
+        .add_torrent(AddTorrent::download(TorrentSource::Magnet(Box::new(magnet)), &out))
+        .await
+        .unwrap();
+    tokio::time::timeout(deadline(), h.wait_complete()).await.expect("timed out").unwrap();
+    assert_same_data(&m, &src, &out);
+    assert_eq!(h.progress().name.as_deref(), Some("release"));
+    leecher.shutdown().await;
+    seeder.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_thousand_small_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    let files: Vec<(String, usize)> = (0..3000)
+        .map(|i| (format!("d{}/e{}/file{i}.txt", i % 7, i % 13), 200 + (i * 37) % 3000))
+        .collect();
+    let m = multi_file(&src, "many", &files, 16 * 1024, 11);
+    assert_eq!(m.info().files().len(), 3000);
+    let seeder = session().await;
+    seeder.add_torrent(AddTorrent::seed(m.clone(), &src)).await.unwrap();
+    let leecher = session().await;
+    let out = tmp.path().join("out");
+    let mut add = AddTorrent::download(TorrentSource::Metainfo(Box::new(m.clone())), &out);
+    add.peers.push(addr(&seeder));
+    let h = leecher.add_torrent(add).await.unwrap();
+    tokio::time::timeout(deadline(), h.wait_complete()).await.expect("timed out").unwrap();
+    assert_same_data(&m, &src, &out);
+    leecher.shutdown().await;
+    seeder.shutdown().await;
+}

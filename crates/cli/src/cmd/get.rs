@@ -42,6 +42,7 @@ impl Args {
         let session = self.peer.start_session().await?;
         let mut add = AddTorrent::download(source, &self.output);
         add.peers = self.peer.peers.clone();
+        add.trackers = self.peer.trackers.clone();
         let handle = session
             .add_torrent(add)
             .await
@@ -161,10 +162,8 @@ async fn load_source(s: &str) -> anyhow::Result<TorrentSource> {
         let m: metainfo::Magnet = s.parse().context("invalid magnet link")?;
         return Ok(TorrentSource::Magnet(Box::new(m)));
     }
-    let bytes = if s.starts_with("http://") {
+    let bytes = if s.starts_with("http://") || s.starts_with("https://") {
         http_get(s).await.with_context(|| format!("cannot fetch {s}"))?
-    } else if s.starts_with("https://") {
-        bail!("https URLs are not supported; download the .torrent and pass the file");
     } else {
         std::fs::read(s).with_context(|| format!("cannot read {s}"))?
     };
@@ -173,62 +172,10 @@ async fn load_source(s: &str) -> anyhow::Result<TorrentSource> {
     Ok(TorrentSource::Metainfo(Box::new(m)))
 }
 
-/// A minimal HTTP/1.0 GET (no TLS, no redirects beyond 3), bounded in size and time.
 async fn http_get(url: &str) -> anyhow::Result<Vec<u8>> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut url = url.to_string();
-    for _ in 0..4 {
-        let rest = url.strip_prefix("http://").context("only http:// URLs are supported")?;
-        let (hostport, path) = match rest.find('/') {
-            Some(i) => (&rest[..i], &rest[i..]),
-            None => (rest, "/"),
-        };
-        let connect = if hostport.contains(':') && !hostport.ends_with(']') {
-            hostport.to_string()
-        } else {
-            format!("{hostport}:80")
-        };
-        let fetch = async {
-            let mut s = tokio::net::TcpStream::connect(&connect).await?;
-            let req = format!(
-                "GET {path} HTTP/1.0\r\nHost: {hostport}\r\nUser-Agent: anthill/{}\r\nConnection: close\r\n\r\n",
-                env!("CARGO_PKG_VERSION")
-            );
-            s.write_all(req.as_bytes()).await?;
-            let mut buf = Vec::new();
-            s.take(metainfo::MAX_TORRENT_FILE_SIZE as u64 + 64 * 1024)
-                .read_to_end(&mut buf)
-                .await?;
-            Ok::<_, std::io::Error>(buf)
-        };
-        let buf = tokio::time::timeout(Duration::from_secs(30), fetch)
-            .await
-            .context("timed out")??;
-        let end = buf
-            .windows(4)
-            .position(|w| w == b"\r\n\r\n")
-            .context("malformed HTTP response")?;
-        let head = String::from_utf8_lossy(&buf[..end]);
-        let mut lines = head.lines();
-        let status: u16 = lines
-            .next()
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|c| c.parse().ok())
-            .context("malformed HTTP status line")?;
-        if (300..400).contains(&status) {
-            let loc = lines
-                .find_map(|l| {
-                    let (k, v) = l.split_once(':')?;
-                    k.trim().eq_ignore_ascii_case("location").then(|| v.trim().to_string())
-                })
-                .context("redirect without Location")?;
-            url = loc;
-            continue;
-        }
-        if status != 200 {
-            bail!("HTTP status {status}");
-        }
-        return Ok(buf[end + 4..].to_vec());
+    let resp = swarm::http::get(url, &[], metainfo::MAX_TORRENT_FILE_SIZE, Duration::from_secs(30)).await?;
+    if resp.status != 200 {
+        bail!("HTTP status {}", resp.status);
     }
-    bail!("too many redirects")
+    Ok(resp.body)
 }

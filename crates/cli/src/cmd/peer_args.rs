@@ -17,6 +17,10 @@ pub(crate) struct PeerArgs {
     /// Connect to this peer (repeatable), e.g. 10.0.0.5:6881 or [fd00::5]:6881.
     #[arg(long = "peer", value_name = "ADDR")]
     pub(crate) peers: Vec<SocketAddr>,
+    /// Also announce to this tracker (repeatable; http:// or udp://), besides
+    /// the torrent's own (BEP 3, 12, 15).
+    #[arg(long = "tracker", value_name = "URL")]
+    pub(crate) trackers: Vec<String>,
     /// Upload limit in bytes/s for the whole session (e.g. 10M, 512k; 0 = unlimited).
     #[arg(long, value_name = "RATE", default_value = "0", value_parser = Rate::parse, env = "ANTHILL_MAX_UPLOAD_RATE")]
     pub(crate) max_upload_rate: Rate,

@@ -39,6 +39,7 @@ impl Args {
             let mut add = AddTorrent::seed(m, &self.path);
             add.super_seed = !self.no_super_seed;
             add.peers = self.peer.peers.clone();
+            add.trackers = self.peer.trackers.clone();
             let name = add_name(&add);
             let handle = session
                 .add_torrent(add)
