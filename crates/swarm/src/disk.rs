@@ -136,6 +136,9 @@ pub struct FileStore {
     /// past it cannot hold valid data yet.
     valid_len: Vec<u64>,
     fds: Mutex<FdCache>,
+    /// Serializes piece writes: the kernel takes the inode lock for every
+    /// buffered write anyway, and a second writer would spin on it.
+    write_lock: Mutex<()>,
 }
 
 impl FileStore {
@@ -207,6 +210,7 @@ impl FileStore {
             mode,
             valid_len,
             fds: Mutex::new(FdCache::default()),
+            write_lock: Mutex::new(()),
         })
     }
 
@@ -302,6 +306,7 @@ impl PieceStore for FileStore {
             return Err(StoreError::ReadOnly);
         }
         self.check_range(piece, 0, data.len())?;
+        let _serial = self.write_lock.lock().unwrap_or_else(|e| e.into_inner());
         for s in self.info.piece_spans(piece as usize) {
             if self.info.files()[s.file].is_pad() {
                 continue;

@@ -28,6 +28,8 @@ pub(crate) enum Event {
         piece: u32,
         /// `Ok(true)` verified and stored, `Ok(false)` hash mismatch.
         result: Result<bool, StoreError>,
+        /// The piece buffer, returned for reuse.
+        buf: Vec<u8>,
     },
     /// A request from a [`crate::TorrentHandle`].
     Cmd(TorrentCmd),

@@ -40,7 +40,8 @@ pub struct SessionOptions {
     pub resume_save_interval: Duration,
     /// Threads hashing existing data at start. Default: available cores.
     pub check_threads: usize,
-    /// Pieces hashed and written concurrently while downloading. Default 4.
+    /// Pieces hashed and written concurrently while downloading. Default 2
+    /// (writes to one file serialize in the kernel anyway).
     pub max_concurrent_writes: usize,
     /// Exchange peers with BEP 11 PEX. Default on.
     pub pex: bool,
@@ -69,7 +70,7 @@ impl Default for SessionOptions {
             request_timeout: Duration::from_secs(20),
             resume_save_interval: Duration::from_secs(2),
             check_threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
-            max_concurrent_writes: 4,
+            max_concurrent_writes: 2,
             pex: true,
             pex_interval: Duration::from_secs(60),
             max_known_peers: 500,

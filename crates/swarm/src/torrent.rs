@@ -176,6 +176,8 @@ struct Meta {
     superseed: Option<SuperSeeder>,
     /// Pieces being assembled, by index.
     buffers: HashMap<u32, Vec<u8>>,
+    /// Piece buffers back from hashing, reused (fresh memory costs page faults).
+    spare: Vec<Vec<u8>>,
 }
 
 /// Opened storage and the verified pieces found in it.
@@ -385,6 +387,7 @@ impl Actor {
             have,
             superseed,
             buffers: HashMap::new(),
+            spare: Vec::new(),
         });
         // Peers that connected before the metadata: parse what they sent.
         let slots: Vec<PeerSlot> = self.peers.keys().copied().collect();
@@ -549,7 +552,14 @@ impl Actor {
                     c.next_attempt = Instant::now() + backoff;
                 }
             }
-            Event::PieceDone { piece, result } => self.on_piece_done(piece, result),
+            Event::PieceDone { piece, result, buf } => {
+                if let Some(meta) = self.meta.as_mut() {
+                    if meta.spare.len() < 8 && !buf.is_empty() {
+                        meta.spare.push(buf);
+                    }
+                }
+                self.on_piece_done(piece, result);
+            }
             Event::Cmd(cmd) => match cmd {
                 TorrentCmd::AddPeers(addrs) => {
                     self.add_candidates(&addrs, true);
@@ -1207,10 +1217,12 @@ impl Actor {
                 cancel,
             } => {
                 let size = meta.info.piece_size(req.piece as usize) as usize;
-                let buf = meta
-                    .buffers
-                    .entry(req.piece)
-                    .or_insert_with(|| vec![0u8; size]);
+                let spare = &mut meta.spare;
+                let buf = meta.buffers.entry(req.piece).or_insert_with(|| {
+                    let mut b = spare.pop().unwrap_or_default();
+                    b.resize(size, 0);
+                    b
+                });
                 let off = req.offset as usize;
                 buf[off..off + piece.data.len()].copy_from_slice(&piece.data);
                 for (q, r) in cancel {
@@ -1254,15 +1266,17 @@ impl Actor {
             let Ok(_permit) = sem.acquire_owned().await else {
                 return;
             };
-            let result = tokio::task::spawn_blocking(move || {
-                if !verify_piece(&info, piece, &buf) {
-                    return Ok(false);
-                }
-                store.write_piece(piece, &buf).map(|()| true)
+            let done = tokio::task::spawn_blocking(move || {
+                let result = if verify_piece(&info, piece, &buf) {
+                    store.write_piece(piece, &buf).map(|()| true)
+                } else {
+                    Ok(false)
+                };
+                (result, buf)
             })
-            .await
-            .unwrap_or(Ok(false));
-            let _ = events.send(Event::PieceDone { piece, result }).await;
+            .await;
+            let (result, buf) = done.unwrap_or((Ok(false), Vec::new()));
+            let _ = events.send(Event::PieceDone { piece, result, buf }).await;
         });
     }
 
@@ -1642,11 +1656,14 @@ impl Actor {
             g.pieces_total = meta.have.len();
             g.pieces_have = meta.have.count_ones();
             g.bytes_total = meta.info.total_length();
-            g.bytes_have = meta
-                .have
-                .iter_ones()
-                .map(|i| meta.info.piece_size(i.as_usize()))
-                .sum();
+            let n = meta.have.len();
+            let full = u64::from(meta.have.count_ones()) * meta.info.piece_length();
+            // Every piece but the last is piece_length long.
+            g.bytes_have = if n > 0 && meta.have.get(PieceIndex(n - 1)) {
+                full - meta.info.piece_length() + meta.info.piece_size(n as usize - 1)
+            } else {
+                full
+            };
         }
         g.state = if let Some(e) = &self.error {
             TorrentState::Error(e.clone())

@@ -87,3 +87,40 @@ async fn three_thousand_small_files() {
     leecher.shutdown().await;
     seeder.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leechers_find_each_other_through_pex() {
+    use std::time::Duration;
+    use swarm::{Rate, Session, SessionOptions};
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    let m = single_file(&src, "data.bin", 4 * 1024 * 1024, 64 * 1024, 9);
+    let fast_pex = SessionOptions { pex_interval: Duration::from_millis(300), ..opts() };
+    let seeder = Session::new(SessionOptions { upload_rate: Rate(2 << 20), ..fast_pex.clone() }).await.unwrap();
+    let mut seed = AddTorrent::seed(m.clone(), &src);
+    seed.super_seed = false;
+    seeder.add_torrent(seed).await.unwrap();
+    let mut handles = Vec::new();
+    let mut sessions = Vec::new();
+    for i in 0..3 {
+        let l = Session::new(fast_pex.clone()).await.unwrap();
+        let mut add = AddTorrent::download(TorrentSource::Metainfo(Box::new(m.clone())), tmp.path().join(format!("l{i}")));
+        add.peers.push(addr(&seeder));
+        handles.push(l.add_torrent(add).await.unwrap());
+        sessions.push(l);
+    }
+    // Only the seeder was given; PEX must introduce the leechers to each other.
+    let start = std::time::Instant::now();
+    while !handles.iter().all(|h| h.progress().peers >= 3) {
+        assert!(start.elapsed() < deadline(), "peers: {:?}", handles.iter().map(|h| h.progress().peers).collect::<Vec<_>>());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    seeder.set_upload_rate(Rate::UNLIMITED);
+    for h in &handles {
+        tokio::time::timeout(deadline(), h.wait_complete()).await.expect("timed out").unwrap();
+    }
+    for l in &sessions {
+        l.shutdown().await;
+    }
+    seeder.shutdown().await;
+}
