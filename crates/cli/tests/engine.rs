@@ -23,7 +23,10 @@ fn make(dir: &Path, name: &str, len: usize, piece: usize) -> (std::path::PathBuf
     let bytes = data(len, 3);
     std::fs::create_dir_all(dir).unwrap();
     std::fs::write(dir.join(name), &bytes).unwrap();
-    let hashes = bytes.chunks(piece).map(|c| Sha1::digest(c).into()).collect();
+    let hashes = bytes
+        .chunks(piece)
+        .map(|c| Sha1::digest(c).into())
+        .collect();
     let m = Metainfo::new(Info::single(name, piece as u64, hashes, len as u64));
     let t = dir.join(format!("{name}.torrent"));
     std::fs::write(&t, m.to_bytes()).unwrap();
@@ -52,10 +55,7 @@ fn start_seeder(torrent: &Path, dir: &Path, extra: &[&str]) -> (Kill, String) {
         .unwrap();
     let stderr = child.stderr.take().unwrap();
     let mut lines = BufReader::new(stderr).lines();
-    let line = lines
-        .next()
-        .expect("seeder printed nothing")
-        .unwrap();
+    let line = lines.next().expect("seeder printed nothing").unwrap();
     let addr = line
         .rsplit(" on ")
         .next()
@@ -72,11 +72,24 @@ fn seed_refuses_missing_file() {
     let (t, _) = make(tmp.path(), "a.bin", 100_000, 16384);
     let empty = tmp.path().join("empty");
     std::fs::create_dir_all(&empty).unwrap();
-    let out = bin().arg("seed").arg(&t).arg("--path").arg(&empty).args(["--listen", "127.0.0.1:0"]).output().unwrap();
+    let out = bin()
+        .arg("seed")
+        .arg(&t)
+        .arg("--path")
+        .arg(&empty)
+        .args(["--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("missing file") && err.contains("a.bin"), "{err}");
-    assert!(!empty.join("a.bin").exists(), "seed must never create data files");
+    assert!(
+        err.contains("missing file") && err.contains("a.bin"),
+        "{err}"
+    );
+    assert!(
+        !empty.join("a.bin").exists(),
+        "seed must never create data files"
+    );
 }
 
 #[test]
@@ -86,11 +99,25 @@ fn seed_refuses_wrong_size_file() {
     let other = tmp.path().join("other");
     std::fs::create_dir_all(&other).unwrap();
     std::fs::write(other.join("a.bin"), &bytes[..99_999]).unwrap();
-    let out = bin().arg("seed").arg(&t).arg("--path").arg(&other).args(["--listen", "127.0.0.1:0"]).output().unwrap();
+    let out = bin()
+        .arg("seed")
+        .arg(&t)
+        .arg("--path")
+        .arg(&other)
+        .args(["--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("99999 bytes but the torrent says 100000"), "{err}");
-    assert_eq!(std::fs::metadata(other.join("a.bin")).unwrap().len(), 99_999, "never extend");
+    assert!(
+        err.contains("99999 bytes but the torrent says 100000"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::metadata(other.join("a.bin")).unwrap().len(),
+        99_999,
+        "never extend"
+    );
 }
 
 #[test]
@@ -101,7 +128,14 @@ fn seed_refuses_corrupt_data() {
     std::fs::create_dir_all(&other).unwrap();
     bytes[20_000] ^= 1;
     std::fs::write(other.join("a.bin"), &bytes).unwrap();
-    let out = bin().arg("seed").arg(&t).arg("--path").arg(&other).args(["--listen", "127.0.0.1:0"]).output().unwrap();
+    let out = bin()
+        .arg("seed")
+        .arg(&t)
+        .arg("--path")
+        .arg(&other)
+        .args(["--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("1 of 7 pieces failed verification"), "{err}");
@@ -126,7 +160,11 @@ fn get_from_seed_over_peer_runs_on_complete() {
         .arg(format!("echo \"$ANTHILL_PATH\" > {}", marker.display()))
         .output()
         .unwrap();
-    assert!(out.status.success(), "get failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "get failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(start.elapsed() < Duration::from_secs(30));
     assert_eq!(std::fs::read(out_dir.join("payload.bin")).unwrap(), bytes);
     let m = std::fs::read_to_string(&marker).unwrap();
@@ -136,7 +174,13 @@ fn get_from_seed_over_peer_runs_on_complete() {
 #[test]
 fn get_rejects_unreadable_source() {
     let tmp = tempfile::tempdir().unwrap();
-    let out = bin().arg("get").arg(tmp.path().join("nope.torrent")).arg("--output").arg(tmp.path()).output().unwrap();
+    let out = bin()
+        .arg("get")
+        .arg(tmp.path().join("nope.torrent"))
+        .arg("--output")
+        .arg(tmp.path())
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read"));
 }

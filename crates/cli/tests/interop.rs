@@ -18,7 +18,10 @@ fn require(program: &str) {
         .arg(format!("command -v {program}"))
         .output()
         .is_ok_and(|o| o.status.success());
-    assert!(ok, "interop test needs `{program}`; install it with scripts/setup");
+    assert!(
+        ok,
+        "interop test needs `{program}`; install it with scripts/setup"
+    );
 }
 
 fn require_libtorrent() {
@@ -26,7 +29,10 @@ fn require_libtorrent() {
         .args(["-c", "import libtorrent"])
         .output()
         .is_ok_and(|o| o.status.success());
-    assert!(ok, "interop test needs python3-libtorrent for {PYTHON}; run scripts/setup");
+    assert!(
+        ok,
+        "interop test needs python3-libtorrent for {PYTHON}; run scripts/setup"
+    );
 }
 
 fn anthill() -> Command {
@@ -44,21 +50,34 @@ impl Drop for Proc {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Writes a multi-file release under `dir/name` and its torrent next to it.
 fn release(dir: &Path, name: &str) -> (PathBuf, Metainfo) {
-    let files = [("bin/app", 3_000_000usize), ("README", 1234), ("lib/data.bin", 5_500_000)];
+    let files = [
+        ("bin/app", 3_000_000usize),
+        ("README", 1234),
+        ("lib/data.bin", 5_500_000),
+    ];
     let mut all = Vec::new();
     let mut entries = Vec::new();
     for (i, (p, len)) in files.iter().enumerate() {
-        let bytes: Vec<u8> = (0..*len).map(|k| ((k * 31 + k / 97 + i) % 251) as u8).collect();
+        let bytes: Vec<u8> = (0..*len)
+            .map(|k| ((k * 31 + k / 97 + i) % 251) as u8)
+            .collect();
         let path = dir.join(name).join(p);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, &bytes).unwrap();
         all.extend_from_slice(&bytes);
-        entries.push(metainfo::FileEntry::new(p.split('/').map(String::from).collect(), *len as u64));
+        entries.push(metainfo::FileEntry::new(
+            p.split('/').map(String::from).collect(),
+            *len as u64,
+        ));
     }
     let piece = 256 * 1024;
     let hashes = all.chunks(piece).map(|c| Sha1::digest(c).into()).collect();
@@ -72,7 +91,8 @@ fn assert_same(m: &Metainfo, a: &Path, b: &Path) {
     for f in m.info().files() {
         let rel = m.info().file_relative_path(f);
         let x = std::fs::read(a.join(&rel)).unwrap();
-        let y = std::fs::read(b.join(&rel)).unwrap_or_else(|e| panic!("{}: {e}", b.join(&rel).display()));
+        let y = std::fs::read(b.join(&rel))
+            .unwrap_or_else(|e| panic!("{}: {e}", b.join(&rel).display()));
         assert!(x == y, "{} differs", rel.display());
     }
 }
@@ -102,7 +122,10 @@ fn wait_exit(p: &mut Proc, limit: Duration, what: &str) -> std::process::ExitSta
         if let Some(s) = p.0.try_wait().unwrap() {
             return s;
         }
-        assert!(start.elapsed() < limit, "{what} did not finish within {limit:?}");
+        assert!(
+            start.elapsed() < limit,
+            "{what} did not finish within {limit:?}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -117,8 +140,18 @@ fn anthill_seed_to_aria2() {
     let port = free_port();
     let mut aria = Proc(
         Command::new("aria2c")
-            .args(["--enable-dht=false", "--enable-dht6=false", "--bt-enable-lpd=false", "--seed-time=0"])
-            .args(["--follow-torrent=mem", "--summary-interval=0", "--console-log-level=warn", "--file-allocation=none"])
+            .args([
+                "--enable-dht=false",
+                "--enable-dht6=false",
+                "--bt-enable-lpd=false",
+                "--seed-time=0",
+            ])
+            .args([
+                "--follow-torrent=mem",
+                "--summary-interval=0",
+                "--console-log-level=warn",
+                "--file-allocation=none",
+            ])
             .arg(format!("--listen-port={port}"))
             .arg("--bt-stop-timeout=60")
             .arg("-d")
@@ -144,8 +177,18 @@ fn aria2_seed_to_anthill_get() {
     let port = free_port();
     let _aria = Proc(
         Command::new("aria2c")
-            .args(["--enable-dht=false", "--enable-dht6=false", "--bt-enable-lpd=false", "--seed-ratio=0.0"])
-            .args(["--check-integrity=true", "--bt-seed-unverified=false", "--console-log-level=warn", "--summary-interval=0"])
+            .args([
+                "--enable-dht=false",
+                "--enable-dht6=false",
+                "--bt-enable-lpd=false",
+                "--seed-ratio=0.0",
+            ])
+            .args([
+                "--check-integrity=true",
+                "--bt-seed-unverified=false",
+                "--console-log-level=warn",
+                "--summary-interval=0",
+            ])
             .arg(format!("--listen-port={port}"))
             .arg("-d")
             .arg(&src)
@@ -161,7 +204,12 @@ fn aria2_seed_to_anthill_get() {
             .arg(&t)
             .arg("--output")
             .arg(&out)
-            .args(["--listen", "127.0.0.1:0", "--peer", &format!("127.0.0.1:{port}")])
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--peer",
+                &format!("127.0.0.1:{port}"),
+            ])
             .spawn()
             .unwrap(),
     );
@@ -215,7 +263,11 @@ fn libtorrent_seed_to_anthill_get() {
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let first = lines.next().expect("libtorrent printed nothing").unwrap();
-    let port = first.strip_prefix("port ").expect("port line").trim().to_string();
+    let port = first
+        .strip_prefix("port ")
+        .expect("port line")
+        .trim()
+        .to_string();
     let _lt = Proc(child);
     let out = tmp.path().join("out");
     let mut get = Proc(
@@ -224,7 +276,12 @@ fn libtorrent_seed_to_anthill_get() {
             .arg(&t)
             .arg("--output")
             .arg(&out)
-            .args(["--listen", "127.0.0.1:0", "--peer", &format!("127.0.0.1:{port}")])
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--peer",
+                &format!("127.0.0.1:{port}"),
+            ])
             .spawn()
             .unwrap(),
     );

@@ -325,7 +325,10 @@ impl PieceStore for FileStore {
         }
         let files: Vec<(usize, Arc<File>)> = {
             let c = self.fds.lock().unwrap_or_else(|e| e.into_inner());
-            c.open.iter().map(|(k, (f, _))| (*k, Arc::clone(f))).collect()
+            c.open
+                .iter()
+                .map(|(k, (f, _))| (*k, Arc::clone(f)))
+                .collect()
         };
         for (i, f) in files {
             f.sync_data().map_err(io_err("sync", &self.paths[i]))?;
@@ -356,7 +359,8 @@ pub fn check_pieces(
                         let p = i as u32;
                         if check(p) && store.may_hold(p) {
                             buf.resize(info.piece_size(i) as usize, 0);
-                            if store.read_block(p, 0, &mut buf).is_ok() && verify_piece(info, p, &buf)
+                            if store.read_block(p, 0, &mut buf).is_ok()
+                                && verify_piece(info, p, &buf)
                             {
                                 ok.push(i);
                             }

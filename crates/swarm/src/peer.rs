@@ -103,10 +103,20 @@ pub(crate) async fn read_handshake(
 pub(crate) async fn connect_and_run(shared: Arc<TorrentShared>, addr: SocketAddr) {
     let opts = &shared.session.options;
     let attempt = async {
-        let mut stream = timed(opts.handshake_timeout, "connecting", TcpStream::connect(addr)).await?;
+        let mut stream = timed(
+            opts.handshake_timeout,
+            "connecting",
+            TcpStream::connect(addr),
+        )
+        .await?;
         let _ = stream.set_nodelay(true);
         let ours = Handshake::new(our_reserved(), shared.infohash, shared.peer_id);
-        timed(opts.handshake_timeout, "writing handshake", stream.write_all(&ours.to_bytes())).await?;
+        timed(
+            opts.handshake_timeout,
+            "writing handshake",
+            stream.write_all(&ours.to_bytes()),
+        )
+        .await?;
         let (theirs, rest) = read_handshake(&mut stream, opts.handshake_timeout).await?;
         if theirs.info_hash != shared.infohash {
             return Err(PeerError::WrongTorrent);
@@ -117,7 +127,10 @@ pub(crate) async fn connect_and_run(shared: Arc<TorrentShared>, addr: SocketAddr
         Ok((stream, hs, rest)) => run(shared, stream, addr, hs, rest, true).await,
         Err(e) => {
             debug!(%addr, error = %e, "connect failed");
-            let _ = shared.events.send(Event::ConnectFailed(addr, e.to_string())).await;
+            let _ = shared
+                .events
+                .send(Event::ConnectFailed(addr, e.to_string()))
+                .await;
         }
     }
 }
@@ -159,7 +172,10 @@ pub(crate) async fn run(
             () = shared.cancel.cancelled() => PeerError::TorrentGone,
         };
         debug!(%reason, "peer disconnected");
-        let _ = shared.events.send(Event::Gone(slot, reason.to_string())).await;
+        let _ = shared
+            .events
+            .send(Event::Gone(slot, reason.to_string()))
+            .await;
     }
     .instrument(span)
     .await;
@@ -208,7 +224,12 @@ async fn reader(
             }
         }
         if !batch.is_empty() {
-            if shared.events.send(Event::Messages(slot, batch)).await.is_err() {
+            if shared
+                .events
+                .send(Event::Messages(slot, batch))
+                .await
+                .is_err()
+            {
                 return PeerError::TorrentGone;
             }
             continue;
@@ -282,7 +303,10 @@ async fn writer(
                 continue;
             };
             let reqs = std::mem::take(&mut serve);
-            let total: usize = reqs.iter().map(|r| PIECE_HEADER_LEN + r.length.as_usize()).sum();
+            let total: usize = reqs
+                .iter()
+                .map(|r| PIECE_HEADER_LEN + r.length.as_usize())
+                .sum();
             let read = tokio::task::spawn_blocking(move || {
                 let mut buf = BytesMut::with_capacity(total);
                 for r in &reqs {
@@ -304,7 +328,12 @@ async fn writer(
             if let Err(e) = timed(write_timeout, "writing blocks", wr.write_all(&buf)).await {
                 return e;
             }
-            if shared.events.send(Event::Uploaded(slot, reqs)).await.is_err() {
+            if shared
+                .events
+                .send(Event::Uploaded(slot, reqs))
+                .await
+                .is_err()
+            {
                 return PeerError::TorrentGone;
             }
         }

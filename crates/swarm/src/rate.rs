@@ -139,7 +139,10 @@ mod tests {
         let l = RateLimiter::new(Rate(1 << 20));
         assert!(l.take(1).is_zero() || l.take(1) < Duration::from_millis(1));
         let w = l.take(2 << 20);
-        assert!(w > Duration::from_millis(1500) && w < Duration::from_millis(2100), "{w:?}");
+        assert!(
+            w > Duration::from_millis(1500) && w < Duration::from_millis(2100),
+            "{w:?}"
+        );
         let u = RateLimiter::new(Rate::UNLIMITED);
         assert!(u.take(u64::MAX).is_zero());
     }

@@ -16,7 +16,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
-use metainfo::{Infohash, Info};
+use metainfo::{Info, Infohash};
 
 use crate::disk::{FileStore, check_pieces};
 
@@ -25,7 +25,8 @@ pub(crate) type Fingerprint = Option<(u64, u64)>;
 
 /// Where the resume state of `infohash` lives for data under `dir`.
 pub fn resume_path(dir: &Path, infohash: &Infohash) -> PathBuf {
-    dir.join(".anthill").join(format!("{}.resume", infohash.to_hex()))
+    dir.join(".anthill")
+        .join(format!("{}.resume", infohash.to_hex()))
 }
 
 pub(crate) fn fingerprint(path: &Path) -> Fingerprint {
@@ -128,7 +129,11 @@ pub(crate) fn save(path: &Path, store: &FileStore, pieces: Vec<bool>) -> std::io
 
 /// Works out which pieces are verified on disk: trusts the resume state for
 /// pieces in unchanged files and hashes the rest (only where data may exist).
-pub(crate) fn initial_have(store: &FileStore, resume: Option<ResumeState>, threads: usize) -> Vec<bool> {
+pub(crate) fn initial_have(
+    store: &FileStore,
+    resume: Option<ResumeState>,
+    threads: usize,
+) -> Vec<bool> {
     let info: &Info = store.info();
     let n = info.num_pieces();
     let current: Vec<Fingerprint> = (0..info.files().len())

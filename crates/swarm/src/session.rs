@@ -81,7 +81,8 @@ impl SessionShared {
     /// True if `addr` is one of our own listeners (never dial ourselves).
     pub(crate) fn is_own_addr(&self, addr: SocketAddr) -> bool {
         self.listen_addrs.iter().any(|l| {
-            l.port() == addr.port() && (l.ip() == addr.ip() || (l.ip().is_unspecified() && addr.ip().is_loopback()))
+            l.port() == addr.port()
+                && (l.ip() == addr.ip() || (l.ip().is_unspecified() && addr.ip().is_loopback()))
         })
     }
 }
@@ -161,7 +162,10 @@ impl TorrentHandle {
     }
     /// A snapshot of its progress.
     pub fn progress(&self) -> TorrentProgress {
-        self.progress.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.progress
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
     /// Events from now on (metadata, verified pieces, completion, errors).
     pub fn subscribe(&self) -> broadcast::Receiver<TorrentEvent> {
@@ -177,7 +181,11 @@ impl TorrentHandle {
     }
     /// Pause (drop all peers, stop connecting) or resume.
     pub async fn pause(&self, paused: bool) {
-        let _ = self.shared.events.send(Event::Cmd(TorrentCmd::Pause(paused))).await;
+        let _ = self
+            .shared
+            .events
+            .send(Event::Cmd(TorrentCmd::Pause(paused)))
+            .await;
     }
     /// Waits until the torrent is complete and verified, or stopped with an
     /// error (returned as `Err`).
@@ -190,11 +198,10 @@ impl TorrentHandle {
                 TorrentState::Stopped => return Err("torrent stopped".into()),
                 _ => {}
             }
-            match tokio::time::timeout(Duration::from_millis(500), rx.recv()).await {
-                Ok(Err(broadcast::error::RecvError::Closed)) => {
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-                _ => {}
+            if let Ok(Err(broadcast::error::RecvError::Closed)) =
+                tokio::time::timeout(Duration::from_millis(500), rx.recv()).await
+            {
+                tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
     }
@@ -339,7 +346,11 @@ impl Session {
                             dir: add.dir.clone(),
                             source,
                         })?;
-                (m.infohash(), Some(m.info().name().to_string()), Some(loaded))
+                (
+                    m.infohash(),
+                    Some(m.info().name().to_string()),
+                    Some(loaded),
+                )
             }
             TorrentSource::Magnet(mg) => (mg.infohash, mg.name.clone(), None),
         };
@@ -389,13 +400,7 @@ impl Session {
                 progress: Arc::clone(&progress),
                 events: events.clone(),
             };
-            map.insert(
-                infohash,
-                TorrentEntry {
-                    handle,
-                    cancel: cancel.clone(),
-                },
-            );
+            map.insert(infohash, TorrentEntry { handle, cancel });
         }
         let actor = Actor::new(ActorInit {
             shared: Arc::clone(&tshared),
@@ -421,7 +426,9 @@ impl Session {
             Arc::clone(&progress),
             events.subscribe(),
         );
-        self.shared.tasks.spawn(actor.run().instrument(span.clone()));
+        self.shared
+            .tasks
+            .spawn(actor.run().instrument(span.clone()));
         self.shared.tasks.spawn(announcer.instrument(span));
         Ok(TorrentHandle {
             infohash,
@@ -451,8 +458,7 @@ impl Session {
             .remove(&wire::Infohash(infohash.0));
         if let Some(e) = entry {
             let (tx, rx) = oneshot::channel();
-            if e
-                .handle
+            if e.handle
                 .shared
                 .events
                 .send(Event::Cmd(TorrentCmd::Stop(tx)))
@@ -539,7 +545,11 @@ async fn incoming(shared: Arc<SessionShared>, mut stream: TcpStream, addr: Socke
                 return None;
             }
         };
-        let ours = Handshake::new(crate::peer::our_reserved(), torrent.infohash, shared.peer_id);
+        let ours = Handshake::new(
+            crate::peer::our_reserved(),
+            torrent.infohash,
+            shared.peer_id,
+        );
         stream.write_all(&ours.to_bytes()).await.ok()?;
         let hs = loop {
             if let Some(h) = parser.decode(&mut buf).ok()? {

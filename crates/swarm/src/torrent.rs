@@ -377,7 +377,10 @@ impl Actor {
         let superseed = (self.super_seed && have.is_full())
             .then(|| SuperSeeder::new(n, REVEAL_WINDOW, self.rng.next_u64()));
         self.name = Some(info.name().to_string());
-        let _ = self.shared.store.set(l.store.clone() as Arc<dyn PieceStore>);
+        let _ = self
+            .shared
+            .store
+            .set(l.store.clone() as Arc<dyn PieceStore>);
         self.shared.piece_count.store(n, Ordering::Relaxed);
         self.meta = Some(Meta {
             metainfo: l.metainfo,
@@ -501,7 +504,9 @@ impl Actor {
             }
         }
         let store = Arc::clone(&meta.store);
-        let pieces: Vec<bool> = (0..meta.have.len()).map(|i| meta.have.get(PieceIndex(i))).collect();
+        let pieces: Vec<bool> = (0..meta.have.len())
+            .map(|i| meta.have.get(PieceIndex(i)))
+            .collect();
         let path = crate::resume::resume_path(&self.dir, &meta.metainfo.infohash());
         let sync = self.shared.session.options.sync_data;
         let res = tokio::task::spawn_blocking(move || {
@@ -523,7 +528,9 @@ impl Actor {
             return;
         };
         let store = Arc::clone(&meta.store);
-        let pieces: Vec<bool> = (0..meta.have.len()).map(|i| meta.have.get(PieceIndex(i))).collect();
+        let pieces: Vec<bool> = (0..meta.have.len())
+            .map(|i| meta.have.get(PieceIndex(i)))
+            .collect();
         let path = crate::resume::resume_path(&self.dir, &meta.metainfo.infohash());
         self.resume_dirty = false;
         self.last_resume_save = Instant::now();
@@ -697,7 +704,8 @@ impl Actor {
         // opened by the smaller peer id, as the other side will decide too.
         if let Some((&dup, old)) = self.peers.iter().find(|(_, p)| p.id == id) {
             let initiator = |out: bool| if out { self.shared.peer_id } else { id };
-            let keep_new = old.outgoing != outgoing && initiator(outgoing) < initiator(old.outgoing);
+            let keep_new =
+                old.outgoing != outgoing && initiator(outgoing) < initiator(old.outgoing);
             if !keep_new {
                 let _ = reply.send(None);
                 return;
@@ -873,7 +881,10 @@ impl Actor {
             }
         }
         for slot in dead {
-            debug!(slot = slot.0, "peer's command queue is full or closed; dropping it");
+            debug!(
+                slot = slot.0,
+                "peer's command queue is full or closed; dropping it"
+            );
             self.remove_peer(slot, false);
         }
     }
@@ -1144,7 +1155,10 @@ impl Actor {
                     && u64::from(r.offset.0) + u64::from(r.length.0) <= size
                     && !p.am_choking
                     && p.serving < MAX_SERVING
-                    && meta.superseed.as_ref().is_none_or(|ss| ss.may_serve(slot, i))
+                    && meta
+                        .superseed
+                        .as_ref()
+                        .is_none_or(|ss| ss.may_serve(slot, i))
             }
         };
         if ok {
@@ -1317,7 +1331,11 @@ impl Actor {
             Ok(false) => {
                 self.hash_failures += 1;
                 let contributors = meta.picker.piece_failed(piece);
-                warn!(piece, peers = contributors.len(), "piece failed its hash check");
+                warn!(
+                    piece,
+                    peers = contributors.len(),
+                    "piece failed its hash check"
+                );
                 let threshold = if contributors.len() <= 1 { 1 } else { 2 };
                 for slot in contributors {
                     let Some(p) = self.peers.get(&slot) else {
@@ -1441,7 +1459,10 @@ impl Actor {
                 let Some(p) = self.peers.get_mut(&slot) else {
                     return;
                 };
-                let Some(id) = p.their_ext.as_ref().and_then(|h| h.extension_id(UT_METADATA))
+                let Some(id) = p
+                    .their_ext
+                    .as_ref()
+                    .and_then(|h| h.extension_id(UT_METADATA))
                 else {
                     return;
                 };
@@ -1462,9 +1483,10 @@ impl Actor {
                     }
                     None => MetadataMessage::Reject(piece),
                 };
-                p.outbox
-                    .msgs
-                    .push(Message::Extended(ExtendedMessage::new(id, reply.to_bytes())));
+                p.outbox.msgs.push(Message::Extended(ExtendedMessage::new(
+                    id,
+                    reply.to_bytes(),
+                )));
             }
             MetadataMessage::Reject(piece) => {
                 self.metadata_inflight.remove(&piece.0);
@@ -1510,9 +1532,10 @@ impl Actor {
         let dir = self.dir.clone();
         let threads = self.shared.session.options.check_threads;
         let m2 = Arc::clone(&metainfo);
-        let loaded =
-            tokio::task::spawn_blocking(move || load_storage(m2, &dir, OpenMode::Download, threads))
-                .await;
+        let loaded = tokio::task::spawn_blocking(move || {
+            load_storage(m2, &dir, OpenMode::Download, threads)
+        })
+        .await;
         match loaded {
             Ok(Ok(l)) => {
                 self.metadata = None;
@@ -1608,7 +1631,11 @@ impl Actor {
     }
 
     fn send_pex(&mut self) {
-        let current: HashSet<SocketAddr> = self.peers.values().filter_map(PeerState::listen_addr).collect();
+        let current: HashSet<SocketAddr> = self
+            .peers
+            .values()
+            .filter_map(PeerState::listen_addr)
+            .collect();
         let seeds: HashSet<SocketAddr> = self
             .peers
             .values()

@@ -24,7 +24,9 @@ async fn corrupt_peer(infohash: [u8; 20], pieces: u32) -> (std::net::SocketAddr,
     let acc = Arc::clone(&accepted);
     tokio::spawn(async move {
         loop {
-            let Ok((mut s, _)) = l.accept().await else { return };
+            let Ok((mut s, _)) = l.accept().await else {
+                return;
+            };
             acc.fetch_add(1, Ordering::SeqCst);
             tokio::spawn(async move {
                 let mut buf = BytesMut::new();
@@ -37,7 +39,11 @@ async fn corrupt_peer(infohash: [u8; 20], pieces: u32) -> (std::net::SocketAddr,
                         return;
                     }
                 }
-                let hs = Handshake::new(Reserved::NONE, wire::Infohash(infohash), PeerId(*b"-XX0001-badbadbadbad"));
+                let hs = Handshake::new(
+                    Reserved::NONE,
+                    wire::Infohash(infohash),
+                    PeerId(*b"-XX0001-badbadbadbad"),
+                );
                 let mut out = BytesMut::new();
                 hs.encode(&mut out);
                 Bitfield::full(pieces).to_message().encode(&mut out);
@@ -49,7 +55,11 @@ async fn corrupt_peer(infohash: [u8; 20], pieces: u32) -> (std::net::SocketAddr,
                 loop {
                     while let Ok(Some(m)) = dec.next_message() {
                         if let Message::Request(r) = m {
-                            let p = Piece { index: r.piece, offset: r.offset, data: vec![0xEE; r.length.as_usize()].into() };
+                            let p = Piece {
+                                index: r.piece,
+                                offset: r.offset,
+                                data: vec![0xEE; r.length.as_usize()].into(),
+                            };
                             let mut o = BytesMut::new();
                             Message::Piece(p).encode(&mut o);
                             if s.write_all(&o).await.is_err() {
@@ -75,7 +85,12 @@ async fn corrupt_peer_is_banned_and_download_completes() {
     let n = m.info().num_pieces() as u32;
     let (bad, accepted) = corrupt_peer(m.infohash().0, n).await;
     // A slow honest seeder, so the bad peer certainly gets pieces to "serve".
-    let seeder = Session::new(SessionOptions { upload_rate: Rate(4 << 20), ..opts() }).await.unwrap();
+    let seeder = Session::new(SessionOptions {
+        upload_rate: Rate(4 << 20),
+        ..opts()
+    })
+    .await
+    .unwrap();
     let mut seed = AddTorrent::seed(m.clone(), &src);
     seed.super_seed = false;
     seeder.add_torrent(seed).await.unwrap();
@@ -84,20 +99,34 @@ async fn corrupt_peer_is_banned_and_download_completes() {
     let mut add = AddTorrent::download(TorrentSource::Metainfo(Box::new(m.clone())), &out);
     add.peers = vec![bad, addr(&seeder)];
     let h = leecher.add_torrent(add).await.unwrap();
-    tokio::time::timeout(deadline(), h.wait_complete()).await.expect("timed out").unwrap();
+    tokio::time::timeout(deadline(), h.wait_complete())
+        .await
+        .expect("timed out")
+        .unwrap();
     assert_same_data(&m, &src, &out);
     let p = h.progress();
-    assert!(p.hash_failures >= 1, "the corrupt peer was never used: {p:?}");
+    assert!(
+        p.hash_failures >= 1,
+        "the corrupt peer was never used: {p:?}"
+    );
     assert_eq!(p.banned, 1, "{p:?}");
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(accepted.load(Ordering::SeqCst), 1, "a banned peer must not be dialled again");
+    assert_eq!(
+        accepted.load(Ordering::SeqCst),
+        1,
+        "a banned peer must not be dialled again"
+    );
     leecher.shutdown().await;
     seeder.shutdown().await;
 }
 
 #[test]
 fn killed_leecher_resumes_without_redownloading() {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let src = tmp.path().join("src");
     let out = tmp.path().join("out");
@@ -105,17 +134,29 @@ fn killed_leecher_resumes_without_redownloading() {
     let total = m.info().total_length();
     // Seeder at 4 MiB/s: the first leecher is killed about half way.
     let seeder = rt.block_on(async {
-        let s = Session::new(SessionOptions { upload_rate: Rate(4 << 20), ..opts() }).await.unwrap();
+        let s = Session::new(SessionOptions {
+            upload_rate: Rate(4 << 20),
+            ..opts()
+        })
+        .await
+        .unwrap();
         let mut seed = AddTorrent::seed(m.clone(), &src);
         seed.super_seed = false;
         s.add_torrent(seed).await.unwrap();
         s
     });
     let seed_addr = addr(&seeder);
-    let leech_opts = SessionOptions { resume_save_interval: Duration::from_millis(200), ..opts() };
+    let leech_opts = SessionOptions {
+        resume_save_interval: Duration::from_millis(200),
+        ..opts()
+    };
 
     // First run, on its own runtime, dropped abruptly (no shutdown, no final save).
-    let rt1 = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let rt1 = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
     let had = rt1.block_on(async {
         let l = Session::new(leech_opts.clone()).await.unwrap();
         let mut add = AddTorrent::download(TorrentSource::Metainfo(Box::new(m.clone())), &out);
@@ -123,7 +164,11 @@ fn killed_leecher_resumes_without_redownloading() {
         let h = l.add_torrent(add).await.unwrap();
         let start = std::time::Instant::now();
         while h.progress().bytes_have < total / 2 {
-            assert!(start.elapsed() < deadline(), "first run too slow: {:?}", h.progress());
+            assert!(
+                start.elapsed() < deadline(),
+                "first run too slow: {:?}",
+                h.progress()
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         // Let at least one resume save happen after the halfway mark.
@@ -142,8 +187,14 @@ fn killed_leecher_resumes_without_redownloading() {
         add.peers.push(seed_addr);
         let h = l.add_torrent(add).await.unwrap();
         let resumed = h.progress().bytes_have;
-        assert!(resumed >= total / 2, "resume lost verified pieces: had {had}, resumed {resumed}");
-        tokio::time::timeout(deadline(), h.wait_complete()).await.expect("timed out").unwrap();
+        assert!(
+            resumed >= total / 2,
+            "resume lost verified pieces: had {had}, resumed {resumed}"
+        );
+        tokio::time::timeout(deadline(), h.wait_complete())
+            .await
+            .expect("timed out")
+            .unwrap();
         let downloaded = h.progress().downloaded;
         let remaining = total - resumed;
         let slack = 4 * m.info().piece_length();

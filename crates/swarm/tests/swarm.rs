@@ -11,7 +11,10 @@ async fn one_seeder_three_leechers() {
     let src = tmp.path().join("src");
     let m = single_file(&src, "data.bin", 3 * 1024 * 1024 + 12345, 64 * 1024, 1);
     let seeder = session().await;
-    let sh = seeder.add_torrent(AddTorrent::seed(m.clone(), &src)).await.unwrap();
+    let sh = seeder
+        .add_torrent(AddTorrent::seed(m.clone(), &src))
+        .await
+        .unwrap();
     assert_eq!(sh.progress().pieces_have, sh.progress().pieces_total);
     let mut leechers = Vec::new();
     for _ in 0..3 {
@@ -20,13 +23,20 @@ async fn one_seeder_three_leechers() {
     let addrs: Vec<_> = leechers.iter().map(addr).collect();
     let mut handles = Vec::new();
     for (i, l) in leechers.iter().enumerate() {
-        let mut add = AddTorrent::download(TorrentSource::Metainfo(Box::new(m.clone())), tmp.path().join(format!("l{i}")));
+        let mut add = AddTorrent::download(
+            TorrentSource::Metainfo(Box::new(m.clone())),
+            tmp.path().join(format!("l{i}")),
+        );
         add.peers.push(addr(&seeder));
-        add.peers.extend(addrs.iter().copied().filter(|a| *a != addr(l)));
+        add.peers
+            .extend(addrs.iter().copied().filter(|a| *a != addr(l)));
         handles.push(l.add_torrent(add).await.unwrap());
     }
     for h in &handles {
-        tokio::time::timeout(deadline(), h.wait_complete()).await.expect("timed out").unwrap();
+        tokio::time::timeout(deadline(), h.wait_complete())
+            .await
+            .expect("timed out")
+            .unwrap();
     }
     for i in 0..3 {
         assert_same_data(&m, &src, &tmp.path().join(format!("l{i}")));
@@ -44,10 +54,15 @@ async fn one_seeder_three_leechers() {
 async fn magnet_download_fetches_metadata_from_peers() {
     let tmp = tempfile::tempdir().unwrap();
     let src = tmp.path().join("src");
-    let files: Vec<(String, usize)> = (0..5).map(|i| (format!("dir{}/f{i}.bin", i % 2), 100_000 + i * 7777)).collect();
+    let files: Vec<(String, usize)> = (0..5)
+        .map(|i| (format!("dir{}/f{i}.bin", i % 2), 100_000 + i * 7777))
+        .collect();
     let m = multi_file(&src, "release", &files, 32 * 1024, 7);
     let seeder = session().await;
-    seeder.add_torrent(AddTorrent::seed(m.clone(), &src)).await.unwrap();
+    seeder
+        .add_torrent(AddTorrent::seed(m.clone(), &src))
+        .await
+        .unwrap();
     let magnet = metainfo::Magnet {
         infohash: m.infohash(),
         peers: vec![addr(&seeder).to_string()],
@@ -56,10 +71,16 @@ async fn magnet_download_fetches_metadata_from_peers() {
     let leecher = session().await;
     let out = tmp.path().join("out");
     let h = leecher
-        .add_torrent(AddTorrent::download(TorrentSource::Magnet(Box::new(magnet)), &out))
+        .add_torrent(AddTorrent::download(
+            TorrentSource::Magnet(Box::new(magnet)),
+            &out,
+        ))
         .await
         .unwrap();
-    tokio::time::timeout(deadline(), h.wait_complete()).await.expect("timed out").unwrap();
+    tokio::time::timeout(deadline(), h.wait_complete())
+        .await
+        .expect("timed out")
+        .unwrap();
     assert_same_data(&m, &src, &out);
     assert_eq!(h.progress().name.as_deref(), Some("release"));
     leecher.shutdown().await;
@@ -71,18 +92,29 @@ async fn three_thousand_small_files() {
     let tmp = tempfile::tempdir().unwrap();
     let src = tmp.path().join("src");
     let files: Vec<(String, usize)> = (0..3000)
-        .map(|i| (format!("d{}/e{}/file{i}.txt", i % 7, i % 13), 200 + (i * 37) % 3000))
+        .map(|i| {
+            (
+                format!("d{}/e{}/file{i}.txt", i % 7, i % 13),
+                200 + (i * 37) % 3000,
+            )
+        })
         .collect();
     let m = multi_file(&src, "many", &files, 16 * 1024, 11);
     assert_eq!(m.info().files().len(), 3000);
     let seeder = session().await;
-    seeder.add_torrent(AddTorrent::seed(m.clone(), &src)).await.unwrap();
+    seeder
+        .add_torrent(AddTorrent::seed(m.clone(), &src))
+        .await
+        .unwrap();
     let leecher = session().await;
     let out = tmp.path().join("out");
     let mut add = AddTorrent::download(TorrentSource::Metainfo(Box::new(m.clone())), &out);
     add.peers.push(addr(&seeder));
     let h = leecher.add_torrent(add).await.unwrap();
-    tokio::time::timeout(deadline(), h.wait_complete()).await.expect("timed out").unwrap();
+    tokio::time::timeout(deadline(), h.wait_complete())
+        .await
+        .expect("timed out")
+        .unwrap();
     assert_same_data(&m, &src, &out);
     leecher.shutdown().await;
     seeder.shutdown().await;
@@ -95,8 +127,16 @@ async fn leechers_find_each_other_through_pex() {
     let tmp = tempfile::tempdir().unwrap();
     let src = tmp.path().join("src");
     let m = single_file(&src, "data.bin", 4 * 1024 * 1024, 64 * 1024, 9);
-    let fast_pex = SessionOptions { pex_interval: Duration::from_millis(300), ..opts() };
-    let seeder = Session::new(SessionOptions { upload_rate: Rate(2 << 20), ..fast_pex.clone() }).await.unwrap();
+    let fast_pex = SessionOptions {
+        pex_interval: Duration::from_millis(300),
+        ..opts()
+    };
+    let seeder = Session::new(SessionOptions {
+        upload_rate: Rate(2 << 20),
+        ..fast_pex.clone()
+    })
+    .await
+    .unwrap();
     let mut seed = AddTorrent::seed(m.clone(), &src);
     seed.super_seed = false;
     seeder.add_torrent(seed).await.unwrap();
@@ -104,7 +144,10 @@ async fn leechers_find_each_other_through_pex() {
     let mut sessions = Vec::new();
     for i in 0..3 {
         let l = Session::new(fast_pex.clone()).await.unwrap();
-        let mut add = AddTorrent::download(TorrentSource::Metainfo(Box::new(m.clone())), tmp.path().join(format!("l{i}")));
+        let mut add = AddTorrent::download(
+            TorrentSource::Metainfo(Box::new(m.clone())),
+            tmp.path().join(format!("l{i}")),
+        );
         add.peers.push(addr(&seeder));
         handles.push(l.add_torrent(add).await.unwrap());
         sessions.push(l);
@@ -112,12 +155,22 @@ async fn leechers_find_each_other_through_pex() {
     // Only the seeder was given; PEX must introduce the leechers to each other.
     let start = std::time::Instant::now();
     while !handles.iter().all(|h| h.progress().peers >= 3) {
-        assert!(start.elapsed() < deadline(), "peers: {:?}", handles.iter().map(|h| h.progress().peers).collect::<Vec<_>>());
+        assert!(
+            start.elapsed() < deadline(),
+            "peers: {:?}",
+            handles
+                .iter()
+                .map(|h| h.progress().peers)
+                .collect::<Vec<_>>()
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     seeder.set_upload_rate(Rate::UNLIMITED);
     for h in &handles {
-        tokio::time::timeout(deadline(), h.wait_complete()).await.expect("timed out").unwrap();
+        tokio::time::timeout(deadline(), h.wait_complete())
+            .await
+            .expect("timed out")
+            .unwrap();
     }
     for l in &sessions {
         l.shutdown().await;

@@ -135,7 +135,9 @@ async fn watch(handle: &TorrentHandle) -> Result<(), String> {
 }
 
 fn name(p: &TorrentProgress) -> String {
-    p.name.clone().unwrap_or_else(|| "(fetching metadata)".into())
+    p.name
+        .clone()
+        .unwrap_or_else(|| "(fetching metadata)".into())
 }
 
 fn status_line(p: &TorrentProgress) -> String {
@@ -163,7 +165,9 @@ async fn load_source(s: &str) -> anyhow::Result<TorrentSource> {
         return Ok(TorrentSource::Magnet(Box::new(m)));
     }
     let bytes = if s.starts_with("http://") || s.starts_with("https://") {
-        http_get(s).await.with_context(|| format!("cannot fetch {s}"))?
+        http_get(s)
+            .await
+            .with_context(|| format!("cannot fetch {s}"))?
     } else {
         std::fs::read(s).with_context(|| format!("cannot read {s}"))?
     };
@@ -173,7 +177,13 @@ async fn load_source(s: &str) -> anyhow::Result<TorrentSource> {
 }
 
 async fn http_get(url: &str) -> anyhow::Result<Vec<u8>> {
-    let resp = swarm::http::get(url, &[], metainfo::MAX_TORRENT_FILE_SIZE, Duration::from_secs(30)).await?;
+    let resp = swarm::http::get(
+        url,
+        &[],
+        metainfo::MAX_TORRENT_FILE_SIZE,
+        Duration::from_secs(30),
+    )
+    .await?;
     if resp.status != 200 {
         bail!("HTTP status {}", resp.status);
     }

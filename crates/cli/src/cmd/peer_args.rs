@@ -12,7 +12,12 @@ use swarm::{Rate, Session, SessionOptions};
 pub(crate) struct PeerArgs {
     /// Accept peers on this address (repeatable; IPv4 or IPv6; port 0 picks
     /// a free port). Default: 0.0.0.0:6881 and [::]:6881, or free ports if taken.
-    #[arg(long = "listen", value_name = "ADDR", env = "ANTHILL_LISTEN", value_delimiter = ',')]
+    #[arg(
+        long = "listen",
+        value_name = "ADDR",
+        env = "ANTHILL_LISTEN",
+        value_delimiter = ','
+    )]
     pub(crate) listen: Vec<SocketAddr>,
     /// Connect to this peer (repeatable), e.g. 10.0.0.5:6881 or [fd00::5]:6881.
     #[arg(long = "peer", value_name = "ADDR")]

@@ -56,7 +56,11 @@ impl Args {
                     p.pieces_total
                 );
             }
-            let addrs: Vec<String> = session.listen_addrs().iter().map(|a| a.to_string()).collect();
+            let addrs: Vec<String> = session
+                .listen_addrs()
+                .iter()
+                .map(|a| a.to_string())
+                .collect();
             eprintln!(
                 "seeding {name} ({}, {} pieces, infohash {}) on {}",
                 human(p.bytes_total),

@@ -24,7 +24,9 @@ pub fn data(len: usize, seed: u64) -> Vec<u8> {
 }
 
 fn hashes(all: &[u8], piece_len: usize) -> Vec<[u8; 20]> {
-    all.chunks(piece_len).map(|c| Sha1::digest(c).into()).collect()
+    all.chunks(piece_len)
+        .map(|c| Sha1::digest(c).into())
+        .collect()
 }
 
 /// Writes one file `dir/name` and returns its torrent.
@@ -32,12 +34,23 @@ pub fn single_file(dir: &Path, name: &str, len: usize, piece_len: usize, seed: u
     let bytes = data(len, seed);
     std::fs::create_dir_all(dir).unwrap();
     std::fs::write(dir.join(name), &bytes).unwrap();
-    let info = Info::single(name, piece_len as u64, hashes(&bytes, piece_len), len as u64);
+    let info = Info::single(
+        name,
+        piece_len as u64,
+        hashes(&bytes, piece_len),
+        len as u64,
+    );
     Metainfo::from_bytes(&Metainfo::new(info).to_bytes()).unwrap()
 }
 
 /// Writes files `dir/name/<path>` and returns their torrent.
-pub fn multi_file(dir: &Path, name: &str, files: &[(String, usize)], piece_len: usize, seed: u64) -> Metainfo {
+pub fn multi_file(
+    dir: &Path,
+    name: &str,
+    files: &[(String, usize)],
+    piece_len: usize,
+    seed: u64,
+) -> Metainfo {
     let mut all = Vec::new();
     let mut entries = Vec::new();
     for (i, (path, len)) in files.iter().enumerate() {
@@ -46,7 +59,10 @@ pub fn multi_file(dir: &Path, name: &str, files: &[(String, usize)], piece_len: 
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
         std::fs::write(&p, &bytes).unwrap();
         all.extend_from_slice(&bytes);
-        entries.push(FileEntry::new(path.split('/').map(String::from).collect(), *len as u64));
+        entries.push(FileEntry::new(
+            path.split('/').map(String::from).collect(),
+            *len as u64,
+        ));
     }
     let info = Info::multi(name, piece_len as u64, hashes(&all, piece_len), entries);
     Metainfo::from_bytes(&Metainfo::new(info).to_bytes()).unwrap()
