@@ -2,8 +2,10 @@
 //! clap `Args` struct and a `run` method; this file only dispatches and maps
 //! errors to exit codes (0 success, 1 reported failure, 2 bad usage — clap's own).
 
+mod bytes;
 mod cmd;
 mod logging;
+mod progress;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -18,6 +20,10 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Create, show, verify .torrent files and print magnet links.
+    Torrent(cmd::torrent::Args),
+    /// Run the main job on built-in sample data (no setup needed).
+    Demo(cmd::demo::Args),
     /// Print shell completions for bash, zsh, fish, elvish or powershell.
     Completions(cmd::completions::Args),
     /// Seed existing data (super-seeding by default: the origin of a release).
@@ -29,6 +35,8 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Torrent(a) => a.run(),
+        Command::Demo(a) => a.run(),
         Command::Completions(a) => a.run(),
         Command::Seed(a) => a.run(),
         Command::Get(a) => a.run(),

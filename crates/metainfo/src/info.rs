@@ -188,6 +188,16 @@ impl Info {
         self
     }
 
+    /// Sets the BEP 47 attributes of a single-file torrent's file (ignored for multi-file).
+    pub fn with_single_attr(mut self, attr: FileAttr) -> Self {
+        if !self.multi_file {
+            if let Some(f) = self.files.first_mut() {
+                f.attr = attr;
+            }
+        }
+        self
+    }
+
     /// Replaces the piece hashes (used by creators that hash after laying out files).
     pub fn with_pieces(mut self, pieces: Vec<[u8; 20]>) -> Self {
         self.pieces = pieces;

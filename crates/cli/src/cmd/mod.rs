@@ -1,6 +1,8 @@
 //! One module per subcommand, mirroring the CLI tree.
 
 pub(crate) mod completions;
+pub(crate) mod demo;
 pub(crate) mod get;
 pub(crate) mod peer_args;
 pub(crate) mod seed;
+pub(crate) mod torrent;

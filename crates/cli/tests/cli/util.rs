@@ -1,0 +1,122 @@
+//! Running the binary and building file trees.
+
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// What a finished `anthill` run left behind.
+#[derive(Debug)]
+pub(crate) struct Output {
+    pub(crate) code: i32,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
+    pub(crate) raw_stdout: Vec<u8>,
+}
+
+impl Output {
+    /// Asserts the exit code, showing all output on failure.
+    #[track_caller]
+    pub(crate) fn expect(self, code: i32) -> Self {
+        assert_eq!(
+            self.code, code,
+            "exit code {} (wanted {code})\n--- stdout\n{}\n--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        );
+        self
+    }
+
+    pub(crate) fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}):\n{}", self.stdout))
+    }
+}
+
+/// Runs `anthill args…` in `cwd`.
+pub(crate) fn anthill<I, S>(cwd: &Path, args: I) -> Output
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let out = Command::new(env!("CARGO_BIN_EXE_anthill"))
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("cannot run anthill");
+    Output {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        raw_stdout: out.stdout,
+    }
+}
+
+/// Writes `files` (relative path, contents) under `root`.
+pub(crate) fn tree(root: &Path, files: &[(&str, &[u8])]) {
+    for (p, data) in files {
+        let path = root.join(p);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, data).unwrap();
+    }
+}
+
+/// `n` deterministic bytes.
+pub(crate) fn bytes(n: usize, seed: u8) -> Vec<u8> {
+    let mut x = u64::from(seed) | 0x1234_5678_0000_0000;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// A temp dir holding `rel/` with a mix of files: nested, empty (also last),
+/// sizes around the 16 KiB piece length.
+pub(crate) fn sample(dir: &Path) -> PathBuf {
+    let root = dir.join("rel");
+    tree(
+        &root,
+        &[
+            ("a.bin", &bytes(40_000, 1)),
+            ("b/c.bin", &bytes(16_384, 2)),
+            ("b/d/e.txt", b"hello"),
+            ("empty", b""),
+            ("z/last-empty", b""),
+        ],
+    );
+    root
+}
+
+/// Panics with a clear message if `program` is not installed (interop must not skip).
+pub(crate) fn require(program: &str) {
+    let found = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
+        .unwrap_or(false)
+        || Path::new(program).is_file();
+    assert!(
+        found,
+        "interop test needs `{program}`, which is not installed; run scripts/setup"
+    );
+}
+
+/// Runs an external program, asserting success; returns stdout.
+#[track_caller]
+pub(crate) fn run_ok(cwd: &Path, program: &str, args: &[&OsStr]) -> String {
+    require(program);
+    let out = Command::new(program)
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
+    assert!(
+        out.status.success(),
+        "{program} failed ({})\n--- stdout\n{}\n--- stderr\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}

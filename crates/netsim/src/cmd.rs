@@ -1,0 +1,40 @@
+//! Running the short setup commands (`ip`, `tc`) and turning failures into errors.
+
+use crate::NetsimError;
+use std::process::Command;
+
+/// The command line, for error messages.
+pub(crate) fn describe(cmd: &Command) -> String {
+    let mut s = cmd.get_program().to_string_lossy().into_owned();
+    for a in cmd.get_args() {
+        s.push(' ');
+        s.push_str(&a.to_string_lossy());
+    }
+    s
+}
+
+/// Runs `cmd` to completion; a non-zero exit is [`NetsimError::Command`]. Returns stdout.
+pub(crate) fn run(cmd: &mut Command) -> Result<String, NetsimError> {
+    let out = cmd.output().map_err(|source| NetsimError::Spawn {
+        program: cmd.get_program().to_string_lossy().into_owned(),
+        source,
+    })?;
+    if !out.status.success() {
+        return Err(NetsimError::Command {
+            command: describe(cmd),
+            status: out.status,
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+        });
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// `ip ARGS...`
+pub(crate) fn ip<const N: usize>(args: [&str; N]) -> Result<String, NetsimError> {
+    run(Command::new("ip").args(args))
+}
+
+/// `tc ARGS...`
+pub(crate) fn tc<const N: usize>(args: [&str; N]) -> Result<String, NetsimError> {
+    run(Command::new("tc").args(args))
+}
