@@ -6,7 +6,7 @@ use tokio::sync::{mpsc, oneshot};
 use wire::{Handshake, Message};
 
 use crate::PeerSlot;
-use crate::disk::StoreError;
+use storage::StorageError;
 
 /// What the torrent actor receives; one channel per torrent.
 #[derive(Debug)]
@@ -27,7 +27,7 @@ pub(crate) enum Event {
         /// The piece.
         piece: u32,
         /// `Ok(true)` verified and stored, `Ok(false)` hash mismatch.
-        result: Result<bool, StoreError>,
+        result: Result<bool, StorageError>,
         /// The piece buffer, returned for reuse.
         buf: Vec<u8>,
     },

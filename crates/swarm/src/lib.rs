@@ -33,7 +33,6 @@
 
 mod announcer;
 pub mod choker;
-pub mod disk;
 mod event;
 pub mod http;
 mod options;
@@ -46,6 +45,7 @@ mod session;
 pub mod superseed;
 mod torrent;
 pub mod tracker_client;
+mod webseed;
 
 pub use options::SessionOptions;
 pub use rate::Rate;

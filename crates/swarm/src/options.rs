@@ -36,14 +36,9 @@ pub struct SessionOptions {
     /// A peer that leaves our requests unanswered this long is snubbed: its
     /// requests go back to the picker. Default 20 s.
     pub request_timeout: Duration,
-    /// How often the verified-piece state is saved while it changes. Default 2 s.
+    /// How often the verified-piece state is saved while it changes (each
+    /// save first syncs the files written since the last). Default 2 s.
     pub resume_save_interval: Duration,
-    /// `fdatasync` the data when a download completes and at shutdown, before
-    /// the resume state is saved. Off by default, like aria2 and libtorrent:
-    /// the kernel writes the data back within seconds, and the resume state
-    /// stays safe without it (a file whose mtime no longer matches the saved
-    /// state is rehashed at start). Turn on when completion must mean "on disk".
-    pub sync_data: bool,
     /// Threads hashing existing data at start. Default: available cores.
     pub check_threads: usize,
     /// Pieces hashed and written concurrently while downloading. Default 2
@@ -75,7 +70,6 @@ impl Default for SessionOptions {
             keepalive_interval: Duration::from_secs(120),
             request_timeout: Duration::from_secs(20),
             resume_save_interval: Duration::from_secs(2),
-            sync_data: false,
             check_threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
             max_concurrent_writes: 2,
             pex: true,

@@ -64,7 +64,7 @@ pub(crate) enum PeerError {
     #[error("refused by the torrent")]
     Refused,
     #[error("storage: {0}")]
-    Storage(#[from] crate::disk::StoreError),
+    Storage(#[from] storage::StorageError),
 }
 
 async fn timed<T>(
@@ -313,9 +313,13 @@ async fn writer(
                     buf.put_slice(&piece_header(r.piece, r.offset, r.length));
                     let start = buf.len();
                     buf.resize(start + r.length.as_usize(), 0);
-                    store.read_block(r.piece.0, r.offset.0, &mut buf[start..])?;
+                    store.read_block(
+                        storage::PieceIndex(r.piece.0),
+                        r.offset.0,
+                        &mut buf[start..],
+                    )?;
                 }
-                Ok::<_, crate::disk::StoreError>((buf, reqs))
+                Ok::<_, storage::StorageError>((buf, reqs))
             })
             .await;
             let (buf, reqs) = match read {

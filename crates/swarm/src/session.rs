@@ -14,7 +14,6 @@ use tokio_util::task::TaskTracker;
 use tracing::{Instrument, debug, info_span, warn};
 use wire::{Handshake, HandshakeParser, PeerId};
 
-use crate::disk::{OpenMode, StoreError};
 use crate::event::{Event, TorrentCmd};
 use crate::options::SessionOptions;
 use crate::rate::{Rate, RateLimiter};
@@ -22,6 +21,7 @@ use crate::torrent::{
     Actor, ActorInit, TorrentEvent, TorrentMode, TorrentProgress, TorrentShared, TorrentState,
     load_storage,
 };
+use storage::{OpenMode, StorageError};
 
 /// Capacity of a torrent actor's event channel.
 const TORRENT_CHANNEL: usize = 4096;
@@ -45,7 +45,7 @@ pub enum SwarmError {
         /// Data directory.
         dir: PathBuf,
         /// The cause.
-        source: StoreError,
+        source: StorageError,
     },
     /// The torrent is already in the session.
     #[error("torrent {0} is already added")]
@@ -336,16 +336,18 @@ impl Session {
                     TorrentMode::Download => OpenMode::Download,
                 };
                 let threads = self.shared.options.check_threads;
+                let interval = self.shared.options.resume_save_interval;
                 let m2 = Arc::clone(&m);
-                let loaded =
-                    tokio::task::spawn_blocking(move || load_storage(m2, &dir, mode, threads))
-                        .await
-                        .map_err(|e| SwarmError::Bug(e.to_string()))?
-                        .map_err(|source| SwarmError::Storage {
-                            name: m.info().name().to_string(),
-                            dir: add.dir.clone(),
-                            source,
-                        })?;
+                let loaded = tokio::task::spawn_blocking(move || {
+                    load_storage(m2, &dir, mode, threads, interval)
+                })
+                .await
+                .map_err(|e| SwarmError::Bug(e.to_string()))?
+                .map_err(|source| SwarmError::Storage {
+                    name: m.info().name().to_string(),
+                    dir: add.dir.clone(),
+                    source,
+                })?;
                 (
                     m.infohash(),
                     Some(m.info().name().to_string()),
@@ -359,6 +361,10 @@ impl Session {
             TorrentSource::Magnet(m) => m.trackers.iter().map(|t| vec![t.clone()]).collect(),
         };
         tiers.extend(add.trackers.iter().map(|t| vec![t.clone()]));
+        let web_seeds = match &add.source {
+            TorrentSource::Metainfo(m) => m.web_seeds().to_vec(),
+            TorrentSource::Magnet(m) => m.web_seeds.clone(),
+        };
         let mut peers = add.peers.clone();
         if let TorrentSource::Magnet(mg) = &add.source {
             peers.extend(mg.peers.iter().filter_map(|p| p.parse::<SocketAddr>().ok()));
@@ -406,13 +412,13 @@ impl Session {
             shared: Arc::clone(&tshared),
             rx,
             dir: add.dir.clone(),
-            mode: add.mode,
             super_seed: add.super_seed,
             loaded,
             name,
             progress: Arc::clone(&progress),
             events: events.clone(),
             peers,
+            web_seeds,
         });
         self.shared
             .torrents

@@ -28,13 +28,16 @@ use wire::{
 };
 
 use crate::choker::{ChokeChange, Choker};
-use crate::disk::{FileStore, OpenMode, PieceStore, verify_piece};
 use crate::event::{Connected, Event, PeerCmd, TorrentCmd};
 use crate::picker::{BlockOutcome, Picker};
 use crate::rate::RateLimiter;
 use crate::session::SessionShared;
 use crate::superseed::SuperSeeder;
 use crate::{BLOCK_SIZE, BlockRequest, PeerSlot};
+use storage::{
+    FileStorage, FileStorageOptions, OpenMode, ResumeOptions, ResumeState, ResumeWriter, Storage,
+    StorageError, verify_piece,
+};
 
 /// Our extension ids (what peers must use when sending to us).
 const OUR_UT_METADATA: ExtendedId = ExtendedId(1);
@@ -124,18 +127,26 @@ pub enum TorrentEvent {
 }
 
 /// State shared by the actor and its peer tasks (read-mostly).
-#[derive(Debug)]
 pub(crate) struct TorrentShared {
     pub(crate) infohash: wire::Infohash,
     pub(crate) peer_id: PeerId,
     pub(crate) events: mpsc::Sender<Event>,
-    store: OnceLock<Arc<dyn PieceStore>>,
+    store: OnceLock<Arc<dyn Storage>>,
     piece_count: AtomicU32,
     /// Per-torrent limits.
     pub(crate) up: RateLimiter,
     pub(crate) down: RateLimiter,
     pub(crate) session: Arc<SessionShared>,
     pub(crate) cancel: CancellationToken,
+}
+
+impl std::fmt::Debug for TorrentShared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TorrentShared")
+            .field("infohash", &self.infohash)
+            .field("piece_count", &self.piece_count())
+            .finish_non_exhaustive()
+    }
 }
 
 impl TorrentShared {
@@ -158,7 +169,7 @@ impl TorrentShared {
             cancel,
         }
     }
-    pub(crate) fn store(&self) -> Option<Arc<dyn PieceStore>> {
+    pub(crate) fn store(&self) -> Option<Arc<dyn Storage>> {
         self.store.get().cloned()
     }
     pub(crate) fn piece_count(&self) -> u32 {
@@ -170,7 +181,9 @@ impl TorrentShared {
 struct Meta {
     metainfo: Arc<Metainfo>,
     info: Arc<Info>,
-    store: Arc<FileStore>,
+    store: Arc<FileStorage>,
+    /// Records verified pieces and saves the resume state (storage crate).
+    resume: Arc<ResumeWriter>,
     picker: Picker,
     have: Bitfield,
     superseed: Option<SuperSeeder>,
@@ -183,7 +196,9 @@ struct Meta {
 /// Opened storage and the verified pieces found in it.
 pub(crate) struct Loaded {
     pub(crate) metainfo: Arc<Metainfo>,
-    pub(crate) store: Arc<FileStore>,
+    pub(crate) info: Arc<Info>,
+    pub(crate) store: Arc<FileStorage>,
+    pub(crate) resume: Arc<ResumeWriter>,
     pub(crate) have: Vec<bool>,
 }
 
@@ -258,20 +273,20 @@ pub(crate) struct ActorInit {
     pub(crate) shared: Arc<TorrentShared>,
     pub(crate) rx: mpsc::Receiver<Event>,
     pub(crate) dir: PathBuf,
-    pub(crate) mode: TorrentMode,
     pub(crate) super_seed: bool,
     pub(crate) loaded: Option<Loaded>,
     pub(crate) name: Option<String>,
     pub(crate) progress: Arc<Mutex<TorrentProgress>>,
     pub(crate) events: broadcast::Sender<TorrentEvent>,
     pub(crate) peers: Vec<SocketAddr>,
+    /// BEP 19 web seed URLs.
+    pub(crate) web_seeds: Vec<String>,
 }
 
 pub(crate) struct Actor {
     shared: Arc<TorrentShared>,
     rx: mpsc::Receiver<Event>,
     dir: PathBuf,
-    mode: TorrentMode,
     super_seed: bool,
     meta: Option<Meta>,
     name: Option<String>,
@@ -289,6 +304,7 @@ pub(crate) struct Actor {
     error: Option<String>,
     resume_dirty: bool,
     last_resume_save: Instant,
+    saving: Arc<std::sync::atomic::AtomicBool>,
     downloaded: u64,
     uploaded: u64,
     hash_failures: u32,
@@ -300,6 +316,8 @@ pub(crate) struct Actor {
     ticks: u64,
     last_pex: Instant,
     completed_announced: bool,
+    web_seeds: Vec<String>,
+    web_seeds_started: bool,
     progress: Arc<Mutex<TorrentProgress>>,
     events: broadcast::Sender<TorrentEvent>,
     rng: crate::rng::Rng,
@@ -321,7 +339,6 @@ impl Actor {
             shared: init.shared,
             rx: init.rx,
             dir: init.dir,
-            mode: init.mode,
             super_seed: init.super_seed,
             meta: None,
             name: init.name,
@@ -339,6 +356,7 @@ impl Actor {
             error: None,
             resume_dirty: false,
             last_resume_save: Instant::now(),
+            saving: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             downloaded: 0,
             uploaded: 0,
             hash_failures: 0,
@@ -350,6 +368,8 @@ impl Actor {
             ticks: 0,
             last_pex: Instant::now(),
             completed_announced: false,
+            web_seeds: init.web_seeds,
+            web_seeds_started: false,
             progress: init.progress,
             events: init.events,
             rng: crate::rng::Rng::new(seed),
@@ -363,7 +383,7 @@ impl Actor {
     }
 
     fn install_meta(&mut self, l: Loaded) {
-        let info = Arc::new(l.metainfo.info().clone());
+        let info = Arc::clone(&l.info);
         let n = u32::try_from(info.num_pieces()).unwrap_or(u32::MAX);
         let piece_len = u32::try_from(info.piece_length()).unwrap_or(u32::MAX);
         let mut picker = Picker::new(n, piece_len, info.total_length(), self.rng.next_u64());
@@ -377,15 +397,13 @@ impl Actor {
         let superseed = (self.super_seed && have.is_full())
             .then(|| SuperSeeder::new(n, REVEAL_WINDOW, self.rng.next_u64()));
         self.name = Some(info.name().to_string());
-        let _ = self
-            .shared
-            .store
-            .set(l.store.clone() as Arc<dyn PieceStore>);
+        let _ = self.shared.store.set(l.store.clone() as Arc<dyn Storage>);
         self.shared.piece_count.store(n, Ordering::Relaxed);
         self.meta = Some(Meta {
             metainfo: l.metainfo,
             info,
             store: l.store,
+            resume: l.resume,
             picker,
             have,
             superseed,
@@ -492,30 +510,13 @@ impl Actor {
         g.peers = 0;
     }
 
+    /// Saves the resume state now (data synced first, by the storage crate).
     async fn save_resume_now(&mut self) {
         let Some(meta) = self.meta.as_ref() else {
             return;
         };
-        if self.mode == TorrentMode::Seed && !self.resume_dirty {
-            // Seed data never changes through us; save once so restarts are fast.
-            let path = crate::resume::resume_path(&self.dir, &meta.metainfo.infohash());
-            if path.exists() {
-                return;
-            }
-        }
-        let store = Arc::clone(&meta.store);
-        let pieces: Vec<bool> = (0..meta.have.len())
-            .map(|i| meta.have.get(PieceIndex(i)))
-            .collect();
-        let path = crate::resume::resume_path(&self.dir, &meta.metainfo.infohash());
-        let sync = self.shared.session.options.sync_data;
-        let res = tokio::task::spawn_blocking(move || {
-            if sync {
-                let _ = store.sync();
-            }
-            crate::resume::save(&path, &store, pieces)
-        })
-        .await;
+        let resume = Arc::clone(&meta.resume);
+        let res = tokio::task::spawn_blocking(move || resume.save_now()).await;
         if let Ok(Err(e)) = res {
             debug!(error = %e, "cannot save resume state");
         }
@@ -523,29 +524,29 @@ impl Actor {
         self.last_resume_save = Instant::now();
     }
 
-    fn save_resume_background(&mut self, sync: bool) {
+    /// Lets the resume writer save if it is due (or now, with `now`), on the
+    /// blocking pool; at most one such save runs at a time.
+    fn save_resume_background(&mut self, now: bool) {
         let Some(meta) = self.meta.as_ref() else {
             return;
         };
-        let store = Arc::clone(&meta.store);
-        let pieces: Vec<bool> = (0..meta.have.len())
-            .map(|i| meta.have.get(PieceIndex(i)))
-            .collect();
-        let path = crate::resume::resume_path(&self.dir, &meta.metainfo.infohash());
+        if self.saving.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let resume = Arc::clone(&meta.resume);
+        let saving = Arc::clone(&self.saving);
         self.resume_dirty = false;
         self.last_resume_save = Instant::now();
-        // No fdatasync here: it would make us do the kernel's writeback work
-        // every few seconds. A bit whose data was lost in a power cut is
-        // caught at start: the file's mtime in the state no longer matches,
-        // so its pieces are rehashed (ext4 data=ordered commits the inode
-        // only after its data). Completion and shutdown do sync.
         self.shared.session.tasks.spawn_blocking(move || {
-            if sync {
-                let _ = store.sync();
-            }
-            if let Err(e) = crate::resume::save(&path, &store, pieces) {
+            let r = if now {
+                resume.save_now().map(|()| true)
+            } else {
+                resume.maybe_save()
+            };
+            if let Err(e) = r {
                 debug!(error = %e, "cannot save resume state");
             }
+            saving.store(false, Ordering::Release);
         });
     }
 
@@ -1291,8 +1292,9 @@ impl Actor {
                 return;
             };
             let done = tokio::task::spawn_blocking(move || {
-                let result = if verify_piece(&info, piece, &buf) {
-                    store.write_piece(piece, &buf).map(|()| true)
+                let p = storage::PieceIndex(piece);
+                let result = if verify_piece(&info, p, &buf) {
+                    store.write_piece(p, &buf).map(|()| true)
                 } else {
                     Ok(false)
                 };
@@ -1304,7 +1306,7 @@ impl Actor {
         });
     }
 
-    fn on_piece_done(&mut self, piece: u32, result: Result<bool, crate::disk::StoreError>) {
+    fn on_piece_done(&mut self, piece: u32, result: Result<bool, StorageError>) {
         let Some(meta) = self.meta.as_mut() else {
             return;
         };
@@ -1312,6 +1314,7 @@ impl Actor {
             Ok(true) => {
                 meta.picker.piece_verified(piece);
                 let _ = meta.have.set(PieceIndex(piece));
+                meta.resume.piece_written(storage::PieceIndex(piece));
                 self.resume_dirty = true;
                 let have_msg = Message::Have(PieceIndex(piece));
                 for p in self.peers.values_mut() {
@@ -1366,7 +1369,7 @@ impl Actor {
 
     fn on_complete(&mut self) {
         info!("download complete");
-        self.save_resume_background(self.shared.session.options.sync_data);
+        self.save_resume_background(true);
         let _ = self.events.send(TorrentEvent::Complete);
         self.completed_announced = true;
         // Seeds have nothing for us and want nothing from us.
@@ -1532,8 +1535,9 @@ impl Actor {
         let dir = self.dir.clone();
         let threads = self.shared.session.options.check_threads;
         let m2 = Arc::clone(&metainfo);
+        let interval = self.shared.session.options.resume_save_interval;
         let loaded = tokio::task::spawn_blocking(move || {
-            load_storage(m2, &dir, OpenMode::Download, threads)
+            load_storage(m2, &dir, OpenMode::Download, threads, interval)
         })
         .await;
         match loaded {
@@ -1626,8 +1630,34 @@ impl Actor {
         if self.meta.is_none() {
             self.request_metadata();
         }
+        self.maybe_start_web_seeds();
         self.maybe_connect();
         self.update_progress();
+    }
+
+    /// Web seeds are a fallback: they join once peers have not delivered for
+    /// a few seconds (none connected, or all of them slow).
+    fn maybe_start_web_seeds(&mut self) {
+        if self.web_seeds_started || self.web_seeds.is_empty() || self.paused || self.ticks < 3 {
+            return;
+        }
+        let Some(meta) = self.meta.as_ref() else {
+            return;
+        };
+        if meta.picker.is_complete() || self.down_rate >= 64.0 * 1024.0 {
+            return;
+        }
+        self.web_seeds_started = true;
+        for (i, url) in self.web_seeds.iter().enumerate() {
+            info!(%url, "peers are not delivering; using the web seed");
+            let n = u16::try_from(i + 1).unwrap_or(u16::MAX);
+            self.shared.session.tasks.spawn(crate::webseed::run(
+                Arc::clone(&self.shared),
+                url.clone(),
+                Arc::clone(&meta.info),
+                n,
+            ));
+        }
     }
 
     fn send_pex(&mut self) {
@@ -1716,21 +1746,50 @@ impl Actor {
     }
 }
 
-/// Opens storage and finds the verified pieces (resume state + hashing).
+/// Opens storage and finds the verified pieces: the saved resume state is
+/// trusted for files whose fingerprint is unchanged, everything else is
+/// hashed (`storage::check_resume`).
 pub(crate) fn load_storage(
     metainfo: Arc<Metainfo>,
     dir: &std::path::Path,
     mode: OpenMode,
     threads: usize,
-) -> Result<Loaded, crate::disk::StoreError> {
+    save_interval: Duration,
+) -> Result<Loaded, StorageError> {
     let info = Arc::new(metainfo.info().clone());
-    let store = Arc::new(FileStore::open(Arc::clone(&info), dir, mode)?);
-    let path = crate::resume::resume_path(dir, &metainfo.infohash());
-    let resume = crate::resume::load(&path, &info);
-    let have = crate::resume::initial_have(&store, resume, threads);
+    let store = Arc::new(FileStorage::open(
+        Arc::clone(&info),
+        dir,
+        mode,
+        FileStorageOptions::default(),
+    )?);
+    let infohash = metainfo.infohash();
+    let path = crate::resume::resume_path(dir, &infohash);
+    let saved = ResumeState::load(&path, infohash, &info);
+    let verified = storage::check_resume(&*store, saved.as_ref(), threads, |_| {});
+    let have = (0..info.num_pieces())
+        .map(|i| verified.contains(storage::PieceIndex(i as u32)))
+        .collect();
+    let resume = Arc::new(ResumeWriter::new(
+        path,
+        infohash,
+        Arc::clone(&store) as Arc<dyn Storage>,
+        verified,
+        ResumeOptions {
+            interval: save_interval,
+            ..ResumeOptions::default()
+        },
+    ));
+    // Record the check so the next start takes the fast path (a read-only
+    // seed directory just means no state file).
+    if let Err(e) = resume.save_now() {
+        debug!(error = %e, "cannot save resume state");
+    }
     Ok(Loaded {
         metainfo,
+        info,
         store,
+        resume,
         have,
     })
 }

@@ -177,3 +177,109 @@ async fn leechers_find_each_other_through_pex() {
     }
     seeder.shutdown().await;
 }
+
+/// A tiny HTTP/1.1 file server with Range support, for the web seed test.
+async fn http_file_server(root: std::path::PathBuf) -> std::net::SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut s, _)) = l.accept().await else {
+                return;
+            };
+            let root = root.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                    let mut chunk = [0u8; 1024];
+                    match s.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                let head = String::from_utf8_lossy(&buf).to_string();
+                let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
+                let data =
+                    std::fs::read(root.join(path.trim_start_matches('/'))).unwrap_or_default();
+                let range = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("Range: bytes=").map(str::to_string));
+                let (status, body) = match range {
+                    Some(r) => {
+                        let (a, b) = r.trim().split_once('-').unwrap();
+                        let (a, b): (usize, usize) = (a.parse().unwrap(), b.parse().unwrap());
+                        ("206 Partial Content", data[a..=b].to_vec())
+                    }
+                    None => ("200 OK", data),
+                };
+                let resp = format!(
+                    "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = s.write_all(resp.as_bytes()).await;
+                let _ = s.write_all(&body).await;
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn web_seed_is_used_when_no_peer_delivers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    let files: Vec<(String, usize)> =
+        vec![("a.bin".into(), 300_000), ("sub/b.bin".into(), 500_001)];
+    let m = multi_file(&src, "ws", &files, 64 * 1024, 13);
+    let http = http_file_server(src.clone()).await;
+    let m = metainfo::Metainfo::from_bytes(
+        &m.with_web_seeds(vec![format!("http://{http}/")]).to_bytes(),
+    )
+    .unwrap();
+    let leecher = session().await;
+    let out = tmp.path().join("out");
+    let h = leecher
+        .add_torrent(AddTorrent::download(
+            TorrentSource::Metainfo(Box::new(m.clone())),
+            &out,
+        ))
+        .await
+        .unwrap();
+    tokio::time::timeout(deadline(), h.wait_complete())
+        .await
+        .expect("timed out")
+        .unwrap();
+    assert_same_data(&m, &src, &out);
+    leecher.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ipv6_peers() {
+    use swarm::{Session, SessionOptions};
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    let m = single_file(&src, "six.bin", 700_000, 32 * 1024, 17);
+    let v6 = SessionOptions {
+        listen: vec!["[::1]:0".parse().unwrap()],
+        ..opts()
+    };
+    let seeder = Session::new(v6.clone()).await.unwrap();
+    seeder
+        .add_torrent(AddTorrent::seed(m.clone(), &src))
+        .await
+        .unwrap();
+    let leecher = Session::new(v6).await.unwrap();
+    let out = tmp.path().join("out");
+    let mut add = AddTorrent::download(TorrentSource::Metainfo(Box::new(m.clone())), &out);
+    add.peers.push(seeder.listen_addrs()[0]);
+    assert!(add.peers[0].is_ipv6());
+    let h = leecher.add_torrent(add).await.unwrap();
+    tokio::time::timeout(deadline(), h.wait_complete())
+        .await
+        .expect("timed out")
+        .unwrap();
+    assert_same_data(&m, &src, &out);
+    leecher.shutdown().await;
+    seeder.shutdown().await;
+}

@@ -289,3 +289,120 @@ fn libtorrent_seed_to_anthill_get() {
     assert!(status.success(), "anthill get failed: {status}");
     assert_same(&m, &src, &out);
 }
+
+// Transmission 3.00 drops peers on 127.0.0.0/8, so these two run the peers on
+// hosts in network namespaces (netsim: a bridge in its own namespace, nothing
+// configured in the root namespace; everything is removed when `net` drops).
+// anthill dials Transmission's listen port directly, so no tracker is needed.
+
+const TRANSMISSION_PORT: u16 = 51413;
+
+fn transmission_net(name: &str) -> (netsim::Net, netsim::Host, netsim::Host) {
+    require("transmission-cli");
+    require("ip");
+    let mut net =
+        netsim::Net::new(name).expect("cannot build the test network (needs root and iproute2)");
+    let a = net.add_host("a", netsim::HostOptions::default()).unwrap();
+    let b = net.add_host("b", netsim::HostOptions::default()).unwrap();
+    (net, a, b)
+}
+
+fn transmission_cmd(host: &netsim::Host, dir: &Path, cfg: &Path, torrent: &Path) -> Command {
+    let mut c = host.command("transmission-cli");
+    c.arg("-w").arg(dir).arg("-g").arg(cfg).args([
+        "-p",
+        &TRANSMISSION_PORT.to_string(),
+        "-et",
+        "-M",
+        "-D",
+        "-U",
+    ]);
+    c.arg(torrent);
+    c
+}
+
+fn wait_until(limit: Duration, what: &str, net: &netsim::Net, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(
+            start.elapsed() < limit,
+            "{what} did not happen within {limit:?}\n{}",
+            net.log_tails(30)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn anthill_seed_to_transmission() {
+    let (net, a, b) = transmission_net("ahtx1");
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    let (t, m) = release(&src, "rel");
+    let out = tmp.path().join("tr");
+    std::fs::create_dir_all(&out).unwrap();
+    let marker = tmp.path().join("done");
+    let hook = tmp.path().join("hook.sh");
+    std::fs::write(&hook, format!("#!/bin/sh\ntouch {}\n", marker.display())).unwrap();
+    std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let mut tr = transmission_cmd(&b, &out, &tmp.path().join("trcfg"), &t);
+    tr.arg("-f").arg(&hook);
+    let _tr = b.spawn("transmission", tr).unwrap();
+    let mut seed = a.command(env!("CARGO_BIN_EXE_anthill"));
+    seed.env("RUST_LOG", "info")
+        .arg("seed")
+        .arg(&t)
+        .arg("--path")
+        .arg(&src)
+        .args(["--listen", &format!("{}:6881", a.ip())])
+        .args(["--peer", &format!("{}:{TRANSMISSION_PORT}", b.ip())]);
+    let _seed = a.spawn("anthill", seed).unwrap();
+    wait_until(
+        Duration::from_secs(55),
+        "transmission completing the download",
+        &net,
+        || marker.exists(),
+    );
+    assert_same(&m, &src, &out);
+}
+
+#[test]
+fn transmission_seed_to_anthill_get() {
+    let (net, a, b) = transmission_net("ahtx2");
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    let (t, m) = release(&src, "rel");
+    let _tr = b
+        .spawn(
+            "transmission",
+            transmission_cmd(&b, &src, &tmp.path().join("trcfg"), &t),
+        )
+        .unwrap();
+    let out = tmp.path().join("out");
+    let mut get = a.command(env!("CARGO_BIN_EXE_anthill"));
+    get.env("RUST_LOG", "info")
+        .arg("get")
+        .arg(&t)
+        .arg("--output")
+        .arg(&out)
+        .args(["--listen", &format!("{}:6881", a.ip())])
+        .args(["--peer", &format!("{}:{TRANSMISSION_PORT}", b.ip())]);
+    let get = a.spawn("anthill", get).unwrap();
+    let mut status = None;
+    wait_until(
+        Duration::from_secs(55),
+        "anthill get finishing",
+        &net,
+        || {
+            status = net.try_wait(&get);
+            status.is_some()
+        },
+    );
+    let status = status.unwrap();
+    assert!(
+        status.success(),
+        "anthill get failed: {status}\n{}",
+        net.log_tails(30)
+    );
+    assert_same(&m, &src, &out);
+}
