@@ -224,3 +224,33 @@ fn absorb(cmd: PeerCmd, queue: &mut Vec<wire::BlockRequest>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use metainfo::FileEntry;
+
+    #[test]
+    fn bep19_urls() {
+        let single = Info::single("a b.iso", 16384, vec![[0; 20]], 10);
+        assert_eq!(file_url("http://h/x.iso", &single, 0), "http://h/x.iso");
+        assert_eq!(
+            file_url("http://h/dir/", &single, 0),
+            "http://h/dir/a%20b.iso"
+        );
+        let multi = Info::multi(
+            "rel",
+            16384,
+            vec![[0; 20]],
+            vec![FileEntry::new(vec!["bin".into(), "ä+.txt".into()], 10)],
+        );
+        assert_eq!(
+            file_url("http://h/seed", &multi, 0),
+            "http://h/seed/rel/bin/%C3%A4%2B.txt"
+        );
+        assert_eq!(
+            file_url("http://h/seed/", &multi, 0),
+            "http://h/seed/rel/bin/%C3%A4%2B.txt"
+        );
+    }
+}

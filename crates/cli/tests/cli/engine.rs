@@ -184,3 +184,46 @@ fn get_rejects_unreadable_source() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read"));
 }
+
+#[test]
+fn get_fetches_the_torrent_from_an_http_url() {
+    use std::io::{Read, Write};
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    let (t, bytes) = make(&src, "web.bin", 300_000, 32768);
+    let torrent = std::fs::read(&t).unwrap();
+    let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!(
+        "http://{}/files/web.bin.torrent",
+        server.local_addr().unwrap()
+    );
+    std::thread::spawn(move || {
+        if let Ok((mut s, _)) = server.accept() {
+            let mut req = [0u8; 2048];
+            let n = s.read(&mut req).unwrap_or(0);
+            assert!(String::from_utf8_lossy(&req[..n]).starts_with("GET /files/web.bin.torrent "));
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                torrent.len()
+            );
+            let _ = s.write_all(head.as_bytes());
+            let _ = s.write_all(&torrent);
+        }
+    });
+    let (_seeder, addr) = start_seeder(&t, &src, &[]);
+    let out_dir = tmp.path().join("out");
+    let out = bin()
+        .arg("get")
+        .arg(&url)
+        .arg("--output")
+        .arg(&out_dir)
+        .args(["--listen", "127.0.0.1:0", "--peer", &addr])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "get failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(std::fs::read(out_dir.join("web.bin")).unwrap(), bytes);
+}
