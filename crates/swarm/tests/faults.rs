@@ -211,3 +211,102 @@ fn killed_leecher_resumes_without_redownloading() {
     });
     assert_same_data(&m, &src, &out);
 }
+
+/// Hostile peers: random bytes after a valid handshake, and random but
+/// well-framed messages (huge indexes, bogus requests, pieces nobody asked
+/// for, bad extension payloads). The seeder must survive them all and still
+/// serve an honest leecher.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seeder_survives_garbage_from_peers() {
+    use wire::{BlockLength, BlockOffset, BlockRequest, ExtendedId, ExtendedMessage, PieceIndex};
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    let m = single_file(&src, "data.bin", 1024 * 1024, 32 * 1024, 21);
+    let seeder = session().await;
+    seeder
+        .add_torrent(AddTorrent::seed(m.clone(), &src))
+        .await
+        .unwrap();
+    let target = addr(&seeder);
+    let mut x: u64 = 0x1234_5678_9abc_def1;
+    let mut rnd = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    for round in 0..40 {
+        let Ok(mut s) = tokio::net::TcpStream::connect(target).await else {
+            continue;
+        };
+        let mut out = BytesMut::new();
+        let reserved = Reserved::NONE
+            .with_fast(round % 2 == 0)
+            .with_extension_protocol(true);
+        Handshake::new(
+            reserved,
+            wire::Infohash(m.infohash().0),
+            PeerId([round as u8; 20]),
+        )
+        .encode(&mut out);
+        for _ in 0..50 {
+            let r = rnd();
+            let u = |v: u64| (v % 5_000_000) as u32;
+            let req = BlockRequest::new(
+                PieceIndex(u(r)),
+                BlockOffset(u(r >> 7)),
+                BlockLength(u(r >> 13)),
+            );
+            let msg = match r % 12 {
+                0 => Message::Have(PieceIndex(r as u32)),
+                1 => Message::Request(req),
+                2 => Message::Cancel(req),
+                3 => Message::RejectRequest(req),
+                4 => Message::Piece(Piece {
+                    index: PieceIndex(u(r) % 40),
+                    offset: BlockOffset(u(r >> 3) % 40_000),
+                    data: vec![7; (r % 16384) as usize].into(),
+                }),
+                5 => Message::Bitfield(vec![0xff; (r % 200) as usize].into()),
+                6 => Message::Extended(ExtendedMessage::new(
+                    ExtendedId((r % 4) as u8),
+                    vec![b'd'; (r % 300) as usize],
+                )),
+                7 => Message::Extended(ExtendedMessage::new(
+                    ExtendedId(1),
+                    &b"d8:msg_typei0e5:piecei99999ee"[..],
+                )),
+                8 => Message::Interested,
+                9 => Message::HaveAll,
+                10 => Message::AllowedFast(PieceIndex(r as u32)),
+                _ => Message::Unknown {
+                    id: 100 + (r % 100) as u8,
+                    payload: vec![1; 10].into(),
+                },
+            };
+            msg.encode(&mut out);
+        }
+        if round % 3 == 0 {
+            // Plain noise after the handshake.
+            for _ in 0..512 {
+                out.extend_from_slice(&rnd().to_le_bytes());
+            }
+        }
+        let _ = s.write_all(&out).await;
+        let mut sink = vec![0u8; 65536];
+        let _ = tokio::time::timeout(Duration::from_millis(20), s.read(&mut sink)).await;
+    }
+    // Still alive and serving.
+    let leecher = session().await;
+    let out = tmp.path().join("out");
+    let mut add = AddTorrent::download(TorrentSource::Metainfo(Box::new(m.clone())), &out);
+    add.peers.push(target);
+    let h = leecher.add_torrent(add).await.unwrap();
+    tokio::time::timeout(deadline(), h.wait_complete())
+        .await
+        .expect("timed out")
+        .unwrap();
+    assert_same_data(&m, &src, &out);
+    leecher.shutdown().await;
+    seeder.shutdown().await;
+}
