@@ -96,6 +96,24 @@ pub enum TorrentSource {
     Magnet(Box<Magnet>),
 }
 
+impl TorrentSource {
+    /// A `.torrent` file's bytes.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, metainfo::MetainfoError> {
+        Ok(Self::Metainfo(Box::new(Metainfo::from_bytes(bytes)?)))
+    }
+    /// A magnet link (`magnet:?xt=urn:btih:...`).
+    pub fn from_magnet(link: &str) -> Result<Self, metainfo::MagnetError> {
+        Ok(Self::Magnet(Box::new(link.parse()?)))
+    }
+    /// The infohash this source names.
+    pub fn infohash(&self) -> metainfo::Infohash {
+        match self {
+            Self::Metainfo(m) => m.infohash(),
+            Self::Magnet(m) => m.infohash,
+        }
+    }
+}
+
 /// Options of one torrent; see [`Session::add_torrent`].
 #[derive(Debug, Clone)]
 pub struct AddTorrent {
