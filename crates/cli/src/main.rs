@@ -28,6 +28,10 @@ enum Command {
     Completions(cmd::completions::Args),
     /// Run the BitTorrent tracker (HTTP and UDP announces, scrape, stats, metrics).
     Tracker(cmd::tracker::Args),
+    /// Seed existing data (super-seeding by default: the origin of a release).
+    Seed(cmd::seed::Args),
+    /// Download a torrent, magnet link or URL; optionally keep seeding.
+    Get(cmd::get::Args),
 }
 
 fn main() -> ExitCode {
@@ -37,6 +41,8 @@ fn main() -> ExitCode {
         Command::Demo(a) => a.run(),
         Command::Completions(a) => a.run(),
         Command::Tracker(a) => a.run(),
+        Command::Seed(a) => a.run(),
+        Command::Get(a) => a.run(),
     };
     match result {
         Ok(code) => code,

@@ -15,7 +15,7 @@ use std::time::Duration;
 use netsim::Rate;
 use netsim::fleet::{Client, FleetError, FleetOptions, run_fleet};
 
-const DEFAULT_CLIENT: Client = Client::Libtorrent;
+const DEFAULT_CLIENT: Client = Client::Anthill;
 const MIB: u64 = 1 << 20;
 
 fn client() -> Client {

@@ -8,15 +8,50 @@
 //!   none goes out twice while another has not gone out once (BEP 16).
 //! - [`choker::Choker`]: whom we upload to (fleet mode or tit-for-tat).
 //!
-//! The tokio side starts with [`tracker_client::TrackerClient`] (HTTP and
+//! The tokio engine drives them over real connections: a [`Session`] owns
+//! listeners and torrents; each torrent is one actor task
+//! (`torrent.rs`) and each peer connection one task (`peer.rs`). See
+//! `ENGINE.md` beside this file for the architecture and its invariants.
+//! Trackers are reached with [`tracker_client::TrackerClient`] (HTTP and
 //! UDP announces) over a minimal bounded HTTP client ([`http`]).
+//!
+//! ```no_run
+//! # async fn demo(torrent: metainfo::Metainfo) -> Result<(), swarm::SwarmError> {
+//! use swarm::{AddTorrent, Session, SessionOptions, TorrentSource};
+//! let session = Session::new(SessionOptions {
+//!     listen: vec!["127.0.0.1:0".parse().unwrap()],
+//!     ..Default::default()
+//! })
+//! .await?;
+//! let mut add = AddTorrent::download(TorrentSource::Metainfo(Box::new(torrent)), "/tmp/out");
+//! add.peers.push("127.0.0.1:6881".parse().unwrap());
+//! let handle = session.add_torrent(add).await?;
+//! handle.wait_complete().await.expect("download failed");
+//! session.shutdown().await;
+//! # Ok(()) }
+//! ```
 
+mod announcer;
 pub mod choker;
+mod event;
 pub mod http;
+mod options;
+mod peer;
 pub mod picker;
+pub mod rate;
+mod resume;
 pub mod rng;
+mod session;
 pub mod superseed;
+mod torrent;
 pub mod tracker_client;
+mod webseed;
+
+pub use options::SessionOptions;
+pub use rate::Rate;
+pub use resume::resume_path;
+pub use session::{AddTorrent, Session, SessionHandle, SwarmError, TorrentHandle, TorrentSource};
+pub use torrent::{TorrentEvent, TorrentMode, TorrentProgress, TorrentState};
 
 /// Bytes per request block; the de-facto standard every client accepts.
 pub const BLOCK_SIZE: u32 = 16 * 1024;

@@ -479,3 +479,137 @@ fn simulated_flash_crowd_is_near_the_origin_bound() {
         assert!(ratio <= 1.15, "took {ratio:.3}x the bound");
     }
 }
+
+mod picker_props {
+    use std::collections::HashMap;
+
+    use proptest::prelude::*;
+
+    use crate::picker::{BlockOutcome, Picker};
+    use crate::{BLOCK_SIZE, BlockRequest, PeerSlot};
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        /// Peer joins (or re-announces) with a bitfield seed.
+        Join(u8, u64),
+        Request(u8, u8),
+        /// Deliver the k-th outstanding request of a peer.
+        Deliver(u8, u8),
+        Drop(u8, u8),
+        Release(u8),
+        Gone(u8),
+        /// Finish a complete piece: verified (true) or failed.
+        Finish(u8, bool),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            (0u8..4, any::<u64>()).prop_map(|(p, b)| Op::Join(p, b)),
+            (0u8..4, 1u8..20).prop_map(|(p, n)| Op::Request(p, n)),
+            (0u8..4, any::<u8>()).prop_map(|(p, k)| Op::Deliver(p, k)),
+            (0u8..4, any::<u8>()).prop_map(|(p, k)| Op::Drop(p, k)),
+            (0u8..4).prop_map(Op::Release),
+            (0u8..4).prop_map(Op::Gone),
+            (any::<u8>(), any::<bool>()).prop_map(|(k, ok)| Op::Finish(k, ok)),
+        ]
+    }
+
+    proptest! {
+        /// Any sequence of engine events keeps the picker's counters and
+        /// ownership consistent, never hands one block to two peers outside
+        /// endgame, and a seed can always finish the download afterwards.
+        #[test]
+        fn picker_stays_consistent_and_completes(ops in proptest::collection::vec(op(), 1..200), seed in any::<u64>()) {
+            let pieces = 12u32;
+            let piece_len = 3 * BLOCK_SIZE;
+            let total = u64::from(pieces - 1) * u64::from(piece_len) + 1000;
+            let mut p = Picker::new(pieces, piece_len, total, seed);
+            let mut has: HashMap<u8, Vec<bool>> = HashMap::new();
+            let mut out: HashMap<u8, Vec<BlockRequest>> = HashMap::new();
+            let mut complete: Vec<u32> = Vec::new();
+            for op in ops {
+                match op {
+                    Op::Join(peer, bits) => {
+                        if let Some(old) = has.remove(&peer) {
+                            p.peer_gone(PeerSlot(u32::from(peer)), |i| old[i as usize]);
+                            out.remove(&peer);
+                        }
+                        let bf: Vec<bool> = (0..pieces).map(|i| bits >> i & 1 == 1).collect();
+                        p.peer_has_all_of(|i| bf[i as usize]);
+                        has.insert(peer, bf);
+                    }
+                    Op::Request(peer, n) => {
+                        let Some(bf) = has.get(&peer) else { continue };
+                        let reqs = p.next_requests(PeerSlot(u32::from(peer)), |i| bf[i as usize], usize::from(n));
+                        for r in &reqs {
+                            prop_assert!(bf[r.piece as usize], "requested a piece the peer lacks");
+                            prop_assert!(!p.has(r.piece));
+                            if !p.in_endgame() {
+                                for (q, list) in &out {
+                                    prop_assert!(*q == peer || !list.contains(r), "block requested twice before endgame");
+                                }
+                            }
+                        }
+                        out.entry(peer).or_default().extend(reqs);
+                    }
+                    Op::Deliver(peer, k) => {
+                        let Some(list) = out.get_mut(&peer) else { continue };
+                        if list.is_empty() { continue }
+                        let r = list.remove(usize::from(k) % list.len());
+                        match p.block_received(PeerSlot(u32::from(peer)), r) {
+                            BlockOutcome::Accepted { piece_complete, cancel } => {
+                                for (q, cr) in cancel {
+                                    if let Some(l) = out.get_mut(&(q.0 as u8)) { l.retain(|x| *x != cr); }
+                                }
+                                if piece_complete { complete.push(r.piece); }
+                            }
+                            BlockOutcome::Duplicate | BlockOutcome::Unexpected => {}
+                        }
+                    }
+                    Op::Drop(peer, k) => {
+                        let Some(list) = out.get_mut(&peer) else { continue };
+                        if list.is_empty() { continue }
+                        let r = list.remove(usize::from(k) % list.len());
+                        p.request_dropped(PeerSlot(u32::from(peer)), r);
+                    }
+                    Op::Release(peer) => {
+                        p.peer_released(PeerSlot(u32::from(peer)));
+                        out.remove(&peer);
+                    }
+                    Op::Gone(peer) => {
+                        if let Some(bf) = has.remove(&peer) {
+                            p.peer_gone(PeerSlot(u32::from(peer)), |i| bf[i as usize]);
+                        }
+                        out.remove(&peer);
+                    }
+                    Op::Finish(k, ok) => {
+                        if complete.is_empty() { continue }
+                        let piece = complete.remove(usize::from(k) % complete.len());
+                        if ok { p.piece_verified(piece) } else { p.piece_failed(piece); }
+                    }
+                }
+                p.check_invariants();
+            }
+            // Finish pieces already complete, then a fresh seed brings the rest.
+            for piece in complete { p.piece_verified(piece); }
+            let seed_peer = PeerSlot(99);
+            p.peer_has_all_of(|_| true);
+            for (peer, _) in out.drain() {
+                p.peer_released(PeerSlot(u32::from(peer)));
+            }
+            let mut rounds = 0;
+            while !p.is_complete() {
+                rounds += 1;
+                prop_assert!(rounds < 1000, "a seed could not finish the download");
+                let reqs = p.next_requests(seed_peer, |_| true, 8);
+                prop_assert!(!reqs.is_empty(), "stuck with nothing to request");
+                for r in reqs {
+                    if let BlockOutcome::Accepted { piece_complete: true, .. } = p.block_received(seed_peer, r) {
+                        p.piece_verified(r.piece);
+                    }
+                }
+                p.check_invariants();
+            }
+        }
+    }
+}

@@ -2,5 +2,8 @@
 
 pub(crate) mod completions;
 pub(crate) mod demo;
+pub(crate) mod get;
+pub(crate) mod peer_args;
+pub(crate) mod seed;
 pub(crate) mod torrent;
 pub(crate) mod tracker;

@@ -1,7 +1,9 @@
 //! Binary-level tests: the built `anthill` run in temporary directories.
 //! One test binary (see `[[test]]` in Cargo.toml); one module per area.
 
+mod engine;
 mod interop;
+mod peer_interop;
 mod torrent;
 mod tracker_cmd;
 mod tracker_netns;

@@ -1,0 +1,229 @@
+//! `anthill seed` / `anthill get` as a user runs them: the built binary in temp dirs.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use metainfo::{Info, Metainfo};
+use sha1::{Digest, Sha1};
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_anthill"));
+    c.env("RUST_LOG", "warn");
+    c
+}
+
+fn data(len: usize, seed: u8) -> Vec<u8> {
+    (0..len).map(|i| ((i * 7 + i / 251) as u8) ^ seed).collect()
+}
+
+/// Writes `dir/name` and `dir/name.torrent`.
+fn make(dir: &Path, name: &str, len: usize, piece: usize) -> (std::path::PathBuf, Vec<u8>) {
+    let bytes = data(len, 3);
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join(name), &bytes).unwrap();
+    let hashes = bytes
+        .chunks(piece)
+        .map(|c| Sha1::digest(c).into())
+        .collect();
+    let m = Metainfo::new(Info::single(name, piece as u64, hashes, len as u64));
+    let t = dir.join(format!("{name}.torrent"));
+    std::fs::write(&t, m.to_bytes()).unwrap();
+    (t, bytes)
+}
+
+struct Kill(Child);
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `anthill seed` on a free loopback port and returns it with its address.
+fn start_seeder(torrent: &Path, dir: &Path, extra: &[&str]) -> (Kill, String) {
+    let mut child = bin()
+        .args(["seed"])
+        .arg(torrent)
+        .arg("--path")
+        .arg(dir)
+        .args(["--listen", "127.0.0.1:0"])
+        .args(extra)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let line = lines.next().expect("seeder printed nothing").unwrap();
+    let addr = line
+        .rsplit(" on ")
+        .next()
+        .unwrap_or_else(|| panic!("unexpected seeder output {line:?}"))
+        .trim()
+        .to_string();
+    std::thread::spawn(move || for _ in lines {});
+    (Kill(child), addr)
+}
+
+#[test]
+fn seed_refuses_missing_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (t, _) = make(tmp.path(), "a.bin", 100_000, 16384);
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let out = bin()
+        .arg("seed")
+        .arg(&t)
+        .arg("--path")
+        .arg(&empty)
+        .args(["--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("missing file") && err.contains("a.bin"),
+        "{err}"
+    );
+    assert!(
+        !empty.join("a.bin").exists(),
+        "seed must never create data files"
+    );
+}
+
+#[test]
+fn seed_refuses_wrong_size_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (t, bytes) = make(tmp.path(), "a.bin", 100_000, 16384);
+    let other = tmp.path().join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::write(other.join("a.bin"), &bytes[..99_999]).unwrap();
+    let out = bin()
+        .arg("seed")
+        .arg(&t)
+        .arg("--path")
+        .arg(&other)
+        .args(["--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("99999 bytes but the torrent says 100000"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::metadata(other.join("a.bin")).unwrap().len(),
+        99_999,
+        "never extend"
+    );
+}
+
+#[test]
+fn seed_refuses_corrupt_data() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (t, mut bytes) = make(tmp.path(), "a.bin", 100_000, 16384);
+    let other = tmp.path().join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    bytes[20_000] ^= 1;
+    std::fs::write(other.join("a.bin"), &bytes).unwrap();
+    let out = bin()
+        .arg("seed")
+        .arg(&t)
+        .arg("--path")
+        .arg(&other)
+        .args(["--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("1 of 7 pieces failed verification"), "{err}");
+}
+
+#[test]
+fn get_from_seed_over_peer_runs_on_complete() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    let (t, bytes) = make(&src, "payload.bin", 2_000_000, 65536);
+    let (_seeder, addr) = start_seeder(&t, &src, &[]);
+    let out_dir = tmp.path().join("out");
+    let marker = tmp.path().join("done");
+    let start = Instant::now();
+    let out = bin()
+        .arg("get")
+        .arg(&t)
+        .arg("--output")
+        .arg(&out_dir)
+        .args(["--listen", "127.0.0.1:0", "--peer", &addr])
+        .arg("--on-complete")
+        .arg(format!("echo \"$ANTHILL_PATH\" > {}", marker.display()))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "get failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(start.elapsed() < Duration::from_secs(30));
+    assert_eq!(std::fs::read(out_dir.join("payload.bin")).unwrap(), bytes);
+    let m = std::fs::read_to_string(&marker).unwrap();
+    assert_eq!(m.trim(), out_dir.join("payload.bin").display().to_string());
+}
+
+#[test]
+fn get_rejects_unreadable_source() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = bin()
+        .arg("get")
+        .arg(tmp.path().join("nope.torrent"))
+        .arg("--output")
+        .arg(tmp.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read"));
+}
+
+#[test]
+fn get_fetches_the_torrent_from_an_http_url() {
+    use std::io::{Read, Write};
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    let (t, bytes) = make(&src, "web.bin", 300_000, 32768);
+    let torrent = std::fs::read(&t).unwrap();
+    let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!(
+        "http://{}/files/web.bin.torrent",
+        server.local_addr().unwrap()
+    );
+    std::thread::spawn(move || {
+        if let Ok((mut s, _)) = server.accept() {
+            let mut req = [0u8; 2048];
+            let n = s.read(&mut req).unwrap_or(0);
+            assert!(String::from_utf8_lossy(&req[..n]).starts_with("GET /files/web.bin.torrent "));
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                torrent.len()
+            );
+            let _ = s.write_all(head.as_bytes());
+            let _ = s.write_all(&torrent);
+        }
+    });
+    let (_seeder, addr) = start_seeder(&t, &src, &[]);
+    let out_dir = tmp.path().join("out");
+    let out = bin()
+        .arg("get")
+        .arg(&url)
+        .arg("--output")
+        .arg(&out_dir)
+        .args(["--listen", "127.0.0.1:0", "--peer", &addr])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "get failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(std::fs::read(out_dir.join("web.bin")).unwrap(), bytes);
+}

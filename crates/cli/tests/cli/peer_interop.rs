@@ -1,0 +1,408 @@
+//! Interop with real clients from Debian, both directions, on loopback:
+//! anthill seed -> aria2c and libtorrent (python3-libtorrent) leechers, and
+//! their seeders -> anthill get. A missing client is a failure, never a skip.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use metainfo::{Info, Metainfo};
+use sha1::{Digest, Sha1};
+
+const PYTHON: &str = "/usr/bin/python3";
+
+fn require(program: &str) {
+    let ok = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {program}"))
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        ok,
+        "interop test needs `{program}`; install it with scripts/setup"
+    );
+}
+
+fn require_libtorrent() {
+    let ok = Command::new(PYTHON)
+        .args(["-c", "import libtorrent"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        ok,
+        "interop test needs python3-libtorrent for {PYTHON}; run scripts/setup"
+    );
+}
+
+fn anthill() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_anthill"));
+    c.env("RUST_LOG", "warn");
+    c
+}
+
+struct Proc(Child);
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Writes a multi-file release under `dir/name` and its torrent next to it.
+fn release(dir: &Path, name: &str) -> (PathBuf, Metainfo) {
+    let files = [
+        ("bin/app", 3_000_000usize),
+        ("README", 1234),
+        ("lib/data.bin", 5_500_000),
+    ];
+    let mut all = Vec::new();
+    let mut entries = Vec::new();
+    for (i, (p, len)) in files.iter().enumerate() {
+        let bytes: Vec<u8> = (0..*len)
+            .map(|k| ((k * 31 + k / 97 + i) % 251) as u8)
+            .collect();
+        let path = dir.join(name).join(p);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, &bytes).unwrap();
+        all.extend_from_slice(&bytes);
+        entries.push(metainfo::FileEntry::new(
+            p.split('/').map(String::from).collect(),
+            *len as u64,
+        ));
+    }
+    let piece = 256 * 1024;
+    let hashes = all.chunks(piece).map(|c| Sha1::digest(c).into()).collect();
+    let m = Metainfo::new(Info::multi(name, piece as u64, hashes, entries));
+    let t = dir.join(format!("{name}.torrent"));
+    std::fs::write(&t, m.to_bytes()).unwrap();
+    (t, m)
+}
+
+fn assert_same(m: &Metainfo, a: &Path, b: &Path) {
+    for f in m.info().files() {
+        let rel = m.info().file_relative_path(f);
+        let x = std::fs::read(a.join(&rel)).unwrap();
+        let y = std::fs::read(b.join(&rel))
+            .unwrap_or_else(|e| panic!("{}: {e}", b.join(&rel).display()));
+        assert!(x == y, "{} differs", rel.display());
+    }
+}
+
+/// `anthill seed` on a free loopback port; returns it and its address.
+fn anthill_seed(torrent: &Path, dir: &Path, extra: &[String]) -> (Proc, String) {
+    let mut child = anthill()
+        .arg("seed")
+        .arg(torrent)
+        .arg("--path")
+        .arg(dir)
+        .args(["--listen", "127.0.0.1:0"])
+        .args(extra)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let line = lines.next().expect("seeder printed nothing").unwrap();
+    let addr = line.rsplit(" on ").next().unwrap().trim().to_string();
+    std::thread::spawn(move || for _ in lines {});
+    (Proc(child), addr)
+}
+
+fn wait_exit(p: &mut Proc, limit: Duration, what: &str) -> std::process::ExitStatus {
+    let start = Instant::now();
+    loop {
+        if let Some(s) = p.0.try_wait().unwrap() {
+            return s;
+        }
+        assert!(
+            start.elapsed() < limit,
+            "{what} did not finish within {limit:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn anthill_seed_to_aria2() {
+    require("aria2c");
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    let (t, m) = release(&src, "rel");
+    let out = tmp.path().join("aria");
+    let port = free_port();
+    let mut aria = Proc(
+        Command::new("aria2c")
+            .args([
+                "--enable-dht=false",
+                "--enable-dht6=false",
+                "--bt-enable-lpd=false",
+                "--seed-time=0",
+            ])
+            .args([
+                "--follow-torrent=mem",
+                "--summary-interval=0",
+                "--console-log-level=warn",
+                "--file-allocation=none",
+            ])
+            .arg(format!("--listen-port={port}"))
+            .arg("--bt-stop-timeout=60")
+            .arg("-d")
+            .arg(&out)
+            .arg(&t)
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("aria2c"),
+    );
+    // We dial aria2 (it has no other way to find us without a tracker).
+    let (_seeder, _) = anthill_seed(&t, &src, &["--peer".into(), format!("127.0.0.1:{port}")]);
+    let status = wait_exit(&mut aria, Duration::from_secs(50), "aria2c");
+    assert!(status.success(), "aria2c failed: {status}");
+    assert_same(&m, &src, &out);
+}
+
+#[test]
+fn aria2_seed_to_anthill_get() {
+    require("aria2c");
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    let (t, m) = release(&src, "rel");
+    let port = free_port();
+    let _aria = Proc(
+        Command::new("aria2c")
+            .args([
+                "--enable-dht=false",
+                "--enable-dht6=false",
+                "--bt-enable-lpd=false",
+                "--seed-ratio=0.0",
+            ])
+            .args([
+                "--check-integrity=true",
+                "--bt-seed-unverified=false",
+                "--console-log-level=warn",
+                "--summary-interval=0",
+            ])
+            .arg(format!("--listen-port={port}"))
+            .arg("-d")
+            .arg(&src)
+            .arg(&t)
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("aria2c"),
+    );
+    let out = tmp.path().join("out");
+    let mut get = Proc(
+        anthill()
+            .arg("get")
+            .arg(&t)
+            .arg("--output")
+            .arg(&out)
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--peer",
+                &format!("127.0.0.1:{port}"),
+            ])
+            .spawn()
+            .unwrap(),
+    );
+    let status = wait_exit(&mut get, Duration::from_secs(50), "anthill get");
+    assert!(status.success(), "anthill get failed: {status}");
+    assert_same(&m, &src, &out);
+}
+
+fn lt_script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/lt_peer.py")
+}
+
+#[test]
+fn anthill_seed_to_libtorrent() {
+    require_libtorrent();
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    let (t, m) = release(&src, "rel");
+    let (_seeder, addr) = anthill_seed(&t, &src, &[]);
+    let out = tmp.path().join("lt");
+    std::fs::create_dir_all(&out).unwrap();
+    let mut lt = Proc(
+        Command::new(PYTHON)
+            .arg(lt_script())
+            .arg("leech")
+            .arg(&t)
+            .arg(&out)
+            .arg(&addr)
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let status = wait_exit(&mut lt, Duration::from_secs(55), "libtorrent leecher");
+    assert!(status.success(), "libtorrent leecher failed: {status}");
+    assert_same(&m, &src, &out);
+}
+
+#[test]
+fn libtorrent_seed_to_anthill_get() {
+    require_libtorrent();
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    let (t, m) = release(&src, "rel");
+    let mut child = Command::new(PYTHON)
+        .arg(lt_script())
+        .arg("seed")
+        .arg(&t)
+        .arg(&src)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().expect("libtorrent printed nothing").unwrap();
+    let port = first
+        .strip_prefix("port ")
+        .expect("port line")
+        .trim()
+        .to_string();
+    let _lt = Proc(child);
+    let out = tmp.path().join("out");
+    let mut get = Proc(
+        anthill()
+            .arg("get")
+            .arg(&t)
+            .arg("--output")
+            .arg(&out)
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--peer",
+                &format!("127.0.0.1:{port}"),
+            ])
+            .spawn()
+            .unwrap(),
+    );
+    let status = wait_exit(&mut get, Duration::from_secs(50), "anthill get");
+    assert!(status.success(), "anthill get failed: {status}");
+    assert_same(&m, &src, &out);
+}
+
+// Transmission 3.00 drops peers on 127.0.0.0/8, so these two run the peers on
+// hosts in network namespaces (netsim: a bridge in its own namespace, nothing
+// configured in the root namespace; everything is removed when `net` drops).
+// anthill dials Transmission's listen port directly, so no tracker is needed.
+
+const TRANSMISSION_PORT: u16 = 51413;
+
+fn transmission_net(name: &str) -> (netsim::Net, netsim::Host, netsim::Host) {
+    require("transmission-cli");
+    require("ip");
+    let mut net =
+        netsim::Net::new(name).expect("cannot build the test network (needs root and iproute2)");
+    let a = net.add_host("a", netsim::HostOptions::default()).unwrap();
+    let b = net.add_host("b", netsim::HostOptions::default()).unwrap();
+    (net, a, b)
+}
+
+fn transmission_cmd(host: &netsim::Host, dir: &Path, cfg: &Path, torrent: &Path) -> Command {
+    let mut c = host.command("transmission-cli");
+    c.arg("-w").arg(dir).arg("-g").arg(cfg).args([
+        "-p",
+        &TRANSMISSION_PORT.to_string(),
+        "-et",
+        "-M",
+        "-D",
+        "-U",
+    ]);
+    c.arg(torrent);
+    c
+}
+
+fn wait_until(limit: Duration, what: &str, net: &netsim::Net, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(
+            start.elapsed() < limit,
+            "{what} did not happen within {limit:?}\n{}",
+            net.log_tails(30)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn anthill_seed_to_transmission() {
+    let (net, a, b) = transmission_net("ahtx1");
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    let (t, m) = release(&src, "rel");
+    let out = tmp.path().join("tr");
+    std::fs::create_dir_all(&out).unwrap();
+    let marker = tmp.path().join("done");
+    let hook = tmp.path().join("hook.sh");
+    std::fs::write(&hook, format!("#!/bin/sh\ntouch {}\n", marker.display())).unwrap();
+    std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let mut tr = transmission_cmd(&b, &out, &tmp.path().join("trcfg"), &t);
+    tr.arg("-f").arg(&hook);
+    let _tr = b.spawn("transmission", tr).unwrap();
+    let mut seed = a.command(env!("CARGO_BIN_EXE_anthill"));
+    seed.env("RUST_LOG", "info")
+        .arg("seed")
+        .arg(&t)
+        .arg("--path")
+        .arg(&src)
+        .args(["--listen", &format!("{}:6881", a.ip())])
+        .args(["--peer", &format!("{}:{TRANSMISSION_PORT}", b.ip())]);
+    let _seed = a.spawn("anthill", seed).unwrap();
+    wait_until(
+        Duration::from_secs(55),
+        "transmission completing the download",
+        &net,
+        || marker.exists(),
+    );
+    assert_same(&m, &src, &out);
+}
+
+#[test]
+fn transmission_seed_to_anthill_get() {
+    let (net, a, b) = transmission_net("ahtx2");
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    let (t, m) = release(&src, "rel");
+    let _tr = b
+        .spawn(
+            "transmission",
+            transmission_cmd(&b, &src, &tmp.path().join("trcfg"), &t),
+        )
+        .unwrap();
+    let out = tmp.path().join("out");
+    let mut get = a.command(env!("CARGO_BIN_EXE_anthill"));
+    get.env("RUST_LOG", "info")
+        .arg("get")
+        .arg(&t)
+        .arg("--output")
+        .arg(&out)
+        .args(["--listen", &format!("{}:6881", a.ip())])
+        .args(["--peer", &format!("{}:{TRANSMISSION_PORT}", b.ip())]);
+    let get = a.spawn("anthill", get).unwrap();
+    let mut status = None;
+    wait_until(
+        Duration::from_secs(55),
+        "anthill get finishing",
+        &net,
+        || {
+            status = net.try_wait(&get);
+            status.is_some()
+        },
+    );
+    let status = status.unwrap();
+    assert!(
+        status.success(),
+        "anthill get failed: {status}\n{}",
+        net.log_tails(30)
+    );
+    assert_same(&m, &src, &out);
+}

@@ -1,0 +1,66 @@
+//! Messages between the torrent actor, its peer tasks and its handles.
+
+use std::net::SocketAddr;
+
+use tokio::sync::{mpsc, oneshot};
+use wire::{Handshake, Message};
+
+use crate::PeerSlot;
+use storage::StorageError;
+
+/// What the torrent actor receives; one channel per torrent.
+#[derive(Debug)]
+pub(crate) enum Event {
+    /// A peer finished the handshake and wants to join. The reply carries
+    /// its slot, or `None` if the actor refused it (cap, ban, duplicate).
+    Connected(Box<Connected>),
+    /// Messages decoded from one read, in order.
+    Messages(PeerSlot, Vec<Message>),
+    /// These blocks were written to the peer's socket.
+    Uploaded(PeerSlot, Vec<wire::BlockRequest>),
+    /// The connection ended.
+    Gone(PeerSlot, String),
+    /// An outgoing connection attempt failed.
+    ConnectFailed(SocketAddr, String),
+    /// A piece was hashed (and written when it matched).
+    PieceDone {
+        /// The piece.
+        piece: u32,
+        /// `Ok(true)` verified and stored, `Ok(false)` hash mismatch.
+        result: Result<bool, StorageError>,
+        /// The piece buffer, returned for reuse.
+        buf: Vec<u8>,
+    },
+    /// A request from a [`crate::TorrentHandle`].
+    Cmd(TorrentCmd),
+}
+
+/// A new connection, handed to the actor.
+#[derive(Debug)]
+pub(crate) struct Connected {
+    pub(crate) addr: SocketAddr,
+    pub(crate) handshake: Handshake,
+    pub(crate) outgoing: bool,
+    pub(crate) cmd: mpsc::Sender<PeerCmd>,
+    pub(crate) reply: oneshot::Sender<Option<PeerSlot>>,
+}
+
+/// What a handle can ask of the torrent actor.
+#[derive(Debug)]
+pub(crate) enum TorrentCmd {
+    /// Connect to these addresses (from `--peer`, a tracker, a magnet link).
+    AddPeers(Vec<SocketAddr>),
+    /// Drop every peer and stop connecting, or start again.
+    Pause(bool),
+    /// Save state and stop the actor.
+    Stop(oneshot::Sender<()>),
+}
+
+/// What the actor asks of a peer task.
+#[derive(Debug)]
+pub(crate) enum PeerCmd {
+    /// Send these messages.
+    Send(Vec<Message>),
+    /// Read these blocks from storage and send them as `piece` messages.
+    Serve(Vec<wire::BlockRequest>),
+}

@@ -1,0 +1,345 @@
+//! One task per peer connection: handshake, then a reader and a writer run
+//! concurrently until either ends.
+//!
+//! The reader reads large chunks straight into the decoder's buffer, decodes
+//! every complete message and hands them to the torrent actor as one batch
+//! (piece data stays a zero-copy slice of the receive buffer until the actor
+//! copies it into the piece being assembled). The writer takes commands from
+//! the actor's bounded channel, coalesces whatever is queued into one buffer
+//! and writes it with one call; blocks to upload are read from storage on the
+//! blocking pool straight into that buffer behind their 13-byte headers.
+//!
+//! Reader and writer never wait for each other, so two peers that both have a
+//! full socket buffer cannot deadlock. Every wait has a named timeout.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{BufMut, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::{mpsc, oneshot};
+use tracing::{Instrument, debug};
+use wire::{
+    DecoderOptions, Handshake, HandshakeParser, Message, MessageDecoder, PIECE_HEADER_LEN,
+    Reserved, piece_header,
+};
+
+use crate::PeerSlot;
+use crate::event::{Connected, Event, PeerCmd};
+use crate::rate::acquire_all;
+use crate::torrent::TorrentShared;
+
+/// Bytes we try to read from a socket at once.
+const READ_CHUNK: usize = 256 * 1024;
+/// Most bytes of blocks the writer reads from storage for one write.
+const SERVE_BATCH_BYTES: usize = 1024 * 1024;
+/// Capacity of the actor → peer command channel.
+pub(crate) const PEER_CHANNEL: usize = 1024;
+
+/// The extension bits we advertise: BEP 10 and BEP 6.
+pub(crate) fn our_reserved() -> Reserved {
+    Reserved::NONE.with_extension_protocol(true).with_fast(true)
+}
+
+/// Why a connection ended, for logs.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum PeerError {
+    #[error("timed out {0}")]
+    Timeout(&'static str),
+    #[error("{0}: {1}")]
+    Io(&'static str, std::io::Error),
+    #[error("peer closed the connection")]
+    Closed,
+    #[error("bad handshake: {0}")]
+    Handshake(#[from] wire::HandshakeError),
+    #[error("bad message: {0}")]
+    Decode(#[from] wire::DecodeError),
+    #[error("handshake for another torrent")]
+    WrongTorrent,
+    #[error("torrent stopped")]
+    TorrentGone,
+    #[error("refused by the torrent")]
+    Refused,
+    #[error("storage: {0}")]
+    Storage(#[from] storage::StorageError),
+}
+
+async fn timed<T>(
+    d: Duration,
+    what: &'static str,
+    f: impl std::future::Future<Output = std::io::Result<T>>,
+) -> Result<T, PeerError> {
+    match tokio::time::timeout(d, f).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(PeerError::Io(what, e)),
+        Err(_) => Err(PeerError::Timeout(what)),
+    }
+}
+
+/// Reads a whole handshake; returns it and whatever followed it.
+pub(crate) async fn read_handshake(
+    stream: &mut TcpStream,
+    d: Duration,
+) -> Result<(Handshake, BytesMut), PeerError> {
+    let mut parser = HandshakeParser::new();
+    let mut buf = BytesMut::with_capacity(READ_CHUNK);
+    let deadline = tokio::time::Instant::now() + d;
+    loop {
+        if let Some(h) = parser.decode(&mut buf)? {
+            return Ok((h, buf));
+        }
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let n = timed(left, "reading handshake", stream.read_buf(&mut buf)).await?;
+        if n == 0 {
+            return Err(PeerError::Closed);
+        }
+    }
+}
+
+/// Connects to `addr` and runs the connection; reports failures to the actor.
+pub(crate) async fn connect_and_run(shared: Arc<TorrentShared>, addr: SocketAddr) {
+    let opts = &shared.session.options;
+    let attempt = async {
+        let mut stream = timed(
+            opts.handshake_timeout,
+            "connecting",
+            TcpStream::connect(addr),
+        )
+        .await?;
+        let _ = stream.set_nodelay(true);
+        let ours = Handshake::new(our_reserved(), shared.infohash, shared.peer_id);
+        timed(
+            opts.handshake_timeout,
+            "writing handshake",
+            stream.write_all(&ours.to_bytes()),
+        )
+        .await?;
+        let (theirs, rest) = read_handshake(&mut stream, opts.handshake_timeout).await?;
+        if theirs.info_hash != shared.infohash {
+            return Err(PeerError::WrongTorrent);
+        }
+        Ok((stream, theirs, rest))
+    };
+    match attempt.await {
+        Ok((stream, hs, rest)) => run(shared, stream, addr, hs, rest, true).await,
+        Err(e) => {
+            debug!(%addr, error = %e, "connect failed");
+            let _ = shared
+                .events
+                .send(Event::ConnectFailed(addr, e.to_string()))
+                .await;
+        }
+    }
+}
+
+/// Runs an established connection (handshakes exchanged) until it ends.
+pub(crate) async fn run(
+    shared: Arc<TorrentShared>,
+    stream: TcpStream,
+    addr: SocketAddr,
+    handshake: Handshake,
+    leftover: BytesMut,
+    outgoing: bool,
+) {
+    let (cmd_tx, cmd_rx) = mpsc::channel(PEER_CHANNEL);
+    let (reply_tx, reply_rx) = oneshot::channel();
+    let joined = shared
+        .events
+        .send(Event::Connected(Box::new(Connected {
+            addr,
+            handshake,
+            outgoing,
+            cmd: cmd_tx,
+            reply: reply_tx,
+        })))
+        .await;
+    if joined.is_err() {
+        return;
+    }
+    let Ok(Some(slot)) = reply_rx.await else {
+        return;
+    };
+    let span = tracing::debug_span!("peer", %addr, slot = slot.0, id = %handshake.peer_id);
+    async {
+        debug!(outgoing, "peer connected");
+        let (rd, wr) = stream.into_split();
+        let reason = tokio::select! {
+            r = reader(&shared, slot, rd, leftover) => r,
+            r = writer(&shared, slot, wr, cmd_rx) => r,
+            () = shared.cancel.cancelled() => PeerError::TorrentGone,
+        };
+        debug!(%reason, "peer disconnected");
+        let _ = shared
+            .events
+            .send(Event::Gone(slot, reason.to_string()))
+            .await;
+    }
+    .instrument(span)
+    .await;
+}
+
+async fn reader(
+    shared: &TorrentShared,
+    slot: PeerSlot,
+    mut rd: OwnedReadHalf,
+    leftover: BytesMut,
+) -> PeerError {
+    let opts = &shared.session.options;
+    let count = shared.piece_count();
+    let mut dec = MessageDecoder::with_buffer(
+        leftover,
+        DecoderOptions {
+            piece_count: (count > 0).then_some(count),
+            ..Default::default()
+        },
+    );
+    let idle = opts.keepalive_interval * 2 + Duration::from_secs(30);
+    loop {
+        if dec.options().piece_count.is_none() {
+            let n = shared.piece_count();
+            if n > 0 {
+                dec.set_piece_count(n);
+            }
+        }
+        let mut batch = Vec::new();
+        loop {
+            match dec.next_message() {
+                Ok(Some(m)) => {
+                    batch.push(m);
+                    if batch.len() >= 512 {
+                        break;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    // Deliver what came before the bad message, then close.
+                    if !batch.is_empty() {
+                        let _ = shared.events.send(Event::Messages(slot, batch)).await;
+                    }
+                    return e.into();
+                }
+            }
+        }
+        if !batch.is_empty() {
+            if shared
+                .events
+                .send(Event::Messages(slot, batch))
+                .await
+                .is_err()
+            {
+                return PeerError::TorrentGone;
+            }
+            continue;
+        }
+        let buf = dec.buffer_mut();
+        if buf.capacity() - buf.len() < READ_CHUNK / 4 {
+            buf.reserve(READ_CHUNK);
+        }
+        let n = match timed(idle, "waiting for a message", rd.read_buf(buf)).await {
+            Ok(0) => return PeerError::Closed,
+            Ok(n) => n,
+            Err(e) => return e,
+        };
+        let limits = [&shared.down, &shared.session.down];
+        acquire_all(&limits, n as u64).await;
+    }
+}
+
+async fn writer(
+    shared: &TorrentShared,
+    slot: PeerSlot,
+    mut wr: OwnedWriteHalf,
+    mut cmds: mpsc::Receiver<PeerCmd>,
+) -> PeerError {
+    let opts = &shared.session.options;
+    let write_timeout = Duration::from_secs(60);
+    let mut out = BytesMut::with_capacity(64 * 1024);
+    let mut serve: Vec<wire::BlockRequest> = Vec::new();
+    loop {
+        let first = match tokio::time::timeout(opts.keepalive_interval, cmds.recv()).await {
+            Ok(Some(c)) => c,
+            Ok(None) => return PeerError::Refused,
+            Err(_) => {
+                Message::KeepAlive.encode(&mut out);
+                if let Err(e) = timed(write_timeout, "writing keep-alive", wr.write_all(&out)).await
+                {
+                    return e;
+                }
+                out.clear();
+                continue;
+            }
+        };
+        let mut next = Some(first);
+        let mut serve_bytes = 0usize;
+        while let Some(cmd) = next.take() {
+            match cmd {
+                PeerCmd::Send(msgs) => {
+                    for m in msgs {
+                        m.encode(&mut out);
+                    }
+                }
+                PeerCmd::Serve(reqs) => {
+                    serve_bytes += reqs.iter().map(|r| r.length.as_usize()).sum::<usize>();
+                    serve.extend(reqs);
+                }
+            }
+            if out.len() < 256 * 1024 && serve_bytes < SERVE_BATCH_BYTES {
+                next = cmds.try_recv().ok();
+            }
+        }
+        if !out.is_empty() {
+            // Control messages (e.g. requests) go out before bulk data.
+            if let Err(e) = timed(write_timeout, "writing messages", wr.write_all(&out)).await {
+                return e;
+            }
+            out.clear();
+        }
+        if !serve.is_empty() {
+            let Some(store) = shared.store() else {
+                serve.clear();
+                continue;
+            };
+            let reqs = std::mem::take(&mut serve);
+            let total: usize = reqs
+                .iter()
+                .map(|r| PIECE_HEADER_LEN + r.length.as_usize())
+                .sum();
+            let read = tokio::task::spawn_blocking(move || {
+                let mut buf = BytesMut::with_capacity(total);
+                for r in &reqs {
+                    buf.put_slice(&piece_header(r.piece, r.offset, r.length));
+                    let start = buf.len();
+                    buf.resize(start + r.length.as_usize(), 0);
+                    store.read_block(
+                        storage::PieceIndex(r.piece.0),
+                        r.offset.0,
+                        &mut buf[start..],
+                    )?;
+                }
+                Ok::<_, storage::StorageError>((buf, reqs))
+            })
+            .await;
+            let (buf, reqs) = match read {
+                Ok(Ok(v)) => v,
+                Ok(Err(e)) => return e.into(),
+                Err(_) => return PeerError::TorrentGone,
+            };
+            let limits = [&shared.up, &shared.session.up];
+            acquire_all(&limits, buf.len() as u64).await;
+            if let Err(e) = timed(write_timeout, "writing blocks", wr.write_all(&buf)).await {
+                return e;
+            }
+            if shared
+                .events
+                .send(Event::Uploaded(slot, reqs))
+                .await
+                .is_err()
+            {
+                return PeerError::TorrentGone;
+            }
+        }
+    }
+}

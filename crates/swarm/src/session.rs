@@ -1,0 +1,592 @@
+//! The session: listeners, the torrent map, global limits and shutdown.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use metainfo::{Magnet, Metainfo};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, broadcast, mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{Instrument, debug, info_span, warn};
+use wire::{Handshake, HandshakeParser, PeerId};
+
+use crate::event::{Event, TorrentCmd};
+use crate::options::SessionOptions;
+use crate::rate::{Rate, RateLimiter};
+use crate::torrent::{
+    Actor, ActorInit, TorrentEvent, TorrentMode, TorrentProgress, TorrentShared, TorrentState,
+    load_storage,
+};
+use storage::{OpenMode, StorageError};
+
+/// Capacity of a torrent actor's event channel.
+const TORRENT_CHANNEL: usize = 4096;
+
+/// Why a session operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SwarmError {
+    /// A listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The data could not be opened (missing or wrong-size file, ...).
+    #[error("cannot open the data of {name} in {dir}: {source}")]
+    Storage {
+        /// Torrent name.
+        name: String,
+        /// Data directory.
+        dir: PathBuf,
+        /// The cause.
+        source: StorageError,
+    },
+    /// The torrent is already in the session.
+    #[error("torrent {0} is already added")]
+    Duplicate(metainfo::Infohash),
+    /// The session is shutting down.
+    #[error("the session is shutting down")]
+    ShuttingDown,
+    /// Internal error: a task panicked. This is a bug.
+    #[error("internal error (this is a bug, please report): {0}")]
+    Bug(String),
+}
+
+/// State every task of the session can read.
+#[derive(Debug)]
+pub(crate) struct SessionShared {
+    pub(crate) options: SessionOptions,
+    pub(crate) peer_id: PeerId,
+    pub(crate) up: RateLimiter,
+    pub(crate) down: RateLimiter,
+    /// One permit per open peer connection (global cap).
+    pub(crate) conn_limit: Arc<Semaphore>,
+    /// Pieces being hashed and written at once.
+    pub(crate) write_limit: Arc<Semaphore>,
+    pub(crate) tasks: TaskTracker,
+    listen_addrs: Vec<SocketAddr>,
+    torrents: Mutex<HashMap<wire::Infohash, Arc<TorrentShared>>>,
+}
+
+impl SessionShared {
+    pub(crate) fn listen_port(&self) -> Option<u16> {
+        self.listen_addrs.first().map(SocketAddr::port)
+    }
+    /// True if `addr` is one of our own listeners (never dial ourselves).
+    pub(crate) fn is_own_addr(&self, addr: SocketAddr) -> bool {
+        self.listen_addrs.iter().any(|l| {
+            l.port() == addr.port()
+                && (l.ip() == addr.ip() || (l.ip().is_unspecified() && addr.ip().is_loopback()))
+        })
+    }
+}
+
+/// What to add: a parsed torrent or a magnet link.
+#[derive(Debug, Clone)]
+pub enum TorrentSource {
+    /// A parsed `.torrent`.
+    Metainfo(Box<Metainfo>),
+    /// A magnet link; the info dictionary is fetched from peers (BEP 9).
+    Magnet(Box<Magnet>),
+}
+
+impl TorrentSource {
+    /// A `.torrent` file's bytes.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, metainfo::MetainfoError> {
+        Ok(Self::Metainfo(Box::new(Metainfo::from_bytes(bytes)?)))
+    }
+    /// A magnet link (`magnet:?xt=urn:btih:...`).
+    pub fn from_magnet(link: &str) -> Result<Self, metainfo::MagnetError> {
+        Ok(Self::Magnet(Box::new(link.parse()?)))
+    }
+    /// The infohash this source names.
+    pub fn infohash(&self) -> metainfo::Infohash {
+        match self {
+            Self::Metainfo(m) => m.infohash(),
+            Self::Magnet(m) => m.infohash,
+        }
+    }
+}
+
+/// Options of one torrent; see [`Session::add_torrent`].
+#[derive(Debug, Clone)]
+pub struct AddTorrent {
+    /// The torrent.
+    pub source: TorrentSource,
+    /// Data directory: files live at `dir/name` (single file) or `dir/name/...`.
+    pub dir: PathBuf,
+    /// Seed existing data or download.
+    pub mode: TorrentMode,
+    /// BEP 16 super-seeding while we are the only complete copy (origin).
+    pub super_seed: bool,
+    /// Peers to connect to right away.
+    pub peers: Vec<SocketAddr>,
+    /// Per-torrent upload limit (bytes/s, 0 = unlimited).
+    pub upload_rate: Rate,
+    /// Per-torrent download limit (bytes/s, 0 = unlimited).
+    pub download_rate: Rate,
+    /// Trackers to announce to besides the torrent's own (each URL its own tier).
+    pub trackers: Vec<String>,
+}
+
+impl AddTorrent {
+    /// Download `source` into `dir` with default options.
+    pub fn download(source: TorrentSource, dir: impl Into<PathBuf>) -> Self {
+        Self {
+            source,
+            dir: dir.into(),
+            mode: TorrentMode::Download,
+            super_seed: false,
+            peers: Vec::new(),
+            upload_rate: Rate::UNLIMITED,
+            download_rate: Rate::UNLIMITED,
+            trackers: Vec::new(),
+        }
+    }
+    /// Seed the data of `metainfo` in `dir`, super-seeding (the origin case).
+    pub fn seed(metainfo: Metainfo, dir: impl Into<PathBuf>) -> Self {
+        Self {
+            source: TorrentSource::Metainfo(Box::new(metainfo)),
+            dir: dir.into(),
+            mode: TorrentMode::Seed,
+            super_seed: true,
+            peers: Vec::new(),
+            upload_rate: Rate::UNLIMITED,
+            download_rate: Rate::UNLIMITED,
+            trackers: Vec::new(),
+        }
+    }
+}
+
+/// A handle to one torrent of a session; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct TorrentHandle {
+    infohash: metainfo::Infohash,
+    shared: Arc<TorrentShared>,
+    progress: Arc<Mutex<TorrentProgress>>,
+    events: broadcast::Sender<TorrentEvent>,
+}
+
+impl TorrentHandle {
+    /// The torrent's infohash.
+    pub fn infohash(&self) -> metainfo::Infohash {
+        self.infohash
+    }
+    /// A snapshot of its progress.
+    pub fn progress(&self) -> TorrentProgress {
+        self.progress
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+    /// Events from now on (metadata, verified pieces, completion, errors).
+    pub fn subscribe(&self) -> broadcast::Receiver<TorrentEvent> {
+        self.events.subscribe()
+    }
+    /// Connect to more peers (e.g. from a tracker).
+    pub async fn add_peers(&self, peers: Vec<SocketAddr>) {
+        let _ = self
+            .shared
+            .events
+            .send(Event::Cmd(TorrentCmd::AddPeers(peers)))
+            .await;
+    }
+    /// Pause (drop all peers, stop connecting) or resume.
+    pub async fn pause(&self, paused: bool) {
+        let _ = self
+            .shared
+            .events
+            .send(Event::Cmd(TorrentCmd::Pause(paused)))
+            .await;
+    }
+    /// Waits until the torrent is complete and verified, or stopped with an
+    /// error (returned as `Err`).
+    pub async fn wait_complete(&self) -> Result<(), String> {
+        let mut rx = self.subscribe();
+        loop {
+            match self.progress().state {
+                TorrentState::Seeding => return Ok(()),
+                TorrentState::Error(e) => return Err(e),
+                TorrentState::Stopped => return Err("torrent stopped".into()),
+                _ => {}
+            }
+            if let Ok(Err(broadcast::error::RecvError::Closed)) =
+                tokio::time::timeout(Duration::from_millis(500), rx.recv()).await
+            {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+struct TorrentEntry {
+    handle: TorrentHandle,
+    cancel: CancellationToken,
+}
+
+/// The engine: listeners, torrents, limits. Clone it freely (it is a handle).
+#[derive(Clone)]
+pub struct Session {
+    shared: Arc<SessionShared>,
+    cancel: CancellationToken,
+    torrents: Arc<Mutex<HashMap<metainfo::Infohash, TorrentEntry>>>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("listen", &self.shared.listen_addrs)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Alias kept for callers that store the session in several places.
+pub type SessionHandle = Session;
+
+fn new_peer_id(prefix: [u8; 8]) -> PeerId {
+    const ALNUM: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    let mut id = [0u8; 20];
+    id[..8].copy_from_slice(&prefix);
+    let mut rnd = [0u8; 12];
+    if getrandom::fill(&mut rnd).is_err() {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        rnd.copy_from_slice(&t.to_le_bytes()[..12]);
+    }
+    for (d, r) in id[8..].iter_mut().zip(rnd) {
+        *d = ALNUM[usize::from(r) % ALNUM.len()];
+    }
+    PeerId(id)
+}
+
+fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let domain = if addr.is_ipv4() {
+        socket2::Domain::IPV4
+    } else {
+        socket2::Domain::IPV6
+    };
+    let s = socket2::Socket::new(domain, socket2::Type::STREAM, Some(socket2::Protocol::TCP))?;
+    if addr.is_ipv6() {
+        s.set_only_v6(true)?;
+    }
+    s.set_reuse_address(true)?;
+    s.set_nonblocking(true)?;
+    s.bind(&addr.into())?;
+    s.listen(1024)?;
+    TcpListener::from_std(s.into())
+}
+
+impl Session {
+    /// Starts a session: binds the listeners and starts accepting.
+    pub async fn new(options: SessionOptions) -> Result<Session, SwarmError> {
+        let mut listeners = Vec::new();
+        for &addr in &options.listen {
+            let l = bind(addr).map_err(|source| SwarmError::Listen { addr, source })?;
+            listeners.push(l);
+        }
+        let listen_addrs = listeners
+            .iter()
+            .filter_map(|l| l.local_addr().ok())
+            .collect();
+        let shared = Arc::new(SessionShared {
+            peer_id: new_peer_id(options.peer_id_prefix),
+            up: RateLimiter::new(options.upload_rate),
+            down: RateLimiter::new(options.download_rate),
+            conn_limit: Arc::new(Semaphore::new(options.max_connections)),
+            write_limit: Arc::new(Semaphore::new(options.max_concurrent_writes.max(1))),
+            tasks: TaskTracker::new(),
+            listen_addrs,
+            torrents: Mutex::new(HashMap::new()),
+            options,
+        });
+        let cancel = CancellationToken::new();
+        for l in listeners {
+            let shared2 = Arc::clone(&shared);
+            let cancel2 = cancel.clone();
+            shared.tasks.spawn(accept_loop(shared2, l, cancel2));
+        }
+        Ok(Session {
+            shared,
+            cancel,
+            torrents: Arc::new(Mutex::new(HashMap::new())),
+        })
+    }
+
+    /// The addresses actually bound (port 0 resolved).
+    pub fn listen_addrs(&self) -> Vec<SocketAddr> {
+        self.shared.listen_addrs.clone()
+    }
+
+    /// Our peer id.
+    pub fn peer_id(&self) -> [u8; 20] {
+        self.shared.peer_id.0
+    }
+
+    /// Global upload limit (bytes/s, 0 = unlimited).
+    pub fn set_upload_rate(&self, r: Rate) {
+        self.shared.up.set_rate(r);
+    }
+    /// Global download limit (bytes/s, 0 = unlimited).
+    pub fn set_download_rate(&self, r: Rate) {
+        self.shared.down.set_rate(r);
+    }
+
+    /// Adds a torrent. With a `.torrent` source the data is opened and checked
+    /// first (resume state, then hashing), so storage errors — a missing or
+    /// wrong-size file when seeding — are returned here.
+    pub async fn add_torrent(&self, add: AddTorrent) -> Result<TorrentHandle, SwarmError> {
+        if self.cancel.is_cancelled() {
+            return Err(SwarmError::ShuttingDown);
+        }
+        let (infohash, name, loaded) = match &add.source {
+            TorrentSource::Metainfo(m) => {
+                let m = Arc::new((**m).clone());
+                let dir = add.dir.clone();
+                let mode = match add.mode {
+                    TorrentMode::Seed => OpenMode::Seed,
+                    TorrentMode::Download => OpenMode::Download,
+                };
+                let threads = self.shared.options.check_threads;
+                let interval = self.shared.options.resume_save_interval;
+                let m2 = Arc::clone(&m);
+                let loaded = tokio::task::spawn_blocking(move || {
+                    load_storage(m2, &dir, mode, threads, interval)
+                })
+                .await
+                .map_err(|e| SwarmError::Bug(e.to_string()))?
+                .map_err(|source| SwarmError::Storage {
+                    name: m.info().name().to_string(),
+                    dir: add.dir.clone(),
+                    source,
+                })?;
+                (
+                    m.infohash(),
+                    Some(m.info().name().to_string()),
+                    Some(loaded),
+                )
+            }
+            TorrentSource::Magnet(mg) => (mg.infohash, mg.name.clone(), None),
+        };
+        let mut tiers: Vec<Vec<String>> = match &add.source {
+            TorrentSource::Metainfo(m) => m.announce_tiers().to_vec(),
+            TorrentSource::Magnet(m) => m.trackers.iter().map(|t| vec![t.clone()]).collect(),
+        };
+        tiers.extend(add.trackers.iter().map(|t| vec![t.clone()]));
+        let web_seeds = match &add.source {
+            TorrentSource::Metainfo(m) => m.web_seeds().to_vec(),
+            TorrentSource::Magnet(m) => m.web_seeds.clone(),
+        };
+        let mut peers = add.peers.clone();
+        if let TorrentSource::Magnet(mg) = &add.source {
+            peers.extend(mg.peers.iter().filter_map(|p| p.parse::<SocketAddr>().ok()));
+        }
+        let (tx, rx) = mpsc::channel(TORRENT_CHANNEL);
+        let cancel = self.cancel.child_token();
+        let wire_ih = wire::Infohash(infohash.0);
+        let tshared = Arc::new(TorrentShared::new(
+            wire_ih,
+            tx,
+            Arc::clone(&self.shared),
+            cancel.clone(),
+            (add.upload_rate, add.download_rate),
+        ));
+        let progress = Arc::new(Mutex::new(TorrentProgress {
+            state: TorrentState::FetchingMetadata,
+            name: name.clone(),
+            pieces_have: 0,
+            pieces_total: 0,
+            bytes_have: 0,
+            bytes_total: 0,
+            downloaded: 0,
+            uploaded: 0,
+            peers: 0,
+            download_rate: 0,
+            upload_rate: 0,
+            hash_failures: 0,
+            banned: 0,
+        }));
+        let (events, _) = broadcast::channel(1024);
+        {
+            let mut map = self.torrents.lock().unwrap_or_else(|e| e.into_inner());
+            if map.contains_key(&infohash) {
+                return Err(SwarmError::Duplicate(infohash));
+            }
+            let handle = TorrentHandle {
+                infohash,
+                shared: Arc::clone(&tshared),
+                progress: Arc::clone(&progress),
+                events: events.clone(),
+            };
+            map.insert(infohash, TorrentEntry { handle, cancel });
+        }
+        let actor = Actor::new(ActorInit {
+            shared: Arc::clone(&tshared),
+            rx,
+            dir: add.dir.clone(),
+            super_seed: add.super_seed,
+            loaded,
+            name,
+            progress: Arc::clone(&progress),
+            events: events.clone(),
+            peers,
+            web_seeds,
+        });
+        self.shared
+            .torrents
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(wire_ih, Arc::clone(&tshared));
+        let span = info_span!("torrent", infohash = %infohash);
+        let announcer = crate::announcer::run(
+            Arc::clone(&tshared),
+            tiers,
+            Arc::clone(&progress),
+            events.subscribe(),
+        );
+        self.shared
+            .tasks
+            .spawn(actor.run().instrument(span.clone()));
+        self.shared.tasks.spawn(announcer.instrument(span));
+        Ok(TorrentHandle {
+            infohash,
+            shared: tshared,
+            progress,
+            events,
+        })
+    }
+
+    /// The torrents in the session.
+    pub fn torrents(&self) -> Vec<TorrentHandle> {
+        let map = self.torrents.lock().unwrap_or_else(|e| e.into_inner());
+        map.values().map(|e| e.handle.clone()).collect()
+    }
+
+    /// Stops a torrent (saving its state) and forgets it. Data stays on disk.
+    pub async fn remove_torrent(&self, infohash: metainfo::Infohash) {
+        let entry = self
+            .torrents
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&infohash);
+        self.shared
+            .torrents
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&wire::Infohash(infohash.0));
+        if let Some(e) = entry {
+            let (tx, rx) = oneshot::channel();
+            if e.handle
+                .shared
+                .events
+                .send(Event::Cmd(TorrentCmd::Stop(tx)))
+                .await
+                .is_ok()
+            {
+                let _ = tokio::time::timeout(Duration::from_secs(10), rx).await;
+            }
+            e.cancel.cancel();
+        }
+    }
+
+    /// Stops everything cleanly: every torrent saves its state, connections
+    /// close, listeners stop; waits (up to 10 s) for the tasks to end.
+    pub async fn shutdown(&self) {
+        let hashes: Vec<metainfo::Infohash> = self
+            .torrents
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+            .copied()
+            .collect();
+        for h in hashes {
+            self.remove_torrent(h).await;
+        }
+        self.cancel.cancel();
+        self.shared.tasks.close();
+        if tokio::time::timeout(Duration::from_secs(10), self.shared.tasks.wait())
+            .await
+            .is_err()
+        {
+            warn!("some tasks did not stop within 10 s");
+        }
+    }
+}
+
+async fn accept_loop(shared: Arc<SessionShared>, listener: TcpListener, cancel: CancellationToken) {
+    loop {
+        let accepted = tokio::select! {
+            () = cancel.cancelled() => return,
+            a = listener.accept() => a,
+        };
+        let (stream, addr) = match accepted {
+            Ok(v) => v,
+            Err(e) => {
+                debug!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Ok(permit) = Arc::clone(&shared.conn_limit).try_acquire_owned() else {
+            debug!(%addr, "connection limit reached; refusing");
+            continue;
+        };
+        let s2 = Arc::clone(&shared);
+        shared.tasks.spawn(async move {
+            let _permit = permit;
+            incoming(s2, stream, addr).await;
+        });
+    }
+}
+
+/// Reads the handshake of an incoming connection, routes it to its torrent.
+async fn incoming(shared: Arc<SessionShared>, mut stream: TcpStream, addr: SocketAddr) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let _ = stream.set_nodelay(true);
+    let t = shared.options.handshake_timeout;
+    let routed = async {
+        let mut parser = HandshakeParser::new();
+        let mut buf = bytes::BytesMut::with_capacity(256 * 1024);
+        // Answer as soon as the infohash is known, then wait for the peer id.
+        let torrent = loop {
+            parser.decode(&mut buf).ok()?;
+            if let Some(ih) = parser.info_hash() {
+                let t = shared
+                    .torrents
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get(&ih)
+                    .cloned()?;
+                break t;
+            }
+            if stream.read_buf(&mut buf).await.ok()? == 0 {
+                return None;
+            }
+        };
+        let ours = Handshake::new(
+            crate::peer::our_reserved(),
+            torrent.infohash,
+            shared.peer_id,
+        );
+        stream.write_all(&ours.to_bytes()).await.ok()?;
+        let hs = loop {
+            if let Some(h) = parser.decode(&mut buf).ok()? {
+                break h;
+            }
+            if stream.read_buf(&mut buf).await.ok()? == 0 {
+                return None;
+            }
+        };
+        Some((torrent, hs, buf))
+    };
+    let Ok(Some((torrent, hs, rest))) = tokio::time::timeout(t, routed).await else {
+        return;
+    };
+    crate::peer::run(torrent, stream, addr, hs, rest, false).await;
+}

@@ -1,0 +1,1802 @@
+//! The torrent actor: one task per torrent owning all of its state.
+//!
+//! Peer tasks, timers and handles talk to it through one bounded channel of
+//! [`Event`]s; it answers peer tasks through their bounded command channels
+//! with `try_send` (it never waits on a peer, so a stalled peer cannot stall
+//! the torrent; a peer whose queue overflows is dropped). Everything that
+//! decides — picker, choker, super-seeder, bans — runs here, sans-IO, on
+//! events: interest and unchokes change the moment a bitfield, HAVE or
+//! verified piece makes them change; the timers are only a backstop.
+//! See `ENGINE.md` beside this file.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use metainfo::{Info, Metainfo};
+use tokio::sync::{broadcast, mpsc};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+use wire::{
+    Bitfield, ExtendedHandshake, ExtendedId, ExtendedMessage, Message, MetadataAssembler,
+    MetadataMessage, MetadataPiece, PeerId, PexFlags, PexMessage, PexPeer, PieceIndex, UT_METADATA,
+    UT_PEX,
+};
+
+use crate::choker::{ChokeChange, Choker};
+use crate::event::{Connected, Event, PeerCmd, TorrentCmd};
+use crate::picker::{BlockOutcome, Picker};
+use crate::rate::RateLimiter;
+use crate::session::SessionShared;
+use crate::superseed::SuperSeeder;
+use crate::{BLOCK_SIZE, BlockRequest, PeerSlot};
+use storage::{
+    FileStorage, FileStorageOptions, OpenMode, ResumeOptions, ResumeState, ResumeWriter, Storage,
+    StorageError, verify_piece,
+};
+
+/// Our extension ids (what peers must use when sending to us).
+const OUR_UT_METADATA: ExtendedId = ExtendedId(1);
+const OUR_UT_PEX: ExtendedId = ExtendedId(2);
+/// Pipeline depth bounds (blocks outstanding per peer).
+const MIN_DEPTH: usize = 16;
+const MAX_DEPTH: usize = 250;
+/// Requests from one peer we queue for upload at most.
+const MAX_SERVING: usize = 500;
+/// Unrequested blocks tolerated from one peer.
+const MAX_UNREQUESTED: u32 = 32;
+/// Pieces revealed per peer when super-seeding (see `PICKER.md`).
+const REVEAL_WINDOW: usize = 2;
+/// HAVEs remembered per peer before the metadata is known.
+const MAX_EARLY_HAVES: usize = 100_000;
+
+/// Where a torrent's data comes from and goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TorrentMode {
+    /// Seed existing data (read-only; see [`crate::disk::OpenMode::Seed`]).
+    Seed,
+    /// Download, then keep seeding until removed.
+    Download,
+}
+
+/// Coarse state of a torrent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TorrentState {
+    /// Waiting for the info dictionary from peers (magnet link).
+    FetchingMetadata,
+    /// Downloading.
+    Downloading,
+    /// Complete and verified; uploading.
+    Seeding,
+    /// Paused by a handle.
+    Paused,
+    /// Stopped after an error (e.g. disk full).
+    Error(String),
+    /// Stopped.
+    Stopped,
+}
+
+/// A snapshot of a torrent's progress; see [`crate::TorrentHandle::progress`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TorrentProgress {
+    /// State.
+    pub state: TorrentState,
+    /// Torrent name, once known.
+    pub name: Option<String>,
+    /// Verified pieces.
+    pub pieces_have: u32,
+    /// Pieces in the torrent (0 until the metadata is known).
+    pub pieces_total: u32,
+    /// Bytes of verified pieces.
+    pub bytes_have: u64,
+    /// Torrent size (0 until known).
+    pub bytes_total: u64,
+    /// Payload bytes received from peers in this session.
+    pub downloaded: u64,
+    /// Payload bytes sent to peers in this session.
+    pub uploaded: u64,
+    /// Connected peers.
+    pub peers: usize,
+    /// Download rate over the last seconds, bytes/s.
+    pub download_rate: u64,
+    /// Upload rate over the last seconds, bytes/s.
+    pub upload_rate: u64,
+    /// Pieces that failed their hash check.
+    pub hash_failures: u32,
+    /// Peers banned for bad data.
+    pub banned: u32,
+}
+
+/// Something that happened to a torrent; see [`crate::TorrentHandle::subscribe`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TorrentEvent {
+    /// The info dictionary arrived and matched the infohash.
+    MetadataReceived,
+    /// A piece was verified and stored.
+    PieceVerified(u32),
+    /// Every piece is verified and stored.
+    Complete,
+    /// A peer was banned for sending data that failed the hash check.
+    PeerBanned(SocketAddr),
+    /// The torrent stopped with an error.
+    Error(String),
+}
+
+/// State shared by the actor and its peer tasks (read-mostly).
+pub(crate) struct TorrentShared {
+    pub(crate) infohash: wire::Infohash,
+    pub(crate) peer_id: PeerId,
+    pub(crate) events: mpsc::Sender<Event>,
+    store: OnceLock<Arc<dyn Storage>>,
+    piece_count: AtomicU32,
+    /// Per-torrent limits.
+    pub(crate) up: RateLimiter,
+    pub(crate) down: RateLimiter,
+    pub(crate) session: Arc<SessionShared>,
+    pub(crate) cancel: CancellationToken,
+}
+
+impl std::fmt::Debug for TorrentShared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TorrentShared")
+            .field("infohash", &self.infohash)
+            .field("piece_count", &self.piece_count())
+            .finish_non_exhaustive()
+    }
+}
+
+impl TorrentShared {
+    pub(crate) fn new(
+        infohash: wire::Infohash,
+        events: mpsc::Sender<Event>,
+        session: Arc<SessionShared>,
+        cancel: CancellationToken,
+        limits: (crate::Rate, crate::Rate),
+    ) -> Self {
+        Self {
+            infohash,
+            peer_id: session.peer_id,
+            events,
+            store: OnceLock::new(),
+            piece_count: AtomicU32::new(0),
+            up: RateLimiter::new(limits.0),
+            down: RateLimiter::new(limits.1),
+            session,
+            cancel,
+        }
+    }
+    pub(crate) fn store(&self) -> Option<Arc<dyn Storage>> {
+        self.store.get().cloned()
+    }
+    pub(crate) fn piece_count(&self) -> u32 {
+        self.piece_count.load(Ordering::Relaxed)
+    }
+}
+
+/// What is known once the info dictionary is.
+struct Meta {
+    metainfo: Arc<Metainfo>,
+    info: Arc<Info>,
+    store: Arc<FileStorage>,
+    /// Records verified pieces and saves the resume state (storage crate).
+    resume: Arc<ResumeWriter>,
+    picker: Picker,
+    have: Bitfield,
+    superseed: Option<SuperSeeder>,
+    /// Pieces being assembled, by index.
+    buffers: HashMap<u32, Vec<u8>>,
+    /// Piece buffers back from hashing, reused (fresh memory costs page faults).
+    spare: Vec<Vec<u8>>,
+}
+
+/// Opened storage and the verified pieces found in it.
+pub(crate) struct Loaded {
+    pub(crate) metainfo: Arc<Metainfo>,
+    pub(crate) info: Arc<Info>,
+    pub(crate) store: Arc<FileStorage>,
+    pub(crate) resume: Arc<ResumeWriter>,
+    pub(crate) have: Vec<bool>,
+}
+
+#[derive(Default)]
+struct Outbox {
+    msgs: Vec<Message>,
+    serve: Vec<wire::BlockRequest>,
+}
+
+struct PeerState {
+    addr: SocketAddr,
+    id: PeerId,
+    outgoing: bool,
+    cmd: mpsc::Sender<PeerCmd>,
+    fast: bool,
+    ext: bool,
+    their_ext: Option<ExtendedHandshake>,
+    /// Their pieces (empty, with the torrent's length, once metadata is known).
+    bitfield: Bitfield,
+    raw_bitfield: Option<Bytes>,
+    early_haves: Vec<u32>,
+    has_all: bool,
+    am_choking: bool,
+    am_interested: bool,
+    peer_choking: bool,
+    peer_interested: bool,
+    /// Our requests: (piece, offset) -> (sent at, length).
+    outstanding: HashMap<(u32, u32), (Instant, u32)>,
+    /// Requests we cancelled; their blocks may still arrive.
+    cancelled: HashSet<(u32, u32)>,
+    depth: usize,
+    allowed_fast: HashSet<u32>,
+    /// Blocks handed to the writer and not yet reported sent.
+    serving: usize,
+    uploaded_per_piece: HashMap<u32, u64>,
+    last_block: Instant,
+    connected_at: Instant,
+    down_tick: u64,
+    up_tick: u64,
+    down_rate: f64,
+    up_rate: f64,
+    min_latency: Option<Duration>,
+    unrequested: u32,
+    ss_joined: bool,
+    pex_sent: HashSet<SocketAddr>,
+    outbox: Outbox,
+}
+
+impl PeerState {
+    /// The address others can reach this peer at (for PEX).
+    fn listen_addr(&self) -> Option<SocketAddr> {
+        if self.outgoing {
+            return Some(self.addr);
+        }
+        let port = self.their_ext.as_ref()?.listen_port?;
+        Some(SocketAddr::new(self.addr.ip(), port))
+    }
+    fn is_seed(&self) -> bool {
+        self.has_all || (!self.bitfield.is_empty() && self.bitfield.is_full())
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Candidate {
+    next_attempt: Instant,
+    failures: u32,
+    explicit: bool,
+}
+
+/// How the actor is set up by [`crate::Session::add_torrent`].
+pub(crate) struct ActorInit {
+    pub(crate) shared: Arc<TorrentShared>,
+    pub(crate) rx: mpsc::Receiver<Event>,
+    pub(crate) dir: PathBuf,
+    pub(crate) super_seed: bool,
+    pub(crate) loaded: Option<Loaded>,
+    pub(crate) name: Option<String>,
+    pub(crate) progress: Arc<Mutex<TorrentProgress>>,
+    pub(crate) events: broadcast::Sender<TorrentEvent>,
+    pub(crate) peers: Vec<SocketAddr>,
+    /// BEP 19 web seed URLs.
+    pub(crate) web_seeds: Vec<String>,
+}
+
+pub(crate) struct Actor {
+    shared: Arc<TorrentShared>,
+    rx: mpsc::Receiver<Event>,
+    dir: PathBuf,
+    super_seed: bool,
+    meta: Option<Meta>,
+    name: Option<String>,
+    peers: HashMap<PeerSlot, PeerState>,
+    next_slot: u32,
+    choker: Choker,
+    known: HashMap<SocketAddr, Candidate>,
+    connecting: HashSet<SocketAddr>,
+    banned_addrs: HashSet<SocketAddr>,
+    banned_ids: HashSet<PeerId>,
+    strikes: HashMap<SocketAddr, u32>,
+    metadata: Option<MetadataAssembler>,
+    metadata_inflight: HashMap<u32, (PeerSlot, Instant)>,
+    paused: bool,
+    error: Option<String>,
+    resume_dirty: bool,
+    last_resume_save: Instant,
+    saving: Arc<std::sync::atomic::AtomicBool>,
+    downloaded: u64,
+    uploaded: u64,
+    hash_failures: u32,
+    banned_count: u32,
+    down_rate: f64,
+    up_rate: f64,
+    tick_down: u64,
+    tick_up: u64,
+    ticks: u64,
+    last_pex: Instant,
+    completed_announced: bool,
+    web_seeds: Vec<String>,
+    web_seeds_started: bool,
+    progress: Arc<Mutex<TorrentProgress>>,
+    events: broadcast::Sender<TorrentEvent>,
+    rng: crate::rng::Rng,
+}
+
+fn seed_from_time() -> u64 {
+    let mut b = [0u8; 8];
+    if getrandom::fill(&mut b).is_err() {
+        return u64::from(std::process::id()) ^ 0x5eed;
+    }
+    u64::from_le_bytes(b)
+}
+
+impl Actor {
+    pub(crate) fn new(init: ActorInit) -> Self {
+        let seed = seed_from_time();
+        let mode = init.shared.session.options.choke_mode;
+        let mut a = Self {
+            shared: init.shared,
+            rx: init.rx,
+            dir: init.dir,
+            super_seed: init.super_seed,
+            meta: None,
+            name: init.name,
+            peers: HashMap::new(),
+            next_slot: 0,
+            choker: Choker::new(mode, seed ^ 0xc40c),
+            known: HashMap::new(),
+            connecting: HashSet::new(),
+            banned_addrs: HashSet::new(),
+            banned_ids: HashSet::new(),
+            strikes: HashMap::new(),
+            metadata: None,
+            metadata_inflight: HashMap::new(),
+            paused: false,
+            error: None,
+            resume_dirty: false,
+            last_resume_save: Instant::now(),
+            saving: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            downloaded: 0,
+            uploaded: 0,
+            hash_failures: 0,
+            banned_count: 0,
+            down_rate: 0.0,
+            up_rate: 0.0,
+            tick_down: 0,
+            tick_up: 0,
+            ticks: 0,
+            last_pex: Instant::now(),
+            completed_announced: false,
+            web_seeds: init.web_seeds,
+            web_seeds_started: false,
+            progress: init.progress,
+            events: init.events,
+            rng: crate::rng::Rng::new(seed),
+        };
+        if let Some(l) = init.loaded {
+            a.install_meta(l);
+        }
+        a.add_candidates(&init.peers, true);
+        a.update_progress();
+        a
+    }
+
+    fn install_meta(&mut self, l: Loaded) {
+        let info = Arc::clone(&l.info);
+        let n = u32::try_from(info.num_pieces()).unwrap_or(u32::MAX);
+        let piece_len = u32::try_from(info.piece_length()).unwrap_or(u32::MAX);
+        let mut picker = Picker::new(n, piece_len, info.total_length(), self.rng.next_u64());
+        let mut have = Bitfield::new(n);
+        for (i, h) in l.have.iter().enumerate() {
+            if *h {
+                picker.set_have(i as u32);
+                let _ = have.set(PieceIndex(i as u32));
+            }
+        }
+        let superseed = (self.super_seed && have.is_full())
+            .then(|| SuperSeeder::new(n, REVEAL_WINDOW, self.rng.next_u64()));
+        self.name = Some(info.name().to_string());
+        let _ = self.shared.store.set(l.store.clone() as Arc<dyn Storage>);
+        self.shared.piece_count.store(n, Ordering::Relaxed);
+        self.meta = Some(Meta {
+            metainfo: l.metainfo,
+            info,
+            store: l.store,
+            resume: l.resume,
+            picker,
+            have,
+            superseed,
+            buffers: HashMap::new(),
+            spare: Vec::new(),
+        });
+        // Peers that connected before the metadata: parse what they sent.
+        let slots: Vec<PeerSlot> = self.peers.keys().copied().collect();
+        for slot in slots {
+            self.adopt_peer_pieces(slot);
+            self.announce_our_pieces(slot);
+        }
+    }
+
+    /// Builds a peer's bitfield from what it sent before we knew the piece count.
+    fn adopt_peer_pieces(&mut self, slot: PeerSlot) {
+        let Some(meta) = self.meta.as_mut() else {
+            return;
+        };
+        let n = meta.have.len();
+        let Some(p) = self.peers.get_mut(&slot) else {
+            return;
+        };
+        let mut bf = Bitfield::new(n);
+        if p.has_all {
+            bf = Bitfield::full(n);
+        } else if let Some(raw) = p.raw_bitfield.take() {
+            match Bitfield::from_payload(&raw, n) {
+                Ok(b) => bf = b,
+                Err(e) => {
+                    debug!(peer = %p.addr, error = %e, "bad bitfield");
+                }
+            }
+        }
+        for h in p.early_haves.drain(..) {
+            let _ = bf.set(PieceIndex(h));
+        }
+        meta.picker.peer_has_all_of(|i| bf.get(PieceIndex(i)));
+        p.bitfield = bf;
+        self.update_interest(slot);
+    }
+
+    fn announce_our_pieces(&mut self, slot: PeerSlot) {
+        let Some(meta) = self.meta.as_ref() else {
+            return;
+        };
+        if meta.superseed.is_some() {
+            return;
+        }
+        let msgs: Vec<Message> = meta.have.iter_ones().map(Message::Have).collect();
+        if let Some(p) = self.peers.get_mut(&slot) {
+            p.outbox.msgs.extend(msgs);
+        }
+    }
+
+    pub(crate) async fn run(mut self) {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        self.maybe_connect();
+        loop {
+            tokio::select! {
+                biased;
+                () = self.shared.cancel.cancelled() => break,
+                ev = self.rx.recv() => {
+                    let Some(ev) = ev else { break };
+                    if let Event::Cmd(TorrentCmd::Stop(done)) = ev {
+                        self.stop().await;
+                        let _ = done.send(());
+                        return;
+                    }
+                    self.handle(ev).await;
+                    // Drain what is already queued before flushing, to batch output.
+                    let mut n = 0;
+                    while n < 64 {
+                        match self.rx.try_recv() {
+                            Ok(Event::Cmd(TorrentCmd::Stop(done))) => {
+                                self.stop().await;
+                                let _ = done.send(());
+                                return;
+                            }
+                            Ok(ev) => self.handle(ev).await,
+                            Err(_) => break,
+                        }
+                        n += 1;
+                    }
+                    self.flush();
+                }
+                _ = tick.tick() => {
+                    self.on_tick();
+                    self.flush();
+                }
+            }
+        }
+        self.stop().await;
+    }
+
+    async fn stop(&mut self) {
+        self.save_resume_now().await;
+        for (_, p) in self.peers.drain() {
+            drop(p.cmd);
+        }
+        let mut g = self.progress.lock().unwrap_or_else(|e| e.into_inner());
+        g.state = TorrentState::Stopped;
+        g.peers = 0;
+    }
+
+    /// Saves the resume state now (data synced first, by the storage crate).
+    async fn save_resume_now(&mut self) {
+        let Some(meta) = self.meta.as_ref() else {
+            return;
+        };
+        let resume = Arc::clone(&meta.resume);
+        let res = tokio::task::spawn_blocking(move || resume.save_now()).await;
+        if let Ok(Err(e)) = res {
+            debug!(error = %e, "cannot save resume state");
+        }
+        self.resume_dirty = false;
+        self.last_resume_save = Instant::now();
+    }
+
+    /// Lets the resume writer save if it is due (or now, with `now`), on the
+    /// blocking pool; at most one such save runs at a time.
+    fn save_resume_background(&mut self, now: bool) {
+        let Some(meta) = self.meta.as_ref() else {
+            return;
+        };
+        if self.saving.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let resume = Arc::clone(&meta.resume);
+        let saving = Arc::clone(&self.saving);
+        self.resume_dirty = false;
+        self.last_resume_save = Instant::now();
+        self.shared.session.tasks.spawn_blocking(move || {
+            let r = if now {
+                resume.save_now().map(|()| true)
+            } else {
+                resume.maybe_save()
+            };
+            if let Err(e) = r {
+                debug!(error = %e, "cannot save resume state");
+            }
+            saving.store(false, Ordering::Release);
+        });
+    }
+
+    async fn handle(&mut self, ev: Event) {
+        match ev {
+            Event::Connected(c) => self.on_connected(*c),
+            Event::Messages(slot, msgs) => self.on_messages(slot, msgs).await,
+            Event::Uploaded(slot, reqs) => self.on_uploaded(slot, &reqs),
+            Event::Gone(slot, reason) => {
+                if self.peers.contains_key(&slot) {
+                    debug!(slot = slot.0, %reason, "peer gone");
+                    self.remove_peer(slot, false);
+                }
+            }
+            Event::ConnectFailed(addr, reason) => {
+                debug!(%addr, %reason, "connection attempt failed");
+                self.connecting.remove(&addr);
+                if let Some(c) = self.known.get_mut(&addr) {
+                    c.failures += 1;
+                    let backoff = Duration::from_secs(1u64 << c.failures.min(6));
+                    c.next_attempt = Instant::now() + backoff;
+                }
+            }
+            Event::PieceDone { piece, result, buf } => {
+                if let Some(meta) = self.meta.as_mut() {
+                    if meta.spare.len() < 8 && !buf.is_empty() {
+                        meta.spare.push(buf);
+                    }
+                }
+                self.on_piece_done(piece, result);
+            }
+            Event::Cmd(cmd) => match cmd {
+                TorrentCmd::AddPeers(addrs) => {
+                    self.add_candidates(&addrs, true);
+                    self.maybe_connect();
+                }
+                TorrentCmd::Pause(p) => {
+                    self.paused = p;
+                    if p {
+                        let slots: Vec<PeerSlot> = self.peers.keys().copied().collect();
+                        for s in slots {
+                            self.remove_peer(s, false);
+                        }
+                    } else {
+                        self.maybe_connect();
+                    }
+                    self.update_progress();
+                }
+                TorrentCmd::Stop(done) => {
+                    let _ = done.send(());
+                }
+            },
+        }
+    }
+
+    fn add_candidates(&mut self, addrs: &[SocketAddr], explicit: bool) {
+        let now = Instant::now();
+        for &a in addrs {
+            if self.banned_addrs.contains(&a) || a.port() == 0 {
+                continue;
+            }
+            if !explicit && self.known.len() >= self.shared.session.options.max_known_peers {
+                break;
+            }
+            self.known
+                .entry(a)
+                .and_modify(|c| {
+                    c.explicit |= explicit;
+                    if explicit {
+                        c.next_attempt = c.next_attempt.min(now);
+                    }
+                })
+                .or_insert(Candidate {
+                    next_attempt: now,
+                    failures: 0,
+                    explicit,
+                });
+        }
+    }
+
+    fn is_complete(&self) -> bool {
+        self.meta.as_ref().is_some_and(|m| m.picker.is_complete())
+    }
+
+    fn maybe_connect(&mut self) {
+        if self.paused || self.error.is_some() || self.shared.cancel.is_cancelled() {
+            return;
+        }
+        let cap = self.shared.session.options.max_connections_per_torrent;
+        let now = Instant::now();
+        let connected: HashSet<SocketAddr> = self
+            .peers
+            .values()
+            .flat_map(|p| [Some(p.addr), p.listen_addr()])
+            .flatten()
+            .collect();
+        let due: Vec<SocketAddr> = self
+            .known
+            .iter()
+            .filter(|(a, c)| {
+                c.next_attempt <= now && !connected.contains(a) && !self.connecting.contains(a)
+            })
+            .map(|(a, _)| *a)
+            .collect();
+        for addr in due {
+            if self.peers.len() + self.connecting.len() >= cap {
+                break;
+            }
+            if self.shared.session.is_own_addr(addr) {
+                self.known.remove(&addr);
+                continue;
+            }
+            let Ok(permit) = Arc::clone(&self.shared.session.conn_limit).try_acquire_owned() else {
+                break;
+            };
+            self.connecting.insert(addr);
+            if let Some(c) = self.known.get_mut(&addr) {
+                // Until the attempt reports back, don't try again.
+                c.next_attempt = now + Duration::from_secs(3600);
+            }
+            let shared = Arc::clone(&self.shared);
+            self.shared.session.tasks.spawn(async move {
+                let _permit = permit;
+                crate::peer::connect_and_run(shared, addr).await;
+            });
+        }
+    }
+
+    fn on_connected(&mut self, c: Connected) {
+        let Connected {
+            addr,
+            handshake,
+            outgoing,
+            cmd,
+            reply,
+        } = c;
+        if outgoing {
+            self.connecting.remove(&addr);
+            if let Some(k) = self.known.get_mut(&addr) {
+                k.failures = 0;
+                k.next_attempt = Instant::now() + Duration::from_secs(5);
+            }
+        }
+        let id = handshake.peer_id;
+        let refuse = self.paused
+            || self.error.is_some()
+            || id == self.shared.peer_id
+            || self.banned_addrs.contains(&addr)
+            || self.banned_ids.contains(&id)
+            || self.peers.len() >= self.shared.session.options.max_connections_per_torrent;
+        if refuse {
+            let _ = reply.send(None);
+            return;
+        }
+        // Two connections to the same peer (both sides dialled): keep the one
+        // opened by the smaller peer id, as the other side will decide too.
+        if let Some((&dup, old)) = self.peers.iter().find(|(_, p)| p.id == id) {
+            let initiator = |out: bool| if out { self.shared.peer_id } else { id };
+            let keep_new =
+                old.outgoing != outgoing && initiator(outgoing) < initiator(old.outgoing);
+            if !keep_new {
+                let _ = reply.send(None);
+                return;
+            }
+            self.remove_peer(dup, false);
+        }
+        let slot = PeerSlot(self.next_slot);
+        self.next_slot += 1;
+        if reply.send(Some(slot)).is_err() {
+            return;
+        }
+        let theirs = handshake.reserved;
+        let ours = crate::peer::our_reserved();
+        let common = ours.common(theirs);
+        let n = self.meta.as_ref().map_or(0, |m| m.have.len());
+        let now = Instant::now();
+        let mut p = PeerState {
+            addr,
+            id,
+            outgoing,
+            cmd,
+            fast: common.fast(),
+            ext: common.extension_protocol(),
+            their_ext: None,
+            bitfield: Bitfield::new(n),
+            raw_bitfield: None,
+            early_haves: Vec::new(),
+            has_all: false,
+            am_choking: true,
+            am_interested: false,
+            peer_choking: true,
+            peer_interested: false,
+            outstanding: HashMap::new(),
+            cancelled: HashSet::new(),
+            depth: MIN_DEPTH,
+            allowed_fast: HashSet::new(),
+            serving: 0,
+            uploaded_per_piece: HashMap::new(),
+            last_block: now,
+            connected_at: now,
+            down_tick: 0,
+            up_tick: 0,
+            down_rate: 0.0,
+            up_rate: 0.0,
+            min_latency: None,
+            unrequested: 0,
+            ss_joined: false,
+            pex_sent: HashSet::new(),
+            outbox: Outbox::default(),
+        };
+        if p.ext {
+            let mut h = ExtendedHandshake::default();
+            h.extensions.insert(UT_METADATA.into(), OUR_UT_METADATA);
+            if self.shared.session.options.pex {
+                h.extensions.insert(UT_PEX.into(), OUR_UT_PEX);
+            }
+            h.client = Some(concat!("anthill ", env!("CARGO_PKG_VERSION")).into());
+            h.listen_port = self.shared.session.listen_port();
+            h.request_queue = Some(MAX_SERVING as u32);
+            h.metadata_size = self
+                .meta
+                .as_ref()
+                .map(|m| m.metainfo.raw_info().len() as u64);
+            h.your_ip = Some(addr.ip());
+            p.outbox.msgs.push(Message::Extended(ExtendedMessage::new(
+                ExtendedId::HANDSHAKE,
+                h.to_bytes(),
+            )));
+        }
+        match self.meta.as_ref() {
+            Some(m) if m.superseed.is_none() && !m.have.is_clear() => {
+                if m.have.is_full() && p.fast {
+                    p.outbox.msgs.push(Message::HaveAll);
+                } else {
+                    p.outbox.msgs.push(m.have.to_message());
+                }
+            }
+            _ => {
+                if p.fast {
+                    p.outbox.msgs.push(Message::HaveNone);
+                }
+            }
+        }
+        self.peers.insert(slot, p);
+        self.choker.add_peer(slot);
+        self.update_progress();
+    }
+
+    /// Disconnects a peer and returns its work to the picker.
+    fn remove_peer(&mut self, slot: PeerSlot, banned: bool) {
+        let Some(p) = self.peers.remove(&slot) else {
+            return;
+        };
+        if let Some(meta) = self.meta.as_mut() {
+            let bf = &p.bitfield;
+            meta.picker.peer_gone(slot, |i| bf.get(PieceIndex(i)));
+            if let Some(ss) = meta.superseed.as_mut() {
+                ss.peer_left(slot);
+            }
+        }
+        let changes = self.choker.remove_peer(slot);
+        self.apply_choke(changes);
+        self.metadata_inflight.retain(|_, (s, _)| *s != slot);
+        if p.outgoing && !banned {
+            let complete = self.is_complete();
+            if complete && p.is_seed() {
+                self.known.remove(&p.addr);
+            } else if let Some(k) = self.known.get_mut(&p.addr) {
+                k.next_attempt = Instant::now() + Duration::from_secs(5);
+            }
+        }
+        drop(p);
+        let slots: Vec<PeerSlot> = self.peers.keys().copied().collect();
+        for s in slots {
+            self.fill_requests(s);
+        }
+        self.update_progress();
+    }
+
+    fn ban(&mut self, slot: PeerSlot) {
+        let Some(p) = self.peers.get(&slot) else {
+            return;
+        };
+        let (addr, id) = (p.addr, p.id);
+        warn!(peer = %addr, id = %id, "banning peer that sent data failing the hash check");
+        self.banned_addrs.insert(addr);
+        if let Some(l) = p.listen_addr() {
+            self.banned_addrs.insert(l);
+            self.known.remove(&l);
+        }
+        self.banned_ids.insert(id);
+        self.known.remove(&addr);
+        self.banned_count += 1;
+        let _ = self.events.send(TorrentEvent::PeerBanned(addr));
+        self.remove_peer(slot, true);
+    }
+
+    fn apply_choke(&mut self, changes: Vec<ChokeChange>) {
+        for (slot, unchoke) in changes {
+            if let Some(p) = self.peers.get_mut(&slot) {
+                p.am_choking = !unchoke;
+                p.outbox.msgs.push(if unchoke {
+                    Message::Unchoke
+                } else {
+                    Message::Choke
+                });
+                if !unchoke {
+                    // Requests queued but not yet handed to the writer are void.
+                    let dropped = std::mem::take(&mut p.outbox.serve);
+                    p.serving = p.serving.saturating_sub(dropped.len());
+                    if p.fast {
+                        p.outbox
+                            .msgs
+                            .extend(dropped.into_iter().map(Message::RejectRequest));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sends every peer's queued output.
+    fn flush(&mut self) {
+        let mut dead = Vec::new();
+        for (slot, p) in self.peers.iter_mut() {
+            let msgs = std::mem::take(&mut p.outbox.msgs);
+            if !msgs.is_empty() && p.cmd.try_send(PeerCmd::Send(msgs)).is_err() {
+                dead.push(*slot);
+                continue;
+            }
+            let serve = std::mem::take(&mut p.outbox.serve);
+            if !serve.is_empty() && p.cmd.try_send(PeerCmd::Serve(serve)).is_err() {
+                dead.push(*slot);
+            }
+        }
+        for slot in dead {
+            debug!(
+                slot = slot.0,
+                "peer's command queue is full or closed; dropping it"
+            );
+            self.remove_peer(slot, false);
+        }
+    }
+
+    async fn on_messages(&mut self, slot: PeerSlot, msgs: Vec<Message>) {
+        for m in msgs {
+            if !self.peers.contains_key(&slot) {
+                return;
+            }
+            self.on_message(slot, m).await;
+        }
+        self.superseed_join(slot, false);
+        self.fill_requests(slot);
+    }
+
+    /// Introduces a peer to the super-seeder once its pieces are known (its
+    /// first messages arrived) or after a grace period (`force`).
+    fn superseed_join(&mut self, slot: PeerSlot, force: bool) {
+        let Some(meta) = self.meta.as_mut() else {
+            return;
+        };
+        let Some(ss) = meta.superseed.as_mut() else {
+            return;
+        };
+        let Some(p) = self.peers.get_mut(&slot) else {
+            return;
+        };
+        if p.ss_joined || (force && p.connected_at.elapsed() < Duration::from_secs(1)) {
+            return;
+        }
+        p.ss_joined = true;
+        let bf = &p.bitfield;
+        let reveal = ss.peer_joined(slot, |i| bf.get(PieceIndex(i)));
+        p.outbox
+            .msgs
+            .extend(reveal.into_iter().map(|i| Message::Have(PieceIndex(i))));
+    }
+
+    async fn on_message(&mut self, slot: PeerSlot, m: Message) {
+        match m {
+            Message::KeepAlive | Message::Port(_) | Message::SuggestPiece(_) => {}
+            Message::Unknown { .. } => {}
+            Message::Choke => {
+                let Some(p) = self.peers.get_mut(&slot) else {
+                    return;
+                };
+                p.peer_choking = true;
+                if !p.fast {
+                    let keys: Vec<(u32, u32)> = p.outstanding.drain().map(|(k, _)| k).collect();
+                    p.cancelled.extend(keys);
+                    if let Some(meta) = self.meta.as_mut() {
+                        meta.picker.peer_released(slot);
+                    }
+                    self.refill_all();
+                }
+            }
+            Message::Unchoke => {
+                if let Some(p) = self.peers.get_mut(&slot) {
+                    p.peer_choking = false;
+                }
+            }
+            Message::Interested | Message::NotInterested => {
+                let interested = matches!(m, Message::Interested);
+                if let Some(p) = self.peers.get_mut(&slot) {
+                    p.peer_interested = interested;
+                }
+                let changes = self.choker.set_interested(slot, interested);
+                self.apply_choke(changes);
+            }
+            Message::Have(i) => self.on_have(slot, i.0),
+            Message::Bitfield(raw) => self.on_bitfield(slot, Some(raw)),
+            Message::HaveAll => self.on_bitfield(slot, None),
+            Message::HaveNone => {}
+            Message::Request(r) => self.on_request(slot, r),
+            Message::Piece(piece) => self.on_block(slot, piece),
+            Message::Cancel(r) => {
+                if let Some(p) = self.peers.get_mut(&slot) {
+                    let before = p.outbox.serve.len();
+                    p.outbox.serve.retain(|q| *q != r);
+                    p.serving -= before - p.outbox.serve.len();
+                }
+            }
+            Message::RejectRequest(r) => {
+                let Some(p) = self.peers.get_mut(&slot) else {
+                    return;
+                };
+                if p.outstanding.remove(&(r.piece.0, r.offset.0)).is_some() {
+                    if let Some(meta) = self.meta.as_mut() {
+                        meta.picker.request_dropped(
+                            slot,
+                            BlockRequest {
+                                piece: r.piece.0,
+                                offset: r.offset.0,
+                                len: r.length.0,
+                            },
+                        );
+                    }
+                    // Someone else may take it.
+                    self.refill_all();
+                }
+            }
+            Message::AllowedFast(i) => {
+                if let Some(p) = self.peers.get_mut(&slot) {
+                    if p.allowed_fast.len() < 64 {
+                        p.allowed_fast.insert(i.0);
+                    }
+                }
+            }
+            Message::Extended(e) => self.on_extended(slot, e).await,
+        }
+    }
+
+    fn on_have(&mut self, slot: PeerSlot, i: u32) {
+        let Some(p) = self.peers.get_mut(&slot) else {
+            return;
+        };
+        let Some(meta) = self.meta.as_mut() else {
+            if p.early_haves.len() < MAX_EARLY_HAVES {
+                p.early_haves.push(i);
+            }
+            return;
+        };
+        if i >= meta.have.len() || p.bitfield.get(PieceIndex(i)) {
+            return;
+        }
+        let _ = p.bitfield.set(PieceIndex(i));
+        meta.picker.peer_has(i);
+        if let Some(ss) = meta.superseed.as_mut() {
+            if p.ss_joined {
+                let reveal = ss.peer_has(slot, i);
+                p.outbox
+                    .msgs
+                    .extend(reveal.into_iter().map(|q| Message::Have(PieceIndex(q))));
+            }
+        }
+        if !p.am_interested && !meta.have.get(PieceIndex(i)) {
+            self.update_interest(slot);
+        }
+    }
+
+    fn on_bitfield(&mut self, slot: PeerSlot, raw: Option<Bytes>) {
+        let Some(p) = self.peers.get_mut(&slot) else {
+            return;
+        };
+        let Some(meta) = self.meta.as_mut() else {
+            match raw {
+                Some(r) => p.raw_bitfield = Some(r),
+                None => p.has_all = true,
+            }
+            return;
+        };
+        let n = meta.have.len();
+        let bf = match raw {
+            None => {
+                p.has_all = true;
+                Bitfield::full(n)
+            }
+            Some(r) => match Bitfield::from_payload(&r, n) {
+                Ok(b) => b,
+                Err(e) => {
+                    debug!(peer = %p.addr, error = %e, "bad bitfield; disconnecting");
+                    self.remove_peer(slot, false);
+                    return;
+                }
+            },
+        };
+        let new: Vec<PieceIndex> = bf.iter_and_not(&p.bitfield).collect();
+        for &i in &new {
+            let _ = p.bitfield.set(i);
+        }
+        if new.len() as u32 == n {
+            meta.picker.peer_has_all_of(|_| true);
+        } else {
+            for &i in &new {
+                meta.picker.peer_has(i.0);
+            }
+        }
+        if p.ss_joined {
+            if let Some(ss) = meta.superseed.as_mut() {
+                for &i in &new {
+                    let reveal = ss.peer_has(slot, i.0);
+                    p.outbox
+                        .msgs
+                        .extend(reveal.into_iter().map(|q| Message::Have(PieceIndex(q))));
+                }
+            }
+        }
+        self.update_interest(slot);
+    }
+
+    fn update_interest(&mut self, slot: PeerSlot) {
+        let Some(meta) = self.meta.as_ref() else {
+            return;
+        };
+        let Some(p) = self.peers.get_mut(&slot) else {
+            return;
+        };
+        let want = p.bitfield.any_and_not(&meta.have);
+        if want != p.am_interested {
+            p.am_interested = want;
+            p.outbox.msgs.push(if want {
+                Message::Interested
+            } else {
+                Message::NotInterested
+            });
+        }
+    }
+
+    fn refill_all(&mut self) {
+        let slots: Vec<PeerSlot> = self.peers.keys().copied().collect();
+        for s in slots {
+            self.fill_requests(s);
+        }
+    }
+
+    /// Tops up the peer's request pipeline from the picker.
+    fn fill_requests(&mut self, slot: PeerSlot) {
+        let Some(meta) = self.meta.as_mut() else {
+            return;
+        };
+        if meta.picker.is_complete() {
+            return;
+        }
+        let Some(p) = self.peers.get_mut(&slot) else {
+            return;
+        };
+        if !p.am_interested || (p.peer_choking && p.allowed_fast.is_empty()) {
+            return;
+        }
+        let want = p.depth.saturating_sub(p.outstanding.len());
+        // Ask in batches: one picker call and one write per few blocks.
+        if want == 0 || (want < 4 && !p.outstanding.is_empty()) {
+            return;
+        }
+        let choked = p.peer_choking;
+        let bf = &p.bitfield;
+        let af = &p.allowed_fast;
+        let reqs = meta.picker.next_requests(
+            slot,
+            |i| bf.get(PieceIndex(i)) && (!choked || af.contains(&i)),
+            want,
+        );
+        let now = Instant::now();
+        for r in reqs {
+            p.outstanding.insert((r.piece, r.offset), (now, r.len));
+            p.cancelled.remove(&(r.piece, r.offset));
+            p.outbox.msgs.push(Message::Request(wire::BlockRequest::new(
+                PieceIndex(r.piece),
+                wire::BlockOffset(r.offset),
+                wire::BlockLength(r.len),
+            )));
+        }
+    }
+
+    fn on_request(&mut self, slot: PeerSlot, r: wire::BlockRequest) {
+        let Some(p) = self.peers.get_mut(&slot) else {
+            return;
+        };
+        let ok = match self.meta.as_ref() {
+            None => false,
+            Some(meta) => {
+                let i = r.piece.0;
+                let size = meta.info.piece_size(i as usize);
+                i < meta.have.len()
+                    && meta.have.get(r.piece)
+                    && r.length.0 > 0
+                    && r.length.0 <= 128 * 1024
+                    && u64::from(r.offset.0) + u64::from(r.length.0) <= size
+                    && !p.am_choking
+                    && p.serving < MAX_SERVING
+                    && meta
+                        .superseed
+                        .as_ref()
+                        .is_none_or(|ss| ss.may_serve(slot, i))
+            }
+        };
+        if ok {
+            p.serving += 1;
+            p.outbox.serve.push(r);
+        } else if p.fast {
+            p.outbox.msgs.push(Message::RejectRequest(r));
+        }
+    }
+
+    fn on_uploaded(&mut self, slot: PeerSlot, reqs: &[wire::BlockRequest]) {
+        let bytes: u64 = reqs.iter().map(|r| u64::from(r.length.0)).sum();
+        self.uploaded += bytes;
+        self.tick_up += bytes;
+        self.choker.record(slot, 0, bytes);
+        let Some(p) = self.peers.get_mut(&slot) else {
+            return;
+        };
+        p.serving = p.serving.saturating_sub(reqs.len());
+        p.up_tick += bytes;
+        let Some(meta) = self.meta.as_mut() else {
+            return;
+        };
+        for r in reqs {
+            let i = r.piece.0;
+            let size = meta.info.piece_size(i as usize);
+            let c = p.uploaded_per_piece.entry(i).or_default();
+            *c += u64::from(r.length.0);
+            if *c >= size {
+                p.uploaded_per_piece.remove(&i);
+                if let Some(ss) = meta.superseed.as_mut() {
+                    let reveal = ss.piece_uploaded(slot, i);
+                    p.outbox
+                        .msgs
+                        .extend(reveal.into_iter().map(|q| Message::Have(PieceIndex(q))));
+                }
+            }
+        }
+    }
+
+    fn on_block(&mut self, slot: PeerSlot, piece: wire::Piece) {
+        let Some(p) = self.peers.get_mut(&slot) else {
+            return;
+        };
+        let key = (piece.index.0, piece.offset.0);
+        let len = piece.data.len() as u64;
+        self.downloaded += len;
+        self.tick_down += len;
+        p.down_tick += len;
+        let now = Instant::now();
+        match p.outstanding.remove(&key) {
+            Some((sent, _)) => {
+                let lat = now.duration_since(sent);
+                p.min_latency = Some(p.min_latency.map_or(lat, |m| m.min(lat)));
+                p.last_block = now;
+            }
+            None => {
+                if !p.cancelled.remove(&key) {
+                    p.unrequested += 1;
+                    if p.unrequested > MAX_UNREQUESTED {
+                        debug!(peer = %p.addr, "too many unrequested blocks; disconnecting");
+                        self.remove_peer(slot, false);
+                    }
+                }
+                return;
+            }
+        }
+        self.choker.record(slot, len, 0);
+        let Some(meta) = self.meta.as_mut() else {
+            return;
+        };
+        let req = BlockRequest {
+            piece: piece.index.0,
+            offset: piece.offset.0,
+            len: u32::try_from(piece.data.len()).unwrap_or(u32::MAX),
+        };
+        match meta.picker.block_received(slot, req) {
+            BlockOutcome::Accepted {
+                piece_complete,
+                cancel,
+            } => {
+                let size = meta.info.piece_size(req.piece as usize) as usize;
+                let spare = &mut meta.spare;
+                let buf = meta.buffers.entry(req.piece).or_insert_with(|| {
+                    let mut b = spare.pop().unwrap_or_default();
+                    b.resize(size, 0);
+                    b
+                });
+                let off = req.offset as usize;
+                buf[off..off + piece.data.len()].copy_from_slice(&piece.data);
+                for (q, r) in cancel {
+                    if let Some(qp) = self.peers.get_mut(&q) {
+                        let k = (r.piece, r.offset);
+                        if qp.outstanding.remove(&k).is_some() {
+                            qp.cancelled.insert(k);
+                            qp.outbox.msgs.push(Message::Cancel(wire::BlockRequest::new(
+                                PieceIndex(r.piece),
+                                wire::BlockOffset(r.offset),
+                                wire::BlockLength(r.len),
+                            )));
+                        }
+                    }
+                }
+                if piece_complete {
+                    self.start_verify(req.piece);
+                }
+            }
+            BlockOutcome::Duplicate => {}
+            BlockOutcome::Unexpected => {
+                if let Some(p) = self.peers.get_mut(&slot) {
+                    p.unrequested += 1;
+                }
+            }
+        }
+    }
+
+    fn start_verify(&mut self, piece: u32) {
+        let Some(meta) = self.meta.as_mut() else {
+            return;
+        };
+        let Some(buf) = meta.buffers.remove(&piece) else {
+            return;
+        };
+        let info = Arc::clone(&meta.info);
+        let store = Arc::clone(&meta.store);
+        let events = self.shared.events.clone();
+        let sem = Arc::clone(&self.shared.session.write_limit);
+        self.shared.session.tasks.spawn(async move {
+            let Ok(_permit) = sem.acquire_owned().await else {
+                return;
+            };
+            let done = tokio::task::spawn_blocking(move || {
+                let p = storage::PieceIndex(piece);
+                let result = if verify_piece(&info, p, &buf) {
+                    store.write_piece(p, &buf).map(|()| true)
+                } else {
+                    Ok(false)
+                };
+                (result, buf)
+            })
+            .await;
+            let (result, buf) = done.unwrap_or((Ok(false), Vec::new()));
+            let _ = events.send(Event::PieceDone { piece, result, buf }).await;
+        });
+    }
+
+    fn on_piece_done(&mut self, piece: u32, result: Result<bool, StorageError>) {
+        let Some(meta) = self.meta.as_mut() else {
+            return;
+        };
+        match result {
+            Ok(true) => {
+                meta.picker.piece_verified(piece);
+                let _ = meta.have.set(PieceIndex(piece));
+                meta.resume.piece_written(storage::PieceIndex(piece));
+                self.resume_dirty = true;
+                let have_msg = Message::Have(PieceIndex(piece));
+                for p in self.peers.values_mut() {
+                    if !p.bitfield.get(PieceIndex(piece)) {
+                        p.outbox.msgs.push(have_msg.clone());
+                    }
+                }
+                let slots: Vec<PeerSlot> = self.peers.keys().copied().collect();
+                for s in &slots {
+                    self.update_interest(*s);
+                }
+                let _ = self.events.send(TorrentEvent::PieceVerified(piece));
+                if self.is_complete() {
+                    self.on_complete();
+                }
+            }
+            Ok(false) => {
+                self.hash_failures += 1;
+                let contributors = meta.picker.piece_failed(piece);
+                warn!(
+                    piece,
+                    peers = contributors.len(),
+                    "piece failed its hash check"
+                );
+                let threshold = if contributors.len() <= 1 { 1 } else { 2 };
+                for slot in contributors {
+                    let Some(p) = self.peers.get(&slot) else {
+                        continue;
+                    };
+                    let s = self.strikes.entry(p.addr).or_default();
+                    *s += 1;
+                    if *s >= threshold {
+                        self.ban(slot);
+                    }
+                }
+            }
+            Err(e) => {
+                let msg = format!("cannot store piece {piece}: {e}");
+                warn!(error = %msg, "storage error; stopping the torrent");
+                meta.picker.piece_failed(piece);
+                self.error = Some(msg.clone());
+                let _ = self.events.send(TorrentEvent::Error(msg));
+                let slots: Vec<PeerSlot> = self.peers.keys().copied().collect();
+                for s in slots {
+                    self.remove_peer(s, false);
+                }
+            }
+        }
+        self.refill_all();
+        self.update_progress();
+    }
+
+    fn on_complete(&mut self) {
+        info!("download complete");
+        self.save_resume_background(true);
+        let _ = self.events.send(TorrentEvent::Complete);
+        self.completed_announced = true;
+        // Seeds have nothing for us and want nothing from us.
+        let seeds: Vec<PeerSlot> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.is_seed())
+            .map(|(s, _)| *s)
+            .collect();
+        for s in seeds {
+            self.remove_peer(s, false);
+        }
+    }
+
+    async fn on_extended(&mut self, slot: PeerSlot, e: ExtendedMessage) {
+        if e.id == ExtendedId::HANDSHAKE {
+            let Ok(h) = ExtendedHandshake::parse(&e.payload) else {
+                return;
+            };
+            let size = h.metadata_size;
+            let has_md = h.extension_id(UT_METADATA).is_some();
+            if let Some(p) = self.peers.get_mut(&slot) {
+                p.their_ext = Some(h);
+            }
+            if self.meta.is_none() && has_md {
+                if self.metadata.is_none() {
+                    if let Some(size) = size {
+                        match MetadataAssembler::new(self.shared.infohash, size) {
+                            Ok(a) => self.metadata = Some(a),
+                            Err(e) => debug!(error = %e, "peer announced unusable metadata size"),
+                        }
+                    }
+                }
+                self.request_metadata();
+            }
+            return;
+        }
+        if e.id == OUR_UT_METADATA {
+            let Ok(m) = MetadataMessage::parse(&e.payload) else {
+                return;
+            };
+            self.on_metadata(slot, m).await;
+        } else if e.id == OUR_UT_PEX && self.shared.session.options.pex {
+            let Ok(m) = PexMessage::parse(&e.payload) else {
+                return;
+            };
+            let addrs: Vec<SocketAddr> = m.added.iter().map(|p| p.addr).collect();
+            self.add_candidates(&addrs, false);
+            self.maybe_connect();
+        }
+    }
+
+    fn request_metadata(&mut self) {
+        let Some(asm) = self.metadata.as_ref() else {
+            return;
+        };
+        let now = Instant::now();
+        let missing: Vec<MetadataPiece> = asm.missing().collect();
+        let capable: Vec<(PeerSlot, ExtendedId)> = self
+            .peers
+            .iter()
+            .filter_map(|(s, p)| {
+                let id = p.their_ext.as_ref()?.extension_id(UT_METADATA)?;
+                Some((*s, id))
+            })
+            .collect();
+        if capable.is_empty() {
+            return;
+        }
+        for (k, piece) in missing.into_iter().enumerate() {
+            if let Some((_, at)) = self.metadata_inflight.get(&piece.0) {
+                if now.duration_since(*at) < Duration::from_secs(10) {
+                    continue;
+                }
+            }
+            let (slot, id) = capable[(k + self.ticks as usize) % capable.len()];
+            if let Some(p) = self.peers.get_mut(&slot) {
+                p.outbox.msgs.push(Message::Extended(ExtendedMessage::new(
+                    id,
+                    MetadataMessage::Request(piece).to_bytes(),
+                )));
+                self.metadata_inflight.insert(piece.0, (slot, now));
+            }
+        }
+    }
+
+    async fn on_metadata(&mut self, slot: PeerSlot, m: MetadataMessage) {
+        match m {
+            MetadataMessage::Request(piece) => {
+                let Some(p) = self.peers.get_mut(&slot) else {
+                    return;
+                };
+                let Some(id) = p
+                    .their_ext
+                    .as_ref()
+                    .and_then(|h| h.extension_id(UT_METADATA))
+                else {
+                    return;
+                };
+                let reply = match self.meta.as_ref() {
+                    Some(meta) => {
+                        let raw = meta.metainfo.raw_info();
+                        let start = piece.0 as usize * wire::METADATA_PIECE_LEN;
+                        if start < raw.len() {
+                            let end = (start + wire::METADATA_PIECE_LEN).min(raw.len());
+                            MetadataMessage::Data {
+                                piece,
+                                total_size: raw.len() as u64,
+                                data: Bytes::copy_from_slice(&raw[start..end]),
+                            }
+                        } else {
+                            MetadataMessage::Reject(piece)
+                        }
+                    }
+                    None => MetadataMessage::Reject(piece),
+                };
+                p.outbox.msgs.push(Message::Extended(ExtendedMessage::new(
+                    id,
+                    reply.to_bytes(),
+                )));
+            }
+            MetadataMessage::Reject(piece) => {
+                self.metadata_inflight.remove(&piece.0);
+            }
+            MetadataMessage::Data {
+                piece,
+                total_size,
+                data,
+            } => {
+                self.metadata_inflight.remove(&piece.0);
+                if self.meta.is_some() {
+                    return;
+                }
+                let Some(asm) = self.metadata.as_mut() else {
+                    return;
+                };
+                match asm.insert(piece, total_size, data) {
+                    Ok(true) => match asm.finish() {
+                        Ok(raw) => self.on_metadata_complete(&raw).await,
+                        Err(e) => {
+                            warn!(error = %e, "received metadata does not match the infohash");
+                            self.request_metadata();
+                        }
+                    },
+                    Ok(false) => {}
+                    Err(e) => debug!(error = %e, "bad metadata piece"),
+                }
+            }
+        }
+    }
+
+    async fn on_metadata_complete(&mut self, raw: &[u8]) {
+        let metainfo = match Metainfo::from_info_bytes(raw) {
+            Ok(m) => Arc::new(m),
+            Err(e) => {
+                let msg = format!("received metadata is not a valid torrent: {e}");
+                self.error = Some(msg.clone());
+                let _ = self.events.send(TorrentEvent::Error(msg));
+                return;
+            }
+        };
+        info!(name = metainfo.info().name(), "metadata received");
+        let dir = self.dir.clone();
+        let threads = self.shared.session.options.check_threads;
+        let m2 = Arc::clone(&metainfo);
+        let interval = self.shared.session.options.resume_save_interval;
+        let loaded = tokio::task::spawn_blocking(move || {
+            load_storage(m2, &dir, OpenMode::Download, threads, interval)
+        })
+        .await;
+        match loaded {
+            Ok(Ok(l)) => {
+                self.metadata = None;
+                self.metadata_inflight.clear();
+                self.install_meta(l);
+                let _ = self.events.send(TorrentEvent::MetadataReceived);
+                if self.is_complete() {
+                    self.on_complete();
+                }
+                self.refill_all();
+                self.update_progress();
+            }
+            Ok(Err(e)) => {
+                let msg = format!("cannot open storage: {e}");
+                self.error = Some(msg.clone());
+                let _ = self.events.send(TorrentEvent::Error(msg));
+            }
+            Err(_) => {}
+        }
+    }
+
+    fn on_tick(&mut self) {
+        self.ticks += 1;
+        let now = Instant::now();
+        let timeout = self.shared.session.options.request_timeout;
+        let mut snubbed = Vec::new();
+        // Rates and adaptive pipeline depth.
+        for (slot, p) in self.peers.iter_mut() {
+            p.down_rate = p.down_rate * 0.6 + p.down_tick as f64 * 0.4;
+            p.up_rate = p.up_rate * 0.6 + p.up_tick as f64 * 0.4;
+            p.down_tick = 0;
+            p.up_tick = 0;
+            // Enough requests to cover the bandwidth-delay product with margin.
+            let lat = p
+                .min_latency
+                .unwrap_or(Duration::from_millis(50))
+                .as_secs_f64();
+            let target = (p.down_rate * (2.0 * lat + 0.05) / f64::from(BLOCK_SIZE)) as usize;
+            p.depth = target.clamp(MIN_DEPTH, MAX_DEPTH);
+            if !p.outstanding.is_empty() && now.duration_since(p.last_block) > timeout {
+                snubbed.push(*slot);
+            }
+        }
+        for slot in snubbed {
+            if let Some(p) = self.peers.get_mut(&slot) {
+                debug!(peer = %p.addr, "peer snubbed us; releasing its requests");
+                let keys: Vec<(u32, u32)> = p.outstanding.drain().map(|(k, _)| k).collect();
+                for k in &keys {
+                    p.outbox.msgs.push(Message::Cancel(wire::BlockRequest::new(
+                        PieceIndex(k.0),
+                        wire::BlockOffset(k.1),
+                        wire::BlockLength(BLOCK_SIZE),
+                    )));
+                }
+                p.cancelled.extend(keys);
+                p.depth = MIN_DEPTH / 4;
+                p.last_block = now;
+                if let Some(meta) = self.meta.as_mut() {
+                    meta.picker.peer_released(slot);
+                }
+            }
+        }
+        self.down_rate = self.down_rate * 0.6 + self.tick_down as f64 * 0.4;
+        self.up_rate = self.up_rate * 0.6 + self.tick_up as f64 * 0.4;
+        self.tick_down = 0;
+        self.tick_up = 0;
+        let slots: Vec<PeerSlot> = self.peers.keys().copied().collect();
+        for s in &slots {
+            self.superseed_join(*s, true);
+            self.fill_requests(*s);
+        }
+        if self.ticks % 10 == 0 {
+            let changes = self.choker.rechoke(self.is_complete());
+            self.apply_choke(changes);
+        }
+        if self.resume_dirty
+            && now.duration_since(self.last_resume_save)
+                >= self.shared.session.options.resume_save_interval
+        {
+            self.save_resume_background(false);
+        }
+        if self.shared.session.options.pex
+            && now.duration_since(self.last_pex) >= self.shared.session.options.pex_interval
+        {
+            self.last_pex = now;
+            self.send_pex();
+        }
+        if self.meta.is_none() {
+            self.request_metadata();
+        }
+        self.maybe_start_web_seeds();
+        self.maybe_connect();
+        self.update_progress();
+    }
+
+    /// Web seeds are a fallback: they join once peers have not delivered for
+    /// a few seconds (none connected, or all of them slow).
+    fn maybe_start_web_seeds(&mut self) {
+        if self.web_seeds_started || self.web_seeds.is_empty() || self.paused || self.ticks < 3 {
+            return;
+        }
+        let Some(meta) = self.meta.as_ref() else {
+            return;
+        };
+        if meta.picker.is_complete() || self.down_rate >= 64.0 * 1024.0 {
+            return;
+        }
+        self.web_seeds_started = true;
+        for (i, url) in self.web_seeds.iter().enumerate() {
+            info!(%url, "peers are not delivering; using the web seed");
+            let n = u16::try_from(i + 1).unwrap_or(u16::MAX);
+            self.shared.session.tasks.spawn(crate::webseed::run(
+                Arc::clone(&self.shared),
+                url.clone(),
+                Arc::clone(&meta.info),
+                n,
+            ));
+        }
+    }
+
+    fn send_pex(&mut self) {
+        let current: HashSet<SocketAddr> = self
+            .peers
+            .values()
+            .filter_map(PeerState::listen_addr)
+            .collect();
+        let seeds: HashSet<SocketAddr> = self
+            .peers
+            .values()
+            .filter(|p| p.is_seed())
+            .filter_map(PeerState::listen_addr)
+            .collect();
+        for p in self.peers.values_mut() {
+            let Some(id) = p.their_ext.as_ref().and_then(|h| h.extension_id(UT_PEX)) else {
+                continue;
+            };
+            let own = p.listen_addr();
+            let added: Vec<PexPeer> = current
+                .iter()
+                .filter(|a| !p.pex_sent.contains(a) && Some(**a) != own)
+                .take(wire::MAX_PEX_PEERS)
+                .map(|a| PexPeer {
+                    addr: *a,
+                    flags: PexFlags(if seeds.contains(a) { PexFlags::SEED } else { 0 }),
+                })
+                .collect();
+            let dropped: Vec<SocketAddr> = p
+                .pex_sent
+                .iter()
+                .filter(|a| !current.contains(a))
+                .take(wire::MAX_PEX_PEERS)
+                .copied()
+                .collect();
+            if added.is_empty() && dropped.is_empty() {
+                continue;
+            }
+            for a in &added {
+                p.pex_sent.insert(a.addr);
+            }
+            for a in &dropped {
+                p.pex_sent.remove(a);
+            }
+            let msg = PexMessage { added, dropped };
+            p.outbox
+                .msgs
+                .push(Message::Extended(ExtendedMessage::new(id, msg.to_bytes())));
+        }
+    }
+
+    fn update_progress(&self) {
+        let mut g = self.progress.lock().unwrap_or_else(|e| e.into_inner());
+        g.name.clone_from(&self.name);
+        g.downloaded = self.downloaded;
+        g.uploaded = self.uploaded;
+        g.peers = self.peers.len();
+        g.download_rate = self.down_rate as u64;
+        g.upload_rate = self.up_rate as u64;
+        g.hash_failures = self.hash_failures;
+        g.banned = self.banned_count;
+        if let Some(meta) = self.meta.as_ref() {
+            g.pieces_total = meta.have.len();
+            g.pieces_have = meta.have.count_ones();
+            g.bytes_total = meta.info.total_length();
+            let n = meta.have.len();
+            let full = u64::from(meta.have.count_ones()) * meta.info.piece_length();
+            // Every piece but the last is piece_length long.
+            g.bytes_have = if n > 0 && meta.have.get(PieceIndex(n - 1)) {
+                full - meta.info.piece_length() + meta.info.piece_size(n as usize - 1)
+            } else {
+                full
+            };
+        }
+        g.state = if let Some(e) = &self.error {
+            TorrentState::Error(e.clone())
+        } else if self.paused {
+            TorrentState::Paused
+        } else if self.meta.is_none() {
+            TorrentState::FetchingMetadata
+        } else if self.is_complete() {
+            TorrentState::Seeding
+        } else {
+            TorrentState::Downloading
+        };
+    }
+}
+
+/// Opens storage and finds the verified pieces: the saved resume state is
+/// trusted for files whose fingerprint is unchanged, everything else is
+/// hashed (`storage::check_resume`).
+pub(crate) fn load_storage(
+    metainfo: Arc<Metainfo>,
+    dir: &std::path::Path,
+    mode: OpenMode,
+    threads: usize,
+    save_interval: Duration,
+) -> Result<Loaded, StorageError> {
+    let info = Arc::new(metainfo.info().clone());
+    let store = Arc::new(FileStorage::open(
+        Arc::clone(&info),
+        dir,
+        mode,
+        FileStorageOptions::default(),
+    )?);
+    let infohash = metainfo.infohash();
+    let path = crate::resume::resume_path(dir, &infohash);
+    let saved = ResumeState::load(&path, infohash, &info);
+    let verified = storage::check_resume(&*store, saved.as_ref(), threads, |_| {});
+    let have = (0..info.num_pieces())
+        .map(|i| verified.contains(storage::PieceIndex(i as u32)))
+        .collect();
+    let resume = Arc::new(ResumeWriter::new(
+        path,
+        infohash,
+        Arc::clone(&store) as Arc<dyn Storage>,
+        verified,
+        ResumeOptions {
+            interval: save_interval,
+            ..ResumeOptions::default()
+        },
+    ));
+    // Record the check so the next start takes the fast path (a read-only
+    // seed directory just means no state file).
+    if let Err(e) = resume.save_now() {
+        debug!(error = %e, "cannot save resume state");
+    }
+    Ok(Loaded {
+        metainfo,
+        info,
+        store,
+        resume,
+        have,
+    })
+}
+
+#[allow(dead_code)]
+fn _assert_send() {
+    fn is_send<T: Send>() {}
+    is_send::<Actor>();
+    let _ = VecDeque::<u8>::new();
+}

@@ -1,0 +1,285 @@
+//! In-process swarms on 127.0.0.1: seeders and leechers in one test process.
+
+mod common;
+
+use common::*;
+use swarm::{AddTorrent, TorrentSource};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_seeder_three_leechers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    let m = single_file(&src, "data.bin", 3 * 1024 * 1024 + 12345, 64 * 1024, 1);
+    let seeder = session().await;
+    let sh = seeder
+        .add_torrent(AddTorrent::seed(m.clone(), &src))
+        .await
+        .unwrap();
+    assert_eq!(sh.progress().pieces_have, sh.progress().pieces_total);
+    let mut leechers = Vec::new();
+    for _ in 0..3 {
+        leechers.push(session().await);
+    }
+    let addrs: Vec<_> = leechers.iter().map(addr).collect();
+    let mut handles = Vec::new();
+    for (i, l) in leechers.iter().enumerate() {
+        let mut add = AddTorrent::download(
+            TorrentSource::Metainfo(Box::new(m.clone())),
+            tmp.path().join(format!("l{i}")),
+        );
+        add.peers.push(addr(&seeder));
+        add.peers
+            .extend(addrs.iter().copied().filter(|a| *a != addr(l)));
+        handles.push(l.add_torrent(add).await.unwrap());
+    }
+    for h in &handles {
+        tokio::time::timeout(deadline(), h.wait_complete())
+            .await
+            .expect("timed out")
+            .unwrap();
+    }
+    for i in 0..3 {
+        assert_same_data(&m, &src, &tmp.path().join(format!("l{i}")));
+    }
+    let up = sh.progress().uploaded;
+    let total = m.info().total_length();
+    eprintln!("origin uploaded {:.2} copies", up as f64 / total as f64);
+    for l in &leechers {
+        l.shutdown().await;
+    }
+    seeder.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn magnet_download_fetches_metadata_from_peers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    let files: Vec<(String, usize)> = (0..5)
+        .map(|i| (format!("dir{}/f{i}.bin", i % 2), 100_000 + i * 7777))
+        .collect();
+    let m = multi_file(&src, "release", &files, 32 * 1024, 7);
+    let seeder = session().await;
+    seeder
+        .add_torrent(AddTorrent::seed(m.clone(), &src))
+        .await
+        .unwrap();
+    let magnet = metainfo::Magnet {
+        infohash: m.infohash(),
+        peers: vec![addr(&seeder).to_string()],
+        ..Default::default()
+    };
+    let leecher = session().await;
+    let out = tmp.path().join("out");
+    let h = leecher
+        .add_torrent(AddTorrent::download(
+            TorrentSource::Magnet(Box::new(magnet)),
+            &out,
+        ))
+        .await
+        .unwrap();
+    tokio::time::timeout(deadline(), h.wait_complete())
+        .await
+        .expect("timed out")
+        .unwrap();
+    assert_same_data(&m, &src, &out);
+    assert_eq!(h.progress().name.as_deref(), Some("release"));
+    leecher.shutdown().await;
+    seeder.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_thousand_small_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    let files: Vec<(String, usize)> = (0..3000)
+        .map(|i| {
+            (
+                format!("d{}/e{}/file{i}.txt", i % 7, i % 13),
+                200 + (i * 37) % 3000,
+            )
+        })
+        .collect();
+    let m = multi_file(&src, "many", &files, 16 * 1024, 11);
+    assert_eq!(m.info().files().len(), 3000);
+    let seeder = session().await;
+    seeder
+        .add_torrent(AddTorrent::seed(m.clone(), &src))
+        .await
+        .unwrap();
+    let leecher = session().await;
+    let out = tmp.path().join("out");
+    let mut add = AddTorrent::download(TorrentSource::Metainfo(Box::new(m.clone())), &out);
+    add.peers.push(addr(&seeder));
+    let h = leecher.add_torrent(add).await.unwrap();
+    tokio::time::timeout(deadline(), h.wait_complete())
+        .await
+        .expect("timed out")
+        .unwrap();
+    assert_same_data(&m, &src, &out);
+    leecher.shutdown().await;
+    seeder.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leechers_find_each_other_through_pex() {
+    use std::time::Duration;
+    use swarm::{Rate, Session, SessionOptions};
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    let m = single_file(&src, "data.bin", 4 * 1024 * 1024, 64 * 1024, 9);
+    let fast_pex = SessionOptions {
+        pex_interval: Duration::from_millis(300),
+        ..opts()
+    };
+    let seeder = Session::new(SessionOptions {
+        upload_rate: Rate(2 << 20),
+        ..fast_pex.clone()
+    })
+    .await
+    .unwrap();
+    let mut seed = AddTorrent::seed(m.clone(), &src);
+    seed.super_seed = false;
+    seeder.add_torrent(seed).await.unwrap();
+    let mut handles = Vec::new();
+    let mut sessions = Vec::new();
+    for i in 0..3 {
+        let l = Session::new(fast_pex.clone()).await.unwrap();
+        let mut add = AddTorrent::download(
+            TorrentSource::Metainfo(Box::new(m.clone())),
+            tmp.path().join(format!("l{i}")),
+        );
+        add.peers.push(addr(&seeder));
+        handles.push(l.add_torrent(add).await.unwrap());
+        sessions.push(l);
+    }
+    // Only the seeder was given; PEX must introduce the leechers to each other.
+    let start = std::time::Instant::now();
+    while !handles.iter().all(|h| h.progress().peers >= 3) {
+        assert!(
+            start.elapsed() < deadline(),
+            "peers: {:?}",
+            handles
+                .iter()
+                .map(|h| h.progress().peers)
+                .collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    seeder.set_upload_rate(Rate::UNLIMITED);
+    for h in &handles {
+        tokio::time::timeout(deadline(), h.wait_complete())
+            .await
+            .expect("timed out")
+            .unwrap();
+    }
+    for l in &sessions {
+        l.shutdown().await;
+    }
+    seeder.shutdown().await;
+}
+
+/// A tiny HTTP/1.1 file server with Range support, for the web seed test.
+async fn http_file_server(root: std::path::PathBuf) -> std::net::SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut s, _)) = l.accept().await else {
+                return;
+            };
+            let root = root.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                    let mut chunk = [0u8; 1024];
+                    match s.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                let head = String::from_utf8_lossy(&buf).to_string();
+                let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
+                let data =
+                    std::fs::read(root.join(path.trim_start_matches('/'))).unwrap_or_default();
+                let range = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("Range: bytes=").map(str::to_string));
+                let (status, body) = match range {
+                    Some(r) => {
+                        let (a, b) = r.trim().split_once('-').unwrap();
+                        let (a, b): (usize, usize) = (a.parse().unwrap(), b.parse().unwrap());
+                        ("206 Partial Content", data[a..=b].to_vec())
+                    }
+                    None => ("200 OK", data),
+                };
+                let resp = format!(
+                    "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = s.write_all(resp.as_bytes()).await;
+                let _ = s.write_all(&body).await;
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn web_seed_is_used_when_no_peer_delivers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    let files: Vec<(String, usize)> =
+        vec![("a.bin".into(), 300_000), ("sub/b.bin".into(), 500_001)];
+    let m = multi_file(&src, "ws", &files, 64 * 1024, 13);
+    let http = http_file_server(src.clone()).await;
+    let m = metainfo::Metainfo::from_bytes(
+        &m.with_web_seeds(vec![format!("http://{http}/")]).to_bytes(),
+    )
+    .unwrap();
+    let leecher = session().await;
+    let out = tmp.path().join("out");
+    let h = leecher
+        .add_torrent(AddTorrent::download(
+            TorrentSource::Metainfo(Box::new(m.clone())),
+            &out,
+        ))
+        .await
+        .unwrap();
+    tokio::time::timeout(deadline(), h.wait_complete())
+        .await
+        .expect("timed out")
+        .unwrap();
+    assert_same_data(&m, &src, &out);
+    leecher.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ipv6_peers() {
+    use swarm::{Session, SessionOptions};
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    let m = single_file(&src, "six.bin", 700_000, 32 * 1024, 17);
+    let v6 = SessionOptions {
+        listen: vec!["[::1]:0".parse().unwrap()],
+        ..opts()
+    };
+    let seeder = Session::new(v6.clone()).await.unwrap();
+    seeder
+        .add_torrent(AddTorrent::seed(m.clone(), &src))
+        .await
+        .unwrap();
+    let leecher = Session::new(v6).await.unwrap();
+    let out = tmp.path().join("out");
+    let mut add = AddTorrent::download(TorrentSource::Metainfo(Box::new(m.clone())), &out);
+    add.peers.push(seeder.listen_addrs()[0]);
+    assert!(add.peers[0].is_ipv6());
+    let h = leecher.add_torrent(add).await.unwrap();
+    tokio::time::timeout(deadline(), h.wait_complete())
+        .await
+        .expect("timed out")
+        .unwrap();
+    assert_same_data(&m, &src, &out);
+    leecher.shutdown().await;
+    seeder.shutdown().await;
+}
