@@ -29,6 +29,7 @@
 
 mod allow_list;
 mod config;
+mod config_docs;
 mod connection_id;
 mod error;
 mod http_server;
