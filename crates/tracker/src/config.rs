@@ -32,9 +32,10 @@ impl TrackerConfig {
         toml::from_str(text)
     }
 
-    /// The config as documented TOML (for `--print-config`).
+    /// The config as TOML with a comment explaining every setting (for
+    /// `--print-config`); it parses back to the same config.
     pub fn to_toml(&self) -> String {
-        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render config: {e}\n"))
+        crate::config_docs::documented(self)
     }
 }
 

@@ -29,6 +29,7 @@
 
 mod allow_list;
 mod config;
+mod config_docs;
 mod connection_id;
 mod error;
 mod http_server;
@@ -118,7 +119,9 @@ pub async fn serve(
                     sibling
                 }
             };
-            let (t, c, tk) = (tracker.clone(), cancel.clone(), tasks.clone());
+            // A child token per worker: its connections wait on their own
+            // node, not on one mutex shared by every connection.
+            let (t, c, tk) = (tracker.clone(), cancel.child_token(), tasks.clone());
             let name = format!("http worker {i}");
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()

@@ -29,7 +29,8 @@ fn print_config_is_toml_with_flags_applied() {
         out.stdout
     );
     assert!(
-        out.stdout.contains("[udp]\nenabled = false"),
+        out.stdout
+            .contains("[udp]\n# Serve BEP 15 UDP announces and scrapes.\nenabled = false"),
         "{}",
         out.stdout
     );

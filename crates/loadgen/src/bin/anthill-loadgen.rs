@@ -10,7 +10,7 @@ use std::time::Duration;
 #[derive(Debug, Parser)]
 struct Args {
     /// UDP tracker address (BEP 15).
-    #[arg(long, required_unless_present = "http")]
+    #[arg(long, required_unless_present_any = ["http", "print_whitelist"])]
     udp: Option<SocketAddr>,
     /// HTTP tracker address (announce at /announce).
     #[arg(long)]
@@ -42,11 +42,18 @@ struct Args {
     /// Peers asked for per announce.
     #[arg(long, default_value_t = 50)]
     numwant: u32,
+    /// Print the workload's infohashes (an opentracker whitelist) and exit.
+    #[arg(long)]
+    print_whitelist: bool,
 }
 
 fn main() -> anyhow::Result<()> {
     let a = Args::parse();
     let wl = Workload::new(a.torrents, a.peers, 1);
+    if a.print_whitelist {
+        print!("{}", wl.whitelist());
+        return Ok(());
+    }
     if let Some(target) = a.udp {
         if a.fill {
             let mut r = udp::fill(target, &wl, a.threads, a.window)?;
