@@ -11,7 +11,7 @@
 //! let wl = Workload::new(100, 10_000, 1);
 //! let target = "127.0.0.1:6969".parse().unwrap();
 //! udp::fill(target, &wl, 2, 64).unwrap();
-//! let report = udp::run(target, &wl, &udp::UdpOptions {
+//! let mut report = udp::run(target, &wl, &udp::UdpOptions {
 //!     duration: Duration::from_secs(5),
 //!     ..Default::default()
 //! }).unwrap();
