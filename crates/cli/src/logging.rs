@@ -13,7 +13,6 @@ pub(crate) enum LogFormat {
 }
 
 /// Installs a subscriber writing to stderr, filtered by `RUST_LOG` (default `info`).
-#[allow(dead_code)] // used by the daemon subcommands
 pub(crate) fn init(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = fmt().with_env_filter(filter).with_writer(std::io::stderr);

@@ -26,6 +26,8 @@ enum Command {
     Demo(cmd::demo::Args),
     /// Print shell completions for bash, zsh, fish, elvish or powershell.
     Completions(cmd::completions::Args),
+    /// Run the BitTorrent tracker (HTTP and UDP announces, scrape, stats, metrics).
+    Tracker(cmd::tracker::Args),
     /// Seed existing data (super-seeding by default: the origin of a release).
     Seed(cmd::seed::Args),
     /// Download a torrent, magnet link or URL; optionally keep seeding.
@@ -38,6 +40,7 @@ fn main() -> ExitCode {
         Command::Torrent(a) => a.run(),
         Command::Demo(a) => a.run(),
         Command::Completions(a) => a.run(),
+        Command::Tracker(a) => a.run(),
         Command::Seed(a) => a.run(),
         Command::Get(a) => a.run(),
     };

@@ -6,3 +6,4 @@ pub(crate) mod get;
 pub(crate) mod peer_args;
 pub(crate) mod seed;
 pub(crate) mod torrent;
+pub(crate) mod tracker;

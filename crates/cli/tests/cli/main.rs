@@ -5,5 +5,7 @@ mod engine;
 mod interop;
 mod peer_interop;
 mod torrent;
+mod tracker_cmd;
+mod tracker_netns;
 mod usage;
 mod util;

@@ -1,0 +1,284 @@
+//! anthill's BitTorrent tracker: HTTP and UDP announces for any standard
+//! client, scrape, JSON stats and Prometheus metrics.
+//!
+//! The main type is [`Tracker`], the transport-independent state (a sharded
+//! in-memory swarm store, the allow list, rate limiter and counters).
+//! [`serve`] runs its HTTP and UDP servers on [`Listeners`] until a shutdown
+//! future completes; [`run`] does both steps from a [`TrackerConfig`]. The
+//! hub embeds a tracker with [`Tracker::new`] + [`serve`] and keeps the
+//! handle to register infohashes ([`Tracker::allow_list`]) and read
+//! progress ([`Tracker::stats`]).
+//!
+//! ```no_run
+//! # async fn f() -> Result<(), tracker::TrackerError> {
+//! let config = tracker::TrackerConfig::default();
+//! let listeners = tracker::Listeners::bind(&config)?;
+//! tracker::run(config, listeners, async {
+//!     let _ = tokio::signal::ctrl_c().await;
+//! })
+//! .await
+//! # }
+//! ```
+//!
+//! Layout:
+//! - `swarm/`: the store (see `swarm/SWARM.md` for invariants and lock order)
+//! - `http_server.rs`, `udp_server.rs`: the transports
+//! - `connection_id.rs`: BEP 15 connection ids and their threat model
+//! - `rate_limiter.rs`, `allow_list.rs`, `locality.rs`: policies
+//! - `config.rs`: the TOML configuration
+
+mod allow_list;
+mod config;
+mod connection_id;
+mod error;
+mod http_server;
+mod human_duration;
+mod listeners;
+mod locality;
+mod metrics;
+mod rate_limiter;
+mod stats;
+mod subnet;
+mod swarm;
+mod tracker;
+mod udp_server;
+
+pub use allow_list::AllowList;
+pub use config::{
+    AccessConfig, AccessMode, AnnounceConfig, HttpConfig, RateLimitConfig, SwarmConfig,
+    TrackerConfig, UdpConfig,
+};
+pub use error::{AnnounceError, TrackerError};
+pub use human_duration::{HumanDuration, ParseDurationError};
+pub use listeners::{Listeners, bind_tcp, bind_udp};
+pub use stats::{PeerStats, RequestCounters, TorrentStats, TorrentSummary, TrackerStats};
+pub use subnet::{ParseSubnetError, Subnet};
+pub use tracker::Tracker;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// How long in-flight HTTP requests get to finish after shutdown starts.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Builds a [`Tracker`] from `config` and [`serve`]s it.
+pub async fn run(
+    config: TrackerConfig,
+    listeners: Listeners,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), TrackerError> {
+    let tracker = Tracker::new(config)?;
+    serve(tracker, listeners, shutdown).await
+}
+
+/// Serves `tracker` on `listeners` until `shutdown` completes, then stops
+/// accepting, lets in-flight requests finish (up to 5 s) and returns.
+/// Returns an error at once if a worker dies.
+pub async fn serve(
+    tracker: Tracker,
+    listeners: Listeners,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), TrackerError> {
+    let cancel = CancellationToken::new();
+    let tasks = TaskTracker::new();
+    let mut workers = tokio::task::JoinSet::new();
+    let stop_udp = Arc::new(AtomicBool::new(false));
+    // If this future is dropped (its runtime shuts down), the worker threads
+    // must still stop, or joining them would hang.
+    let _stop_guard = StopGuard {
+        cancel: cancel.clone(),
+        stop_udp: stop_udp.clone(),
+    };
+
+    if let Some(l) = listeners.http {
+        let setup = |source| TrackerError::Listener {
+            protocol: "http",
+            source,
+        };
+        l.set_nonblocking(true).map_err(setup)?;
+        let addr = l.local_addr().map_err(setup)?;
+        let n = match tracker.config().http.workers {
+            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+            n => n,
+        };
+        tracing::info!(%addr, workers = n, "http tracker listening");
+        // Each worker is a thread with its own single-threaded runtime and,
+        // when the socket allows it, its own SO_REUSEPORT listener: a
+        // connection's accept, read and write then happen on one thread,
+        // with no cross-thread wake-ups. Otherwise workers share the listener.
+        for i in 0..n {
+            let l = match (i, listeners::sibling_tcp(&l)) {
+                (0, _) | (_, None) => l.try_clone().map_err(setup)?,
+                (_, Some(sibling)) => {
+                    sibling.set_nonblocking(true).map_err(setup)?;
+                    sibling
+                }
+            };
+            let (t, c, tk) = (tracker.clone(), cancel.clone(), tasks.clone());
+            let name = format!("http worker {i}");
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(setup)?;
+            let handle = std::thread::Builder::new()
+                .name(format!("anthill-http-{i}"))
+                .spawn(move || {
+                    rt.block_on(async move {
+                        let l = tokio::net::TcpListener::from_std(l).map_err(setup)?;
+                        let r = http_server::accept_loop(t, l, c, tk.clone()).await;
+                        // Connections run on this runtime: drain them here.
+                        // The accept loop only ends on shutdown, so no
+                        // connection is added after this.
+                        tk.close();
+                        let _ = tokio::time::timeout(DRAIN_TIMEOUT, tk.wait()).await;
+                        r
+                    })
+                })
+                .map_err(setup)?;
+            workers.spawn(async move {
+                let joined = tokio::task::spawn_blocking(move || handle.join()).await;
+                let result = match joined {
+                    Ok(Ok(r)) => r,
+                    _ => Err(TrackerError::WorkerFailed {
+                        worker: name.clone(),
+                        reason: "panicked".into(),
+                    }),
+                };
+                (name, result)
+            });
+        }
+    }
+
+    if let Some(sock) = listeners.udp {
+        let setup = |source| TrackerError::Listener {
+            protocol: "udp",
+            source,
+        };
+        let addr = sock.local_addr().map_err(setup)?;
+        let n = match tracker.config().udp.workers {
+            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+            n => n,
+        };
+        tracing::info!(%addr, workers = n, "udp tracker listening");
+        for i in 0..n {
+            let s = sock.try_clone().map_err(setup)?;
+            let (t, stop) = (tracker.clone(), stop_udp.clone());
+            let name = format!("udp worker {i}");
+            let handle = std::thread::Builder::new()
+                .name(format!("anthill-udp-{i}"))
+                .spawn(move || udp_server::worker(&t, &s, &stop))
+                .map_err(setup)?;
+            workers.spawn(async move {
+                let joined = tokio::task::spawn_blocking(move || handle.join()).await;
+                let result = match joined {
+                    Ok(Ok(())) => Ok(()),
+                    _ => Err(TrackerError::WorkerFailed {
+                        worker: name.clone(),
+                        reason: "panicked".into(),
+                    }),
+                };
+                (name, result)
+            });
+        }
+    }
+
+    {
+        let (t, c) = (tracker.clone(), cancel.clone());
+        workers.spawn(async move {
+            let every = t
+                .config()
+                .swarm
+                .cleanup_interval
+                .get()
+                .max(Duration::from_millis(10));
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    () = c.cancelled() => return ("cleaner".to_owned(), Ok(())),
+                }
+                let t2 = t.clone();
+                if let Ok((peers, torrents)) =
+                    tokio::task::spawn_blocking(move || t2.cleanup()).await
+                {
+                    if peers + torrents > 0 {
+                        tracing::debug!(peers, torrents, "expired");
+                    }
+                }
+            }
+        });
+    }
+
+    if tracker.allow_list().path().is_some() {
+        let (t, c) = (tracker.clone(), cancel.clone());
+        workers.spawn(async move {
+            let every = t.config().access.reload_interval.get().max(Duration::from_millis(10));
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    () = c.cancelled() => return ("allow-list watcher".to_owned(), Ok(())),
+                }
+                let t2 = t.clone();
+                match tokio::task::spawn_blocking(move || t2.allow_list().reload_if_changed()).await {
+                    Ok(Ok(true)) => tracing::info!(entries = t.allow_list().len(), "allow list reloaded"),
+                    Ok(Ok(false)) => {}
+                    Ok(Err(e)) => tracing::error!(error = %e, "allow list not reloaded; keeping the previous one"),
+                    Err(e) => tracing::error!(error = %e, "allow list reload task failed"),
+                }
+            }
+        });
+    }
+
+    let mut failure = None;
+    tokio::pin!(shutdown);
+    tokio::select! {
+        () = &mut shutdown => tracing::info!("shutting down"),
+        Some(done) = workers.join_next() => {
+            let (name, result) = match done {
+                Ok(x) => x,
+                Err(e) => ("worker".to_owned(), Err(TrackerError::WorkerFailed { worker: "worker".into(), reason: e.to_string() })),
+            };
+            failure = Some(result.err().unwrap_or(TrackerError::WorkerFailed { worker: name, reason: "returned".into() }));
+        }
+    }
+    cancel.cancel();
+    stop_udp.store(true, Ordering::Relaxed);
+    tasks.close();
+    if tokio::time::timeout(DRAIN_TIMEOUT, tasks.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!("in-flight http requests did not finish in time");
+    }
+    while let Some(done) = workers.join_next().await {
+        if let Ok((name, Err(e))) = done {
+            if failure.is_none() {
+                tracing::error!(worker = %name, error = %e, "worker failed during shutdown");
+            }
+        }
+    }
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// Stops every worker when dropped.
+struct StopGuard {
+    cancel: CancellationToken,
+    stop_udp: Arc<AtomicBool>,
+}
+
+impl Drop for StopGuard {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+        self.stop_udp.store(true, Ordering::Relaxed);
+    }
+}
