@@ -61,8 +61,8 @@ pub(crate) enum PeerError {
     WrongTorrent,
     #[error("torrent stopped")]
     TorrentGone,
-    #[error("refused by the torrent")]
-    Refused,
+    #[error("dropped by the torrent")]
+    Dropped,
     #[error("storage: {0}")]
     Storage(#[from] storage::StorageError),
 }
@@ -261,7 +261,7 @@ async fn writer(
     loop {
         let first = match tokio::time::timeout(opts.keepalive_interval, cmds.recv()).await {
             Ok(Some(c)) => c,
-            Ok(None) => return PeerError::Refused,
+            Ok(None) => return PeerError::Dropped,
             Err(_) => {
                 Message::KeepAlive.encode(&mut out);
                 if let Err(e) = timed(write_timeout, "writing keep-alive", wr.write_all(&out)).await

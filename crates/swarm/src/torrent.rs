@@ -1052,6 +1052,13 @@ impl Actor {
                 }
             },
         };
+        if bf.is_full() && meta.picker.is_complete() {
+            // Two seeds have nothing to trade (and will not redial: `is_seed`).
+            p.bitfield = bf;
+            p.has_all = true;
+            self.remove_peer(slot, false);
+            return;
+        }
         let new: Vec<PieceIndex> = bf.iter_and_not(&p.bitfield).collect();
         for &i in &new {
             let _ = p.bitfield.set(i);
@@ -1423,6 +1430,17 @@ impl Actor {
     }
 
     fn request_metadata(&mut self) {
+        if self.metadata.is_none() {
+            let sizes: Vec<u64> = self
+                .peers
+                .values()
+                .filter_map(|p| p.their_ext.as_ref()?.metadata_size)
+                .collect();
+            if !sizes.is_empty() {
+                let size = sizes[self.ticks as usize % sizes.len()];
+                self.metadata = MetadataAssembler::new(self.shared.infohash, size).ok();
+            }
+        }
         let Some(asm) = self.metadata.as_ref() else {
             return;
         };
@@ -1510,7 +1528,11 @@ impl Actor {
                     Ok(true) => match asm.finish() {
                         Ok(raw) => self.on_metadata_complete(&raw).await,
                         Err(e) => {
+                            // Possibly a peer lying about the size: start over,
+                            // taking the size from another peer next time.
                             warn!(error = %e, "received metadata does not match the infohash");
+                            self.metadata = None;
+                            self.metadata_inflight.clear();
                             self.request_metadata();
                         }
                     },

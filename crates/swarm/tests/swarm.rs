@@ -132,7 +132,7 @@ async fn leechers_find_each_other_through_pex() {
         ..opts()
     };
     let seeder = Session::new(SessionOptions {
-        upload_rate: Rate(2 << 20),
+        upload_rate: Rate(1 << 20),
         ..fast_pex.clone()
     })
     .await
@@ -152,18 +152,16 @@ async fn leechers_find_each_other_through_pex() {
         handles.push(l.add_torrent(add).await.unwrap());
         sessions.push(l);
     }
-    // Only the seeder was given; PEX must introduce the leechers to each other.
+    // Only the seeder was given; PEX must introduce the leechers to each
+    // other. Peer counts are sampled (a finished leecher drops the seeder).
     let start = std::time::Instant::now();
-    while !handles.iter().all(|h| h.progress().peers >= 3) {
-        assert!(
-            start.elapsed() < deadline(),
-            "peers: {:?}",
-            handles
-                .iter()
-                .map(|h| h.progress().peers)
-                .collect::<Vec<_>>()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    let mut most = [0usize; 3];
+    while most.iter().any(|&n| n < 3) {
+        for (i, h) in handles.iter().enumerate() {
+            most[i] = most[i].max(h.progress().peers);
+        }
+        assert!(start.elapsed() < deadline(), "most peers seen: {most:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
     seeder.set_upload_rate(Rate::UNLIMITED);
     for h in &handles {
