@@ -566,7 +566,10 @@ impl Actor {
                 self.connecting.remove(&addr);
                 if let Some(c) = self.known.get_mut(&addr) {
                     c.failures += 1;
-                    let backoff = Duration::from_secs(1u64 << c.failures.min(6));
+                    // Peers we were told to use (--peer, magnet) are often
+                    // just starting: keep retrying them every few seconds.
+                    let cap = if c.explicit { 2 } else { 6 };
+                    let backoff = Duration::from_secs(1u64 << c.failures.min(cap));
                     c.next_attempt = Instant::now() + backoff;
                 }
             }
@@ -1787,6 +1790,10 @@ pub(crate) fn load_storage(
     )?);
     let infohash = metainfo.infohash();
     let path = crate::resume::resume_path(dir, &infohash);
+    if let Some(parent) = path.parent() {
+        // A read-only seed directory just means no state file.
+        let _ = std::fs::create_dir_all(parent);
+    }
     let saved = ResumeState::load(&path, infohash, &info);
     let verified = storage::check_resume(&*store, saved.as_ref(), threads, |_| {});
     let have = (0..info.num_pieces())

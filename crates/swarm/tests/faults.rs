@@ -178,6 +178,10 @@ fn killed_leecher_resumes_without_redownloading() {
     });
     rt1.shutdown_background();
     assert!(had < total, "killed too late");
+    assert!(
+        swarm::resume_path(&out, &m.infohash()).exists(),
+        "no resume state was saved while downloading"
+    );
 
     // Second run: resumes from disk, unlimited seeder.
     seeder.set_upload_rate(Rate::UNLIMITED);

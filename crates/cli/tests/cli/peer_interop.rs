@@ -59,10 +59,15 @@ fn free_port() -> u16 {
 
 /// Writes a multi-file release under `dir/name` and its torrent next to it.
 fn release(dir: &Path, name: &str) -> (PathBuf, Metainfo) {
+    release_scaled(dir, name, 1)
+}
+
+/// [`release`] with the two big files `1/div` the size.
+fn release_scaled(dir: &Path, name: &str, div: usize) -> (PathBuf, Metainfo) {
     let files = [
-        ("bin/app", 3_000_000usize),
+        ("bin/app", 3_000_000usize / div),
         ("README", 1234),
-        ("lib/data.bin", 5_500_000),
+        ("lib/data.bin", 5_500_000 / div),
     ];
     let mut all = Vec::new();
     let mut entries = Vec::new();
@@ -294,6 +299,8 @@ fn libtorrent_seed_to_anthill_get() {
 // hosts in network namespaces (netsim: a bridge in its own namespace, nothing
 // configured in the root namespace; everything is removed when `net` drops).
 // anthill dials Transmission's listen port directly, so no tracker is needed.
+// Transmission serves a peer's requests in timed batches (~500 KiB/s here),
+// so these use a quarter of the data.
 
 const TRANSMISSION_PORT: u16 = 51413;
 
@@ -338,7 +345,7 @@ fn anthill_seed_to_transmission() {
     let (net, a, b) = transmission_net("ahtx1");
     let tmp = tempfile::tempdir().unwrap();
     let src = tmp.path().join("src");
-    let (t, m) = release(&src, "rel");
+    let (t, m) = release_scaled(&src, "rel", 4);
     let out = tmp.path().join("tr");
     std::fs::create_dir_all(&out).unwrap();
     let marker = tmp.path().join("done");
@@ -371,7 +378,7 @@ fn transmission_seed_to_anthill_get() {
     let (net, a, b) = transmission_net("ahtx2");
     let tmp = tempfile::tempdir().unwrap();
     let src = tmp.path().join("src");
-    let (t, m) = release(&src, "rel");
+    let (t, m) = release_scaled(&src, "rel", 4);
     let _tr = b
         .spawn(
             "transmission",
