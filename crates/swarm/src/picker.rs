@@ -275,31 +275,11 @@ impl Picker {
             return None;
         }
         let random = self.have_count < RANDOM_FIRST_PIECES;
-        let n = self.state.len();
-        let start = self.rng.below(n as u64) as usize;
-        let mut best: Option<(u32, u32)> = None; // (availability, piece)
-        let mut ties = 0u64;
-        for k in 0..n {
-            let i = (start + k) % n;
-            if self.state[i] != PieceState::Missing || !has(i as u32) {
-                continue;
-            }
-            let key = if random { 0 } else { self.availability[i] };
-            match best {
-                Some((b, _)) if key > b => {}
-                Some((b, _)) if key == b => {
-                    ties += 1;
-                    if self.rng.below(ties + 1) == 0 {
-                        best = Some((key, i as u32));
-                    }
-                }
-                _ => {
-                    best = Some((key, i as u32));
-                    ties = 0;
-                }
-            }
-        }
-        let (_, p) = best?;
+        let (state, availability) = (&self.state, &self.availability);
+        let p = self.rng.random_min_by_key(state.len(), |i| {
+            (state[i] == PieceState::Missing && has(i as u32))
+                .then(|| if random { 0 } else { availability[i] })
+        })? as u32;
         let blocks = self.blocks_in(p);
         self.state[p as usize] = PieceState::Partial;
         self.untouched -= 1;

@@ -31,3 +31,39 @@ impl Rng {
         ((u128::from(self.next_u64()) * u128::from(n)) >> 64) as u64
     }
 }
+
+impl Rng {
+    /// The index in `0..n` with the smallest key, ties broken uniformly at
+    /// random; `key` returns `None` for indices that are not candidates. The
+    /// scan starts at a random index, so even equal keys cost one pass.
+    pub fn random_min_by_key<K: Ord>(
+        &mut self,
+        n: usize,
+        mut key: impl FnMut(usize) -> Option<K>,
+    ) -> Option<usize> {
+        if n == 0 {
+            return None;
+        }
+        let start = self.below(n as u64) as usize;
+        let mut best: Option<(K, usize)> = None;
+        let mut ties = 0u64;
+        for k in 0..n {
+            let i = (start + k) % n;
+            let Some(key) = key(i) else { continue };
+            match &best {
+                Some((b, _)) if key > *b => {}
+                Some((b, _)) if key == *b => {
+                    ties += 1;
+                    if self.below(ties + 1) == 0 {
+                        best = Some((key, i));
+                    }
+                }
+                _ => {
+                    best = Some((key, i));
+                    ties = 0;
+                }
+            }
+        }
+        best.map(|(_, i)| i)
+    }
+}

@@ -149,29 +149,11 @@ impl SuperSeeder {
         if n == 0 {
             return None;
         }
-        let start = self.rng.below(n as u64) as usize;
-        let mut best: Option<((u32, u32), u32)> = None;
-        let mut ties = 0u64;
-        for k in 0..n {
-            let i = (start + k) % n;
-            if view.has[i] || view.revealed[i] {
-                continue;
-            }
-            let key = (self.sent[i], self.availability[i]);
-            match best {
-                Some((b, _)) if key > b => {}
-                Some((b, _)) if key == b => {
-                    ties += 1;
-                    if self.rng.below(ties + 1) == 0 {
-                        best = Some((key, i as u32));
-                    }
-                }
-                _ => {
-                    best = Some((key, i as u32));
-                    ties = 0;
-                }
-            }
-        }
-        best.map(|(_, p)| p)
+        let (sent, availability) = (&self.sent, &self.availability);
+        self.rng
+            .random_min_by_key(n, |i| {
+                (!view.has[i] && !view.revealed[i]).then(|| (sent[i], availability[i]))
+            })
+            .map(|i| i as u32)
     }
 }
