@@ -1,6 +1,6 @@
 //! HTTP announce load: `concurrency` clients, each opening a connection
 //! per announce (as most BitTorrent clients do) and reading the response
-//! to the end.
+//! to the end, spread over `threads` single-threaded runtimes.
 
 use crate::{Report, Workload};
 use std::net::SocketAddr;
@@ -12,8 +12,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 pub struct HttpOptions {
     /// How long to measure.
     pub duration: Duration,
-    /// Concurrent clients.
+    /// Concurrent clients (over all threads).
     pub concurrency: usize,
+    /// Load threads. A client pays more kernel time per connection than a
+    /// tracker does, so one load thread cannot keep one tracker core busy.
+    pub threads: usize,
     /// `numwant` of each announce.
     pub numwant: u32,
 }
@@ -23,6 +26,7 @@ impl Default for HttpOptions {
         Self {
             duration: Duration::from_secs(10),
             concurrency: 32,
+            threads: 1,
             numwant: 50,
         }
     }
@@ -48,18 +52,48 @@ async fn one(target: SocketAddr, req: &[u8], buf: &mut Vec<u8>) -> std::io::Resu
     Ok(status_ok && body.starts_with(b"d") && !body.windows(14).any(|w| w == b"failure reason"))
 }
 
-/// Runs the HTTP load on a single-threaded runtime (so it takes one core).
+/// Runs the HTTP load on `opts.threads` threads, each with a
+/// single-threaded runtime and its share of the clients.
 pub fn run(target: SocketAddr, wl: &Workload, opts: &HttpOptions) -> anyhow::Result<Report> {
+    let threads = opts.threads.clamp(1, opts.concurrency.max(1));
+    let deadline = Instant::now() + opts.duration;
+    let start = Instant::now();
+    let mut total = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                // Clients are dealt out as evenly as possible.
+                let clients = opts.concurrency.max(1) / threads
+                    + usize::from(t < opts.concurrency.max(1) % threads);
+                scope.spawn(move || run_thread(target, wl, opts.numwant, clients, deadline))
+            })
+            .collect();
+        let mut total = Report::default();
+        for h in handles {
+            match h.join() {
+                Ok(r) => total.merge(r?),
+                Err(_) => anyhow::bail!("an http load thread panicked"),
+            }
+        }
+        Ok::<_, anyhow::Error>(total)
+    })?;
+    total.elapsed = start.elapsed();
+    Ok(total)
+}
+
+fn run_thread(
+    target: SocketAddr,
+    wl: &Workload,
+    numwant: u32,
+    clients: usize,
+    deadline: Instant,
+) -> anyhow::Result<Report> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let deadline = Instant::now() + opts.duration;
-    let start = Instant::now();
-    let mut total = rt.block_on(async {
+    Ok(rt.block_on(async {
         let mut set = tokio::task::JoinSet::new();
-        for _ in 0..opts.concurrency.max(1) {
+        for _ in 0..clients {
             let wl = wl.clone();
-            let numwant = opts.numwant;
             set.spawn(async move {
                 let mut r = Report::default();
                 let mut buf = Vec::with_capacity(4096);
@@ -95,7 +129,5 @@ pub fn run(target: SocketAddr, wl: &Workload, opts: &HttpOptions) -> anyhow::Res
             }
         }
         total
-    });
-    total.elapsed = start.elapsed();
-    Ok(total)
+    }))
 }

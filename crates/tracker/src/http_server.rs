@@ -1,25 +1,30 @@
 //! A lean HTTP/1.1 server for the tracker's few endpoints.
 //!
-//! Why not a framework: an announce is a ~300-byte GET answered with a
-//! ~100-byte body, and a fleet's clients mostly open one connection per
-//! announce. The per-request work of a general router, header map and body
-//! machinery costs more than the announce itself, so this module parses the
-//! head with [`tracker_proto::http::parse_head`] straight from the read
-//! buffer and writes the whole response with one `write_all`. Each
-//! connection is one task; the number of connections is capped; every read
-//! has a timeout; heads are size-limited; bodies are refused.
+//! Why not a framework, nor even an async runtime: an announce is a
+//! ~300-byte GET answered with a ~100-byte body, and a fleet's clients
+//! mostly open one connection per announce, so the kernel's TCP work
+//! dominates and every extra syscall shows. Each worker thread runs its own
+//! `mio` event loop on its own `SO_REUSEPORT` listener and serves a new
+//! connection in place: `accept4`, `recvfrom` (the request has usually
+//! arrived with the handshake), `sendto`, `close`, four syscalls and no
+//! registration. Only a connection whose request is not complete yet, or
+//! whose response does not fit the socket buffer, is registered with epoll
+//! and kept in a slab until it finishes or its deadline passes (a whole
+//! head must arrive within `request_timeout`; an idle keep-alive connection
+//! lives `keep_alive_timeout`). Heads are size-limited, bodies are refused,
+//! open connections are capped over all workers. Closing the socket drops
+//! it from epoll, so no deregistration call is made either.
 
 use crate::Tracker;
-use crate::metrics::{ErrorKind, Protocol};
+use crate::metrics::{ErrorKind as MetricError, Protocol};
+use mio::net::{TcpListener, TcpStream};
+use mio::{Events, Interest, Poll, Token, Waker};
+use slab::Slab;
+use std::io::{ErrorKind, Read, Write};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
-use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 use tracker_proto::InfoHash;
 use tracker_proto::http::{
     self, AnnounceResponse, HeadError, HeadParse, PeerForm, ResponsePeer, ScrapeResponse,
@@ -32,150 +37,497 @@ const MAX_LISTED_TORRENTS: usize = 10_000;
 /// Most peers listed by `/stats?info_hash=`.
 const MAX_LISTED_PEERS: usize = 10_000;
 
-/// Accepts connections until `cancel` fires.
-pub(crate) async fn accept_loop(
-    tracker: Tracker,
-    listener: TcpListener,
-    cancel: CancellationToken,
-    tasks: TaskTracker,
-) -> Result<(), crate::TrackerError> {
-    let limit = Arc::new(Semaphore::new(tracker.config().http.max_connections.max(1)));
-    loop {
-        let accepted = tokio::select! {
-            r = listener.accept() => r,
-            () = cancel.cancelled() => return Ok(()),
+/// The listener's token; connections use their slab keys.
+const LISTENER: Token = Token(usize::MAX - 1);
+/// The token of the waker that announces shutdown.
+const WAKE: Token = Token(usize::MAX);
+/// How often deadlines of registered connections are checked.
+const SWEEP_EVERY: Duration = Duration::from_millis(100);
+/// How long accepting pauses after an error such as "too many open files".
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(20);
+/// How long, and how many bytes, a connection is read and discarded after an
+/// error response before it is closed.
+const LINGER_TIME: Duration = Duration::from_secs(1);
+const LINGER_BYTES: usize = 64 * 1024;
+/// Bytes read per `recv`.
+const READ_CHUNK: usize = 4096;
+
+/// What a worker shares with [`crate::serve`].
+pub(crate) struct Shared {
+    /// Set once to stop every worker; each is then woken by its waker.
+    pub(crate) stop: AtomicBool,
+    /// Open connections over all workers.
+    pub(crate) open: AtomicUsize,
+}
+
+/// One worker's event loop, built before its thread starts so that
+/// [`crate::serve`] holds the waker.
+pub(crate) struct Worker {
+    poll: Poll,
+    listener: Option<TcpListener>,
+    /// Kept open for as long as the worker runs: closing the eventfd would
+    /// drop a wake-up that has not been collected yet.
+    _waker: Arc<Waker>,
+}
+
+impl Worker {
+    /// Takes a non-blocking listener; returns the worker and the waker that
+    /// must be woken after [`Shared::stop`] is set.
+    pub(crate) fn new(listener: std::net::TcpListener) -> std::io::Result<(Self, Arc<Waker>)> {
+        let poll = Poll::new()?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKE)?);
+        let mut listener = TcpListener::from_std(listener);
+        poll.registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)?;
+        Ok((
+            Self {
+                poll,
+                listener: Some(listener),
+                _waker: waker.clone(),
+            },
+            waker,
+        ))
+    }
+
+    /// Serves until [`Shared::stop`] is set, then lets requests already in
+    /// flight finish (idle connections are closed at once) for at most
+    /// `drain` and returns.
+    pub(crate) fn run(
+        mut self,
+        tracker: &Tracker,
+        shared: &Shared,
+        drain: Duration,
+    ) -> std::io::Result<()> {
+        let cfg = &tracker.config().http;
+        let mut ctx = Ctx {
+            tracker,
+            max_head: cfg.max_request_bytes.max(64),
+            max_open: cfg.max_connections.max(1),
+            ip_header: cfg.client_ip_header.as_deref().map(str::as_bytes),
+            request_timeout: cfg.request_timeout.get(),
+            keep_alive_timeout: cfg.keep_alive_timeout.get(),
+            stopping: false,
+            scratch: vec![0; READ_CHUNK],
+            out: Vec::with_capacity(1024),
+            body: Vec::with_capacity(512),
+            peers: Vec::new(),
         };
-        let (stream, peer) = match accepted {
-            Ok(x) => x,
-            Err(e) => {
-                // Out of file descriptors and the like: back off, keep serving.
-                tracing::warn!(error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(20)).await;
+        let mut conns: Slab<Conn> = Slab::new();
+        let mut events = Events::with_capacity(256);
+        let mut accept_paused_until: Option<Instant> = None;
+        let mut next_sweep = Instant::now() + SWEEP_EVERY;
+        let mut drain_until: Option<Instant> = None;
+        loop {
+            if !ctx.stopping && shared.stop.load(Ordering::Acquire) {
+                ctx.stopping = true;
+                drain_until = Some(Instant::now() + drain);
+                // New connections are refused from here on.
+                self.listener = None;
+                accept_paused_until = None;
+                // Idle connections hold nothing up; busy ones finish.
+                let idle: Vec<usize> = conns
+                    .iter()
+                    .filter(|(_, c)| c.is_idle())
+                    .map(|(k, _)| k)
+                    .collect();
+                for k in idle {
+                    close(shared, conns.remove(k));
+                }
+            }
+            if ctx.stopping
+                && (conns.is_empty() || drain_until.is_some_and(|d| Instant::now() >= d))
+            {
+                if !conns.is_empty() {
+                    tracing::warn!(
+                        connections = conns.len(),
+                        "in-flight http requests did not finish in time"
+                    );
+                }
+                for c in conns.drain() {
+                    shared.open.fetch_sub(1, Ordering::Relaxed);
+                    drop(c);
+                }
+                return Ok(());
+            }
+            // Sleep until an event, the next deadline sweep (only while
+            // connections wait) or the end of an accept back-off.
+            let now = Instant::now();
+            let mut wake_at = None;
+            if !conns.is_empty() {
+                wake_at = Some(next_sweep);
+            }
+            if let Some(t) = accept_paused_until {
+                wake_at = Some(wake_at.map_or(t, |w: Instant| w.min(t)));
+            }
+            if let Some(t) = drain_until {
+                wake_at = Some(wake_at.map_or(t, |w: Instant| w.min(t)));
+            }
+            let timeout = wake_at.map(|t| t.saturating_duration_since(now));
+            match self.poll.poll(&mut events, timeout) {
+                Ok(()) => {}
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+            for event in &events {
+                match event.token() {
+                    WAKE => {}
+                    LISTENER => {
+                        if accept_paused_until.is_none() {
+                            accept_paused_until = self.accept_all(&mut ctx, shared, &mut conns)?;
+                        }
+                    }
+                    Token(k) => {
+                        let Some(conn) = conns.get_mut(k) else {
+                            continue;
+                        };
+                        if ctx.drive(conn) == Next::Close {
+                            close(shared, conns.remove(k));
+                        }
+                    }
+                }
+            }
+            let now = Instant::now();
+            if accept_paused_until.is_some_and(|t| now >= t) {
+                // Connections that queued during the pause raise no new
+                // edge: accept them now.
+                accept_paused_until = self.accept_all(&mut ctx, shared, &mut conns)?;
+            }
+            if now >= next_sweep {
+                next_sweep = now + SWEEP_EVERY;
+                let expired: Vec<usize> = conns
+                    .iter()
+                    .filter(|(_, c)| now >= c.deadline)
+                    .map(|(k, _)| k)
+                    .collect();
+                for k in expired {
+                    close(shared, conns.remove(k));
+                }
+            }
+        }
+    }
+
+    /// Accepts until the backlog is empty, serving each connection in place
+    /// and registering those that must wait. Returns when to retry after an
+    /// accept error (the listener raises no new edge for connections
+    /// already queued).
+    fn accept_all(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        shared: &Shared,
+        conns: &mut Slab<Conn>,
+    ) -> std::io::Result<Option<Instant>> {
+        let Some(listener) = &self.listener else {
+            return Ok(None);
+        };
+        loop {
+            let (stream, peer) = match listener.accept() {
+                Ok(x) => x,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(None),
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) if is_transient_accept_error(&e) => continue,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off, keep serving.
+                    tracing::warn!(error = %e, "accept failed");
+                    return Ok(Some(Instant::now() + ACCEPT_BACKOFF));
+                }
+            };
+            let metrics = ctx.tracker.metrics();
+            if shared.open.fetch_add(1, Ordering::Relaxed) >= ctx.max_open {
+                shared.open.fetch_sub(1, Ordering::Relaxed);
+                metrics
+                    .http_connections_rejected
+                    .fetch_add(1, Ordering::Relaxed);
+                drop(stream);
                 continue;
             }
-        };
-        let Ok(permit) = limit.clone().try_acquire_owned() else {
-            tracker
-                .metrics()
-                .http_connections_rejected
-                .fetch_add(1, Ordering::Relaxed);
-            drop(stream);
-            continue;
-        };
-        tracker
-            .metrics()
-            .http_connections
-            .fetch_add(1, Ordering::Relaxed);
-        let tracker = tracker.clone();
-        let cancel = cancel.clone();
-        tasks.spawn(async move {
-            let _permit = permit;
-            if let Err(e) = connection(&tracker, stream, peer, &cancel).await {
-                tracing::debug!(%peer, error = %e, "http connection ended with error");
+            metrics.http_connections.fetch_add(1, Ordering::Relaxed);
+            let mut conn = Conn {
+                stream,
+                peer,
+                buf: Vec::new(),
+                pending: Vec::new(),
+                state: State::Reading,
+                keep_alive: false,
+                first: true,
+                deadline: Instant::now() + ctx.request_timeout,
+                lingered: 0,
+            };
+            if ctx.drive(&mut conn) == Next::Close {
+                close(shared, conn);
+                continue;
             }
-        });
+            let entry = conns.vacant_entry();
+            let token = Token(entry.key());
+            // Both interests at once: edge-triggered, so no re-registration
+            // when the connection moves between reading and writing.
+            match self.poll.registry().register(
+                &mut conn.stream,
+                token,
+                Interest::READABLE | Interest::WRITABLE,
+            ) {
+                Ok(()) => {
+                    entry.insert(conn);
+                }
+                Err(e) => {
+                    tracing::debug!(%peer, error = %e, "cannot register http connection");
+                    close(shared, conn);
+                }
+            }
+        }
     }
 }
 
-async fn connection(
-    tracker: &Tracker,
-    mut stream: TcpStream,
+/// Accept errors that concern one connection (already reset by the client,
+/// say), after which the next accept can succeed at once.
+fn is_transient_accept_error(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        ErrorKind::ConnectionAborted | ErrorKind::ConnectionReset
+    )
+}
+
+/// Closes a connection: dropping the socket sends FIN and removes it from
+/// epoll.
+fn close(shared: &Shared, conn: Conn) {
+    shared.open.fetch_sub(1, Ordering::Relaxed);
+    drop(conn);
+}
+
+/// A connection that has to wait for the socket.
+struct Conn {
+    stream: TcpStream,
     peer: SocketAddr,
-    cancel: &CancellationToken,
-) -> std::io::Result<()> {
-    let cfg = &tracker.config().http;
-    let max = cfg.max_request_bytes.max(64);
-    let ip_header = cfg.client_ip_header.as_deref().map(str::as_bytes);
-    let mut buf: Vec<u8> = Vec::with_capacity(1024);
-    let mut out: Vec<u8> = Vec::with_capacity(512);
-    let mut peers: Vec<ResponsePeer> = Vec::new();
-    let mut first = true;
-    loop {
-        let mut head_deadline = None;
-        // Read until a whole head is buffered.
-        let (consumed, keep_alive) = loop {
-            match http::parse_head(&buf, max, ip_header) {
-                Ok(HeadParse::Complete(head)) => {
-                    out.clear();
-                    let keep = head.keep_alive && !cancel.is_cancelled();
-                    respond(tracker, &head, peer, keep, &mut out, &mut peers);
-                    break (head.len, keep);
+    /// Received bytes not consumed by a request yet.
+    buf: Vec<u8>,
+    /// Response bytes not written yet.
+    pending: Vec<u8>,
+    state: State,
+    /// Whether the connection stays open after `pending` is written.
+    keep_alive: bool,
+    /// No request has been answered on it yet.
+    first: bool,
+    /// When it is closed whatever its state.
+    deadline: Instant,
+    /// Bytes discarded while lingering.
+    lingered: usize,
+}
+
+impl Conn {
+    /// Waiting for a request with nothing of it received.
+    fn is_idle(&self) -> bool {
+        self.state == State::Reading && self.buf.is_empty()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Waiting for (the rest of) a request head.
+    Reading,
+    /// Writing `pending`.
+    Writing,
+    /// Writing `pending`, an error response; then linger.
+    WritingError,
+    /// After an error response: reading and dropping what the client still
+    /// sends, so that unread bytes do not make the kernel reset the
+    /// connection before the client has read the response.
+    Lingering,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Next {
+    /// Go on: the connection can make progress without waiting.
+    Continue,
+    /// Wait for the socket.
+    Wait,
+    /// Done (or failed): close it.
+    Close,
+}
+
+/// A worker's settings and reusable buffers.
+struct Ctx<'a> {
+    tracker: &'a Tracker,
+    max_head: usize,
+    max_open: usize,
+    ip_header: Option<&'a [u8]>,
+    request_timeout: Duration,
+    keep_alive_timeout: Duration,
+    /// Shutdown has begun: answer what is in flight with `Connection: close`.
+    stopping: bool,
+    scratch: Vec<u8>,
+    out: Vec<u8>,
+    body: Vec<u8>,
+    peers: Vec<ResponsePeer>,
+}
+
+impl Ctx<'_> {
+    /// Moves `conn` as far as the socket allows.
+    fn drive(&mut self, conn: &mut Conn) -> Next {
+        loop {
+            match conn.state {
+                State::Reading => {
+                    match self.answer_buffered(conn) {
+                        Some(Next::Continue) => continue,
+                        Some(next) => return next,
+                        None => {}
+                    }
+                    match conn.stream.read(&mut self.scratch) {
+                        Ok(0) => return Next::Close,
+                        Ok(n) => conn.buf.extend_from_slice(&self.scratch[..n]),
+                        Err(e) if e.kind() == ErrorKind::WouldBlock => return Next::Wait,
+                        Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                        Err(e) => {
+                            tracing::debug!(peer = %conn.peer, error = %e, "http read failed");
+                            return Next::Close;
+                        }
+                    }
                 }
-                Ok(HeadParse::Incomplete) => {}
+                State::Writing | State::WritingError => {
+                    match write_some(&mut conn.stream, &conn.pending) {
+                        Ok(n) if n == conn.pending.len() => conn.pending.clear(),
+                        Ok(n) => {
+                            conn.pending.drain(..n);
+                            continue;
+                        }
+                        Err(e) if e.kind() == ErrorKind::WouldBlock => return Next::Wait,
+                        Err(e) => {
+                            tracing::debug!(peer = %conn.peer, error = %e, "http write failed");
+                            return Next::Close;
+                        }
+                    }
+                    if self.after_response(conn) == Next::Close {
+                        return Next::Close;
+                    }
+                }
+                State::Lingering => loop {
+                    match conn.stream.read(&mut self.scratch) {
+                        Ok(0) => return Next::Close,
+                        Ok(n) => {
+                            conn.lingered += n;
+                            if conn.lingered >= LINGER_BYTES {
+                                return Next::Close;
+                            }
+                        }
+                        Err(e) if e.kind() == ErrorKind::WouldBlock => return Next::Wait,
+                        Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                        Err(_) => return Next::Close,
+                    }
+                },
+            }
+        }
+    }
+
+    /// Answers a request if a whole head is buffered: writes the response
+    /// (what the socket takes; the rest goes to `pending`). `None` when more
+    /// bytes are needed; `Wait` when the response is not all written.
+    fn answer_buffered(&mut self, conn: &mut Conn) -> Option<Next> {
+        let (consumed, keep_alive, error) =
+            match http::parse_head(&conn.buf, self.max_head, self.ip_header) {
+                Ok(HeadParse::Complete(head)) => {
+                    self.out.clear();
+                    let keep = head.keep_alive && !self.stopping;
+                    let keep = respond(
+                        self.tracker,
+                        &head,
+                        conn.peer,
+                        keep,
+                        &mut self.out,
+                        &mut self.body,
+                        &mut self.peers,
+                    );
+                    (head.len, keep, false)
+                }
+                Ok(HeadParse::Incomplete) => return None,
                 Err(e) => {
-                    tracker
+                    self.tracker
                         .metrics()
-                        .error(Protocol::Http, ErrorKind::BadRequest);
+                        .error(Protocol::Http, MetricError::BadRequest);
                     let status = match e {
                         HeadError::TooLarge { .. } => "431 Request Header Fields Too Large",
                         HeadError::UnsupportedVersion => "505 HTTP Version Not Supported",
                         _ => "400 Bad Request",
                     };
-                    out.clear();
+                    self.out.clear();
                     write_response(
-                        &mut out,
+                        &mut self.out,
                         status,
                         "text/plain",
                         e.to_string().as_bytes(),
                         false,
                     );
-                    stream.write_all(&out).await?;
-                    linger(stream).await;
-                    return Ok(());
+                    (conn.buf.len(), false, true)
                 }
-            }
-            // The whole head must arrive within `request_timeout` of its first
-            // byte (of the connection, for the first request), however slowly
-            // it trickles in; an idle keep-alive connection gets
-            // `keep_alive_timeout`.
-            let deadline = if buf.is_empty() && !first {
-                tokio::time::Instant::now() + cfg.keep_alive_timeout.get()
-            } else {
-                *head_deadline
-                    .get_or_insert_with(|| tokio::time::Instant::now() + cfg.request_timeout.get())
             };
-            let n = tokio::select! {
-                r = tokio::time::timeout_at(deadline, stream.read_buf(&mut buf)) => match r {
-                    Ok(r) => r?,
-                    Err(_) => return Ok(()),
-                },
-                () = cancel.cancelled(), if buf.is_empty() => return Ok(()),
-            };
-            if n == 0 {
-                return Ok(());
-            }
-        };
-        if first && keep_alive {
+        conn.buf.drain(..consumed);
+        conn.keep_alive = keep_alive;
+        if keep_alive && conn.first {
             // Only connections that stay open need Nagle off (so a second
             // response is not held back); one-shot ones save the syscall.
-            let _ = stream.set_nodelay(true);
+            let _ = conn.stream.set_nodelay(true);
         }
-        first = false;
-        stream.write_all(&out).await?;
-        buf.drain(..consumed);
-        if !keep_alive {
-            // Dropping the stream closes it (FIN): no separate shutdown call.
-            return Ok(());
+        conn.first = false;
+        let written = match write_some(&mut conn.stream, &self.out) {
+            Ok(n) => n,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => 0,
+            Err(e) => {
+                tracing::debug!(peer = %conn.peer, error = %e, "http write failed");
+                return Some(Next::Close);
+            }
+        };
+        if written < self.out.len() {
+            conn.pending.extend_from_slice(&self.out[written..]);
+            conn.state = if error {
+                State::WritingError
+            } else {
+                State::Writing
+            };
+            return Some(Next::Wait);
+        }
+        if error {
+            conn.state = State::WritingError;
+        }
+        Some(self.after_response(conn))
+    }
+
+    /// After a whole response is written: close, linger, or read the next
+    /// request (which may be buffered already).
+    fn after_response(&self, conn: &mut Conn) -> Next {
+        match conn.state {
+            State::WritingError => {
+                // Half-close so the client sees the end of the response.
+                let _ = conn.stream.shutdown(std::net::Shutdown::Write);
+                conn.state = State::Lingering;
+                conn.deadline = Instant::now() + LINGER_TIME;
+                conn.buf = Vec::new();
+                Next::Continue
+            }
+            _ if !conn.keep_alive => Next::Close,
+            _ => {
+                conn.state = State::Reading;
+                conn.deadline = Instant::now()
+                    + if conn.buf.is_empty() {
+                        self.keep_alive_timeout
+                    } else {
+                        self.request_timeout
+                    };
+                Next::Continue
+            }
         }
     }
 }
 
-/// Closes after an error response without resetting the connection: unread
-/// request bytes would make the kernel send RST, and the client could lose
-/// the response. Reads (and drops) at most 64 KiB for at most a second.
-async fn linger(mut stream: TcpStream) {
-    let _ = stream.shutdown().await;
-    let mut sink = [0u8; 4096];
-    let _ = tokio::time::timeout(Duration::from_secs(1), async {
-        let mut total = 0;
-        while total < 64 * 1024 {
-            match stream.read(&mut sink).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => total += n,
-            }
+/// Writes what the socket takes now.
+fn write_some(stream: &mut TcpStream, bytes: &[u8]) -> std::io::Result<usize> {
+    let mut done = 0;
+    while done < bytes.len() {
+        match stream.write(&bytes[done..]) {
+            Ok(0) => return Err(ErrorKind::WriteZero.into()),
+            Ok(n) => done += n,
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == ErrorKind::WouldBlock && done > 0 => return Ok(done),
+            Err(e) => return Err(e),
         }
-    })
-    .await;
+    }
+    Ok(done)
 }
 
 fn write_response(
@@ -214,14 +566,17 @@ fn client_ip(tracker: &Tracker, head: &http::RequestHead<'_>, peer: SocketAddr) 
     peer.ip().to_canonical()
 }
 
+/// Writes the response to `head` into `out`; returns whether the
+/// connection stays open after it.
 fn respond(
     tracker: &Tracker,
     head: &http::RequestHead<'_>,
     peer: SocketAddr,
     keep_alive: bool,
     out: &mut Vec<u8>,
+    body: &mut Vec<u8>,
     peers: &mut Vec<ResponsePeer>,
-) {
+) -> bool {
     const BENCODE: &str = "text/plain";
     if head.method != b"GET" {
         write_response(
@@ -231,27 +586,27 @@ fn respond(
             b"only GET is supported\n",
             keep_alive,
         );
-        return;
+        return keep_alive;
     }
-    let mut body = Vec::with_capacity(256);
+    body.clear();
     match head.path {
         b"/announce" => {
             let ip = client_ip(tracker, head, peer);
             if !tracker.check_rate(ip, Protocol::Http) {
-                http::failure(&crate::AnnounceError::RateLimited.to_string(), &mut body);
-                write_response(out, "200 OK", BENCODE, &body, false);
-                return;
+                http::failure(&crate::AnnounceError::RateLimited.to_string(), body);
+                write_response(out, "200 OK", BENCODE, body, false);
+                return false;
             }
-            announce(tracker, head.query, ip, &mut body, peers);
+            announce(tracker, head.query, ip, body, peers);
         }
         b"/scrape" => {
             let ip = client_ip(tracker, head, peer);
             if !tracker.check_rate(ip, Protocol::Http) {
-                http::failure(&crate::AnnounceError::RateLimited.to_string(), &mut body);
-                write_response(out, "200 OK", BENCODE, &body, false);
-                return;
+                http::failure(&crate::AnnounceError::RateLimited.to_string(), body);
+                write_response(out, "200 OK", BENCODE, body, false);
+                return false;
             }
-            scrape(tracker, head.query, &mut body);
+            scrape(tracker, head.query, body);
         }
         b"/stats" if tracker.config().http.stats => {
             match stats_json(tracker, head.query) {
@@ -264,7 +619,7 @@ fn respond(
                     keep_alive,
                 ),
             }
-            return;
+            return keep_alive;
         }
         b"/metrics" if tracker.config().http.stats => {
             let text = tracker.metrics_text(MAX_LISTED_TORRENTS.min(1000));
@@ -275,7 +630,7 @@ fn respond(
                 text.as_bytes(),
                 keep_alive,
             );
-            return;
+            return keep_alive;
         }
         b"/" => {
             write_response(
@@ -286,7 +641,7 @@ fn respond(
                   GET /stats     JSON (?info_hash=HEX for peers)\nGET /metrics   Prometheus\n",
                 keep_alive,
             );
-            return;
+            return keep_alive;
         }
         _ => {
             write_response(
@@ -296,10 +651,11 @@ fn respond(
                 b"not found\n",
                 keep_alive,
             );
-            return;
+            return keep_alive;
         }
     }
-    write_response(out, "200 OK", BENCODE, &body, keep_alive);
+    write_response(out, "200 OK", BENCODE, body, keep_alive);
+    keep_alive
 }
 
 fn announce(
@@ -315,7 +671,7 @@ fn announce(
             tracker.metrics().announce(Protocol::Http);
             tracker
                 .metrics()
-                .error(Protocol::Http, ErrorKind::BadRequest);
+                .error(Protocol::Http, MetricError::BadRequest);
             http::failure(&e.to_string(), body);
             return;
         }
@@ -351,7 +707,7 @@ fn scrape(tracker: &Tracker, query: &[u8], body: &mut Vec<u8>) {
         Err(e) => {
             tracker
                 .metrics()
-                .error(Protocol::Http, ErrorKind::BadRequest);
+                .error(Protocol::Http, MetricError::BadRequest);
             http::failure(&e.to_string(), body);
             return;
         }

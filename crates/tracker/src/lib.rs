@@ -58,10 +58,9 @@ pub use tracker::Tracker;
 
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 /// How long in-flight HTTP requests get to finish after shutdown starts.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
@@ -85,14 +84,19 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), TrackerError> {
     let cancel = CancellationToken::new();
-    let tasks = TaskTracker::new();
     let mut workers = tokio::task::JoinSet::new();
     let stop_udp = Arc::new(AtomicBool::new(false));
-    // If this future is dropped (its runtime shuts down), the worker threads
-    // must still stop, or joining them would hang.
-    let _stop_guard = StopGuard {
+    let http_shared = Arc::new(http_server::Shared {
+        stop: AtomicBool::new(false),
+        open: AtomicUsize::new(0),
+    });
+    // If this future is dropped (its runtime shuts down) or returns early,
+    // the worker threads must still stop, or joining them would hang.
+    let mut stop_guard = StopGuard {
         cancel: cancel.clone(),
         stop_udp: stop_udp.clone(),
+        http: http_shared.clone(),
+        http_wakers: Vec::new(),
     };
 
     if let Some(l) = listeners.http {
@@ -107,10 +111,10 @@ pub async fn serve(
             n => n,
         };
         tracing::info!(%addr, workers = n, "http tracker listening");
-        // Each worker is a thread with its own single-threaded runtime and,
-        // when the socket allows it, its own SO_REUSEPORT listener: a
-        // connection's accept, read and write then happen on one thread,
-        // with no cross-thread wake-ups. Otherwise workers share the listener.
+        // Each worker is a thread with its own event loop and, when the
+        // socket allows it, its own SO_REUSEPORT listener: a connection's
+        // accept, read and write then happen on one thread, with no
+        // cross-thread wake-ups. Otherwise workers share the listener.
         for i in 0..n {
             let l = match (i, listeners::sibling_tcp(&l)) {
                 (0, _) | (_, None) => l.try_clone().map_err(setup)?,
@@ -119,28 +123,13 @@ pub async fn serve(
                     sibling
                 }
             };
-            // A child token per worker: its connections wait on their own
-            // node, not on one mutex shared by every connection.
-            let (t, c, tk) = (tracker.clone(), cancel.child_token(), tasks.clone());
+            let (worker, waker) = http_server::Worker::new(l).map_err(setup)?;
+            stop_guard.http_wakers.push(waker);
+            let (t, shared) = (tracker.clone(), http_shared.clone());
             let name = format!("http worker {i}");
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(setup)?;
             let handle = std::thread::Builder::new()
                 .name(format!("anthill-http-{i}"))
-                .spawn(move || {
-                    rt.block_on(async move {
-                        let l = tokio::net::TcpListener::from_std(l).map_err(setup)?;
-                        let r = http_server::accept_loop(t, l, c, tk.clone()).await;
-                        // Connections run on this runtime: drain them here.
-                        // The accept loop only ends on shutdown, so no
-                        // connection is added after this.
-                        tk.close();
-                        let _ = tokio::time::timeout(DRAIN_TIMEOUT, tk.wait()).await;
-                        r
-                    })
-                })
+                .spawn(move || worker.run(&t, &shared, DRAIN_TIMEOUT).map_err(setup))
                 .map_err(setup)?;
             workers.spawn(async move {
                 let joined = tokio::task::spawn_blocking(move || handle.join()).await;
@@ -251,15 +240,9 @@ pub async fn serve(
             failure = Some(result.err().unwrap_or(TrackerError::WorkerFailed { worker: name, reason: "returned".into() }));
         }
     }
-    cancel.cancel();
-    stop_udp.store(true, Ordering::Relaxed);
-    tasks.close();
-    if tokio::time::timeout(DRAIN_TIMEOUT, tasks.wait())
-        .await
-        .is_err()
-    {
-        tracing::warn!("in-flight http requests did not finish in time");
-    }
+    // HTTP workers finish what is in flight (at most DRAIN_TIMEOUT) and
+    // return; joining them below waits for that.
+    stop_guard.stop();
     while let Some(done) = workers.join_next().await {
         if let Ok((name, Err(e))) = done {
             if failure.is_none() {
@@ -273,15 +256,29 @@ pub async fn serve(
     }
 }
 
-/// Stops every worker when dropped.
+/// Stops every worker when told to or when dropped.
 struct StopGuard {
     cancel: CancellationToken,
     stop_udp: Arc<AtomicBool>,
+    http: Arc<http_server::Shared>,
+    http_wakers: Vec<Arc<mio::Waker>>,
+}
+
+impl StopGuard {
+    fn stop(&self) {
+        self.cancel.cancel();
+        self.stop_udp.store(true, Ordering::Relaxed);
+        self.http.stop.store(true, Ordering::Release);
+        for w in &self.http_wakers {
+            if let Err(e) = w.wake() {
+                tracing::error!(error = %e, "cannot wake an http worker to stop it");
+            }
+        }
+    }
 }
 
 impl Drop for StopGuard {
     fn drop(&mut self) {
-        self.cancel.cancel();
-        self.stop_udp.store(true, Ordering::Relaxed);
+        self.stop();
     }
 }

@@ -27,7 +27,7 @@ struct Args {
     /// Announce every agent once before measuring.
     #[arg(long)]
     fill: bool,
-    /// UDP sending threads.
+    /// Load threads (UDP senders; HTTP client runtimes).
     #[arg(long, default_value_t = 1)]
     threads: usize,
     /// UDP requests in flight per thread.
@@ -79,6 +79,7 @@ fn main() -> anyhow::Result<()> {
             &http::HttpOptions {
                 duration: Duration::from_secs(a.duration),
                 concurrency: a.concurrency,
+                threads: a.threads,
                 numwant: a.numwant,
             },
         )?;

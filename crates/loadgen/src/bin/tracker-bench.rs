@@ -48,6 +48,11 @@ struct Args {
     /// Concurrent HTTP clients.
     #[arg(long, default_value_t = 64)]
     http_concurrency: usize,
+    /// HTTP load threads. A client spends more kernel time per connection
+    /// than a tracker, so one load thread leaves the tracker idle part of
+    /// the time and measures the load generator instead.
+    #[arg(long, default_value_t = 2)]
+    http_threads: usize,
     /// HTTP and UDP worker threads of anthill's tracker. opentracker serves
     /// from one event loop, and on a small machine the load generator needs
     /// the other cores, so the default compares one thread with one thread.
@@ -261,6 +266,7 @@ fn main() -> anyhow::Result<()> {
                         &http::HttpOptions {
                             duration: dur,
                             concurrency: a.http_concurrency,
+                            threads: a.http_threads,
                             numwant: 50,
                         },
                     )?,
