@@ -57,7 +57,6 @@ mod check;
 mod file_fingerprint;
 mod file_storage;
 mod handle_cache;
-mod piece_index;
 mod piece_set;
 mod resume_error;
 mod resume_state;
@@ -69,7 +68,8 @@ mod tree;
 pub use check::{CheckProgress, check_existing, check_pieces, check_resume, verify_piece};
 pub use file_fingerprint::FileFingerprint;
 pub use file_storage::{Allocation, FileStorage, FileStorageOptions, OpenMode};
-pub use piece_index::PieceIndex;
+/// Piece index, shared with `anthill-wire` (defined in `anthill-metainfo`).
+pub use metainfo::PieceIndex;
 pub use piece_set::{PieceSet, PieceSetError};
 pub use resume_error::{CorruptKind, ResumeError};
 pub use resume_state::{MAX_STATE_FILE_SIZE, ResumeState};

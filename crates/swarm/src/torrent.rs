@@ -1302,7 +1302,7 @@ impl Actor {
                 return;
             };
             let done = tokio::task::spawn_blocking(move || {
-                let p = storage::PieceIndex(piece);
+                let p = PieceIndex(piece);
                 let result = if verify_piece(&info, p, &buf) {
                     store.write_piece(p, &buf).map(|()| true)
                 } else {
@@ -1324,7 +1324,7 @@ impl Actor {
             Ok(true) => {
                 meta.picker.piece_verified(piece);
                 let _ = meta.have.set(PieceIndex(piece));
-                meta.resume.piece_written(storage::PieceIndex(piece));
+                meta.resume.piece_written(PieceIndex(piece));
                 self.resume_dirty = true;
                 let have_msg = Message::Have(PieceIndex(piece));
                 for p in self.peers.values_mut() {
@@ -1797,7 +1797,7 @@ pub(crate) fn load_storage(
     let saved = ResumeState::load(&path, infohash, &info);
     let verified = storage::check_resume(&*store, saved.as_ref(), threads, |_| {});
     let have = (0..info.num_pieces())
-        .map(|i| verified.contains(storage::PieceIndex(i as u32)))
+        .map(|i| verified.contains(PieceIndex(i as u32)))
         .collect();
     let resume = Arc::new(ResumeWriter::new(
         path,
