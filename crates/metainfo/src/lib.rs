@@ -77,7 +77,9 @@ pub use create::{CreateOptions, TorrentPlan, create};
 pub use create_error::CreateError;
 pub use disk_source::{DiskCursor, DiskSource};
 pub use error::MetainfoError;
-pub use hasher::{HashOptions, HashProgress, PieceHash, PieceSource, hash_pieces, piece_count};
+pub use hasher::{
+    HashOptions, HashProgress, PieceHash, PieceSource, hash_piece_ranges, hash_pieces, piece_count,
+};
 pub use info::{FileAttr, FileEntry, Info, MAX_PIECE_LENGTH, MIN_PIECE_LENGTH, PieceSpan};
 pub use infohash::Infohash;
 pub use magnet::{Magnet, MagnetError};

@@ -17,7 +17,8 @@
 //!   so a torrent of 10 000 files does not hold 10 000 descriptors.
 //! - [`verify_piece`] hashes a piece in memory *before* it is written (no
 //!   read-back); [`check_existing`] rehashes what is on disk on N threads
-//!   with N piece buffers of memory; [`PieceSet`] is the bitfield.
+//!   with `metainfo`'s parallel piece hasher (N read buffers of 512 KiB);
+//!   [`PieceSet`] is the bitfield.
 //! - Resume: [`ResumeWriter`] saves a [`ResumeState`] (verified pieces plus
 //!   a fingerprint of every file) atomically and often; [`check_resume`]
 //!   trusts saved pieces whose files are unchanged and rehashes only pieces
