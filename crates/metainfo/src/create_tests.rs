@@ -190,6 +190,55 @@ fn hasher_reports_progress_for_every_byte() {
 }
 
 #[test]
+fn hasher_hashes_several_ranges_in_order() {
+    let (info, data) = mem_info(&[10, 0, 40000, 16384, 1, 0, 70000], 16384, &[3, 6]);
+    let src = MemSource {
+        data: data.clone(),
+        short: None,
+        fail: false,
+    };
+    let want = reference(&info, &data);
+    let n = want.len();
+    // Out-of-layout and empty ranges are clamped away.
+    let ranges = [0..1, 2..2, 3..5, n - 1..n + 5, n + 7..n + 9];
+    for threads in [1, 2, 3] {
+        let got = hash_piece_ranges(&info, &ranges, &src, &opts(threads), &()).unwrap();
+        let expect: Vec<_> = [0, 3, 4, n - 1].iter().map(|&i| Some(want[i])).collect();
+        assert_eq!(got, expect, "threads {threads}");
+    }
+    assert_eq!(
+        hash_piece_ranges(&info, &[], &src, &opts(2), &()),
+        Ok(vec![])
+    );
+}
+
+#[test]
+fn hasher_reports_every_piece_once_with_its_hash() {
+    use std::sync::Mutex;
+    struct Pieces(Mutex<Vec<(usize, Option<PieceHash>)>>);
+    impl HashProgress for Pieces {
+        fn hashed(&self, _: u64) {}
+        fn piece_done(&self, piece: usize, hash: Option<&PieceHash>) {
+            self.0.lock().unwrap().push((piece, hash.copied()));
+        }
+    }
+    // f0 = 20000 bytes (pieces 0,1), f1 = 30000 (pieces 1,2,3): f1 stops after 100 bytes.
+    let (info, data) = mem_info(&[20000, 30000], 16384, &[]);
+    let src = MemSource {
+        data: data.clone(),
+        short: Some((1, 100)),
+        fail: false,
+    };
+    let want = reference(&info, &data);
+    let seen = Pieces(Mutex::new(Vec::new()));
+    let got = hash_piece_ranges(&info, &[0..1, 2..4], &src, &opts(2), &seen).unwrap();
+    assert_eq!(got, vec![Some(want[0]), None, None]);
+    let mut seen = seen.0.into_inner().unwrap();
+    seen.sort();
+    assert_eq!(seen, vec![(0, Some(want[0])), (2, None), (3, None)]);
+}
+
+#[test]
 fn empty_range_and_empty_layout() {
     let (info, data) = mem_info(&[0], 16384, &[]);
     let src = MemSource {

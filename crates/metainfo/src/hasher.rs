@@ -1,5 +1,6 @@
 //! The parallel piece hasher shared by `torrent create`, `torrent verify` and
-//! (later) the storage layer's recheck.
+//! the storage layer's recheck (`storage::check_pieces`, through
+//! [`hash_piece_ranges`]).
 //!
 //! Why workers read for themselves instead of one reader thread feeding them:
 //! on a machine with few cores a dedicated reader is one more thread competing
@@ -52,6 +53,13 @@ pub trait PieceSource: Sync {
 pub trait HashProgress: Sync {
     /// `bytes` more of the torrent's byte space were processed (hashed or found unavailable).
     fn hashed(&self, bytes: u64);
+
+    /// Piece `piece` is done: `Some(sha1)`, or `None` when some of its bytes
+    /// were unavailable. Called once per piece hashed, from the worker that
+    /// hashed it, in no particular order across workers.
+    fn piece_done(&self, piece: usize, hash: Option<&PieceHash>) {
+        let _ = (piece, hash);
+    }
 }
 
 impl HashProgress for () {
@@ -112,23 +120,49 @@ pub fn hash_pieces<S: PieceSource>(
     options: &HashOptions,
     progress: &dyn HashProgress,
 ) -> Result<Vec<Option<PieceHash>>, S::Error> {
-    let end = pieces.end.min(piece_count(info));
-    let start = pieces.start.min(end);
-    let count = end - start;
-    if count == 0 {
-        return Ok(Vec::new());
-    }
+    hash_piece_ranges(info, &[pieces], source, options, progress)
+}
+
+/// Like [`hash_pieces`] for several ranges of pieces at once (for example the
+/// pieces of the files that changed), sharing one set of workers. The result
+/// lists the pieces of every range in turn: element `i` is the `i`-th piece
+/// of the ranges concatenated, each range clamped to the layout's piece
+/// count. Give the ranges ascending and disjoint so the reads sweep forward.
+pub fn hash_piece_ranges<S: PieceSource>(
+    info: &Info,
+    ranges: &[Range<usize>],
+    source: &S,
+    options: &HashOptions,
+    progress: &dyn HashProgress,
+) -> Result<Vec<Option<PieceHash>>, S::Error> {
+    let layout = piece_count(info);
     let piece_length = info.piece_length().max(1);
     let per_chunk = usize::try_from(options.chunk_size / piece_length)
         .unwrap_or(usize::MAX)
         .max(1);
-    let chunks = count.div_ceil(per_chunk);
+    let mut runs = Vec::with_capacity(ranges.len());
+    let (mut count, mut chunks) = (0, 0);
+    for r in ranges {
+        let end = r.end.min(layout);
+        let start = r.start.min(end);
+        if start < end {
+            runs.push(Run {
+                pieces: start..end,
+                first_chunk: chunks,
+                first_out: count,
+            });
+            count += end - start;
+            chunks += (end - start).div_ceil(per_chunk);
+        }
+    }
+    if count == 0 {
+        return Ok(Vec::new());
+    }
     let job = Job {
         info,
         source,
         progress,
-        start,
-        end,
+        runs,
         per_chunk,
         chunks,
         read_size: options.read_size.max(4096),
@@ -149,8 +183,7 @@ pub fn hash_pieces<S: PieceSource>(
     };
     let mut out = vec![None; count];
     for part in parts {
-        for (first, hashes) in part? {
-            let at = first - start;
+        for (at, hashes) in part? {
             for (slot, h) in out[at..].iter_mut().zip(hashes) {
                 *slot = h;
             }
@@ -159,18 +192,25 @@ pub fn hash_pieces<S: PieceSource>(
     Ok(out)
 }
 
-/// Shared state of one [`hash_pieces`] call.
+/// One non-empty range of pieces to hash.
+struct Run {
+    pieces: Range<usize>,
+    /// Number of the range's first chunk (chunks are numbered across ranges).
+    first_chunk: usize,
+    /// Position of the range's first piece in the result.
+    first_out: usize,
+}
+
+/// Shared state of one [`hash_piece_ranges`] call.
 struct Job<'a, S: PieceSource> {
     info: &'a Info,
     source: &'a S,
     progress: &'a dyn HashProgress,
-    /// First piece to hash.
-    start: usize,
-    /// One past the last piece to hash.
-    end: usize,
+    /// The pieces to hash, in claiming order.
+    runs: Vec<Run>,
     /// Pieces per chunk.
     per_chunk: usize,
-    /// Number of chunks.
+    /// Number of chunks, over all runs.
     chunks: usize,
     read_size: usize,
     /// Next chunk to claim.
@@ -179,6 +219,7 @@ struct Job<'a, S: PieceSource> {
     stop: AtomicBool,
 }
 
+/// Position in the result of a chunk's first piece, and the chunk's hashes.
 type ChunkResult = (usize, Vec<Option<PieceHash>>);
 
 impl<S: PieceSource> Job<'_, S> {
@@ -191,10 +232,9 @@ impl<S: PieceSource> Job<'_, S> {
             if c >= self.chunks {
                 break;
             }
-            let first = self.start + c * self.per_chunk;
-            let last = (first + self.per_chunk).min(self.end);
-            match self.chunk(first..last, &mut cursor, &mut buf) {
-                Ok(h) => done.push((first, h)),
+            let (at, pieces) = self.chunk_pieces(c);
+            match self.chunk(pieces, &mut cursor, &mut buf) {
+                Ok(h) => done.push((at, h)),
                 Err(e) => {
                     self.stop.store(true, Ordering::Relaxed);
                     return Err(e);
@@ -202,6 +242,19 @@ impl<S: PieceSource> Job<'_, S> {
             }
         }
         Ok(done)
+    }
+
+    /// Chunk `c`: where its hashes go in the result, and its pieces.
+    fn chunk_pieces(&self, c: usize) -> (usize, Range<usize>) {
+        let r = self
+            .runs
+            .partition_point(|r| r.first_chunk <= c)
+            .saturating_sub(1);
+        let run = &self.runs[r];
+        let skip = (c - run.first_chunk) * self.per_chunk;
+        let first = run.pieces.start + skip;
+        let last = (first + self.per_chunk).min(run.pieces.end);
+        (run.first_out + skip, first..last)
     }
 
     /// Hashes pieces `pieces`, reading the files they cover front to back.
@@ -217,7 +270,7 @@ impl<S: PieceSource> Job<'_, S> {
         let end = (pieces.end as u64)
             .saturating_mul(pl)
             .min(info.total_length());
-        let mut asm = Assembler::new(info, pieces);
+        let mut asm = Assembler::new(info, pieces, self.progress);
         let files = info.files();
         let first = files.partition_point(|f| f.end() <= start);
         for (index, f) in files.iter().enumerate().skip(first) {
@@ -260,6 +313,7 @@ impl<S: PieceSource> Job<'_, S> {
 /// Cuts a stream of bytes into pieces and hashes each one.
 struct Assembler<'a> {
     info: &'a Info,
+    progress: &'a dyn HashProgress,
     /// Piece being filled.
     index: usize,
     /// One past the last piece wanted.
@@ -279,9 +333,10 @@ struct Assembler<'a> {
 static ZEROS: [u8; 64 << 10] = [0; 64 << 10];
 
 impl<'a> Assembler<'a> {
-    fn new(info: &'a Info, pieces: Range<usize>) -> Self {
+    fn new(info: &'a Info, pieces: Range<usize>, progress: &'a dyn HashProgress) -> Self {
         Self {
             info,
+            progress,
             index: pieces.start,
             end: pieces.end,
             wanted: pieces.len(),
@@ -337,6 +392,7 @@ impl<'a> Assembler<'a> {
             self.sha.reset();
             None
         };
+        self.progress.piece_done(self.index, hash.as_ref());
         self.out.push(hash);
         self.index += 1;
         self.filled = 0;
@@ -350,6 +406,9 @@ impl<'a> Assembler<'a> {
 
     fn finish(mut self) -> Vec<Option<PieceHash>> {
         // Only short if the files ended before the pieces did: those pieces were not seen.
+        for piece in self.index..self.index + self.wanted.saturating_sub(self.out.len()) {
+            self.progress.piece_done(piece, None);
+        }
         self.out.resize(self.wanted, None);
         self.out
     }

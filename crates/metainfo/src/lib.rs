@@ -16,6 +16,11 @@
 //! answers which file ranges a piece covers ([`Info::piece_spans`]); storage,
 //! verification and creation all build on that.
 //!
+//! Two small identifiers live here because every layer above needs them:
+//! [`PieceIndex`] (wire messages and storage) and [`PeerId`] (the wire
+//! handshake and tracker announces). `wire`, `storage` and `tracker-proto`
+//! re-export them.
+//!
 //! Creating and verifying are synchronous and use every core:
 //! [`TorrentPlan`] lists a file or directory (deterministic order; symlinks,
 //! special files and non-UTF-8 names are errors) and lays it out with BEP 47
@@ -61,6 +66,8 @@ mod hasher;
 mod info;
 mod infohash;
 mod magnet;
+mod peer_id;
+mod piece_index;
 mod piece_length;
 mod torrent;
 mod verify;
@@ -70,10 +77,14 @@ pub use create::{CreateOptions, TorrentPlan, create};
 pub use create_error::CreateError;
 pub use disk_source::{DiskCursor, DiskSource};
 pub use error::MetainfoError;
-pub use hasher::{HashOptions, HashProgress, PieceHash, PieceSource, hash_pieces, piece_count};
+pub use hasher::{
+    HashOptions, HashProgress, PieceHash, PieceSource, hash_piece_ranges, hash_pieces, piece_count,
+};
 pub use info::{FileAttr, FileEntry, Info, MAX_PIECE_LENGTH, MIN_PIECE_LENGTH, PieceSpan};
 pub use infohash::Infohash;
 pub use magnet::{Magnet, MagnetError};
+pub use peer_id::PeerId;
+pub use piece_index::PieceIndex;
 pub use piece_length::{
     AUTO_TARGET_MAX_PIECES, MAX_AUTO_PIECE_LENGTH, PieceLength, PieceLengthError, parse_size,
 };

@@ -1,14 +1,19 @@
 //! Piece verification: single pieces, and parallel rechecks of what is on disk.
 //!
-//! A recheck hashes on `threads` worker threads, each reusing one
-//! piece-sized buffer, so memory stays at `threads × piece length` whatever
-//! the torrent size. Workers take pieces in increasing order from a shared
-//! counter, which keeps the reads close to sequential.
+//! A recheck runs `metainfo`'s parallel piece hasher ([`hash_piece_ranges`],
+//! the same one behind `torrent create` and `torrent verify`) over the
+//! storage: `threads` workers each claim a few MiB of consecutive pieces in
+//! increasing order, so the reads stay close to sequential, and read them in
+//! pieces of [`HashOptions::read_size`], so memory stays at
+//! `threads × read size` whatever the piece length.
 
-use std::sync::Mutex;
+use std::convert::Infallible;
+use std::ops::Range;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use metainfo::Info;
+use metainfo::{
+    HashOptions, HashProgress, Info, PieceHash, PieceSource, hash_piece_ranges, piece_count,
+};
 use sha1::{Digest, Sha1};
 
 use crate::{PieceIndex, PieceSet, ResumeState, Storage};
@@ -46,66 +51,145 @@ where
     check_pieces(storage, &PieceSet::full(n), threads, progress)
 }
 
-/// Like [`check_existing`], limited to the pieces in `pieces`.
+/// Like [`check_existing`], limited to the pieces in `pieces`. At most
+/// `threads` worker threads hash (at least one, at most 64).
 pub fn check_pieces<S, F>(storage: &S, pieces: &PieceSet, threads: usize, progress: F) -> PieceSet
 where
     S: Storage + ?Sized,
     F: Fn(CheckProgress) + Sync,
 {
     let info = storage.info();
-    let todo: Vec<PieceIndex> = pieces.iter().filter(|p| storage.may_hold(*p)).collect();
-    let total = todo.len();
+    let mut result = PieceSet::new(info.num_pieces());
+    // Pieces past the layout's end cannot be hashed (a validated `Info` has none).
+    let layout = piece_count(info);
+    let runs = runs(
+        pieces
+            .iter()
+            .filter(|p| p.as_usize() < layout && storage.may_hold(*p)),
+    );
+    let total = runs.iter().map(ExactSizeIterator::len).sum();
     if total == 0 {
-        return PieceSet::new(info.num_pieces());
+        return result;
     }
-    let result = Mutex::new(PieceSet::new(info.num_pieces()));
-    let next = AtomicUsize::new(0);
-    let checked = AtomicUsize::new(0);
-    let verified = AtomicUsize::new(0);
-    let workers = threads.clamp(1, 64).min(total);
-    let piece_len = usize::try_from(info.piece_length()).unwrap_or(0);
+    let options = HashOptions {
+        threads: threads.clamp(1, 64),
+        ..HashOptions::default()
+    };
+    let progress = Progress {
+        info,
+        report: progress,
+        total,
+        checked: AtomicUsize::new(0),
+        verified: AtomicUsize::new(0),
+    };
+    let hashes = match hash_piece_ranges(info, &runs, &StorageSource(storage), &options, &progress)
+    {
+        Ok(h) => h,
+        Err(never) => match never {},
+    };
+    let indexes = runs.into_iter().flatten();
+    for (i, hash) in indexes.zip(&hashes) {
+        if let Some(piece) = PieceIndex::from_usize(i)
+            && hash.is_some_and(|h| info.pieces().get(i) == Some(&h))
+        {
+            result.insert(piece);
+        }
+    }
+    result
+}
 
-    let work = || {
-        let mut buf = vec![0u8; piece_len];
-        loop {
-            let k = next.fetch_add(1, Ordering::Relaxed);
-            let Some(&piece) = todo.get(k) else { break };
-            let size = usize::try_from(info.piece_size(piece.as_usize())).unwrap_or(0);
-            let Some(data) = buf.get_mut(..size) else {
+/// Groups ascending pieces into ranges of consecutive ones.
+fn runs(pieces: impl Iterator<Item = PieceIndex>) -> Vec<Range<usize>> {
+    let mut runs: Vec<Range<usize>> = Vec::new();
+    for p in pieces.map(PieceIndex::as_usize) {
+        match runs.last_mut() {
+            Some(r) if r.end == p => r.end = p + 1,
+            _ => runs.push(p..p + 1),
+        }
+    }
+    runs
+}
+
+/// Reads a [`Storage`] the way the hasher asks: by file and offset. A read
+/// that fails (a file vanished or shrank since it was opened) makes the rest
+/// of the request unavailable, so the pieces under it do not verify; it never
+/// stops the recheck.
+struct StorageSource<'a, S: ?Sized>(&'a S);
+
+impl<S: Storage + ?Sized> PieceSource for StorageSource<'_, S> {
+    type Cursor = ();
+    type Error = Infallible;
+
+    fn cursor(&self) {}
+
+    fn read_at(
+        &self,
+        _cursor: &mut (),
+        file: usize,
+        offset: u64,
+        buf: &mut [u8],
+    ) -> Result<usize, Infallible> {
+        let info = self.0.info();
+        let piece_length = info.piece_length();
+        let Some(mut at) = info
+            .files()
+            .get(file)
+            .and_then(|f| f.offset.checked_add(offset))
+        else {
+            return Ok(0);
+        };
+        let mut done = 0;
+        // Storage reads stay within one piece: split at piece boundaries.
+        while done < buf.len() && piece_length > 0 {
+            let Some(piece) = usize::try_from(at / piece_length)
+                .ok()
+                .and_then(PieceIndex::from_usize)
+            else {
                 break;
             };
-            let ok = match storage.read_block(piece, 0, data) {
-                Ok(()) => verify_piece(info, piece, data),
-                Err(e) => {
-                    tracing::debug!(%piece, error = %e, "piece unreadable during recheck");
-                    false
-                }
+            let within = at % piece_length;
+            let in_piece = usize::try_from(piece_length - within).unwrap_or(usize::MAX);
+            let len = in_piece.min(buf.len() - done);
+            let Ok(within) = u32::try_from(within) else {
+                break;
             };
-            let mut v = verified.load(Ordering::Relaxed);
-            if ok {
-                result
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .insert(piece);
-                v = verified.fetch_add(1, Ordering::Relaxed) + 1;
+            if let Err(e) = self.0.read_block(piece, within, &mut buf[done..done + len]) {
+                tracing::debug!(%piece, error = %e, "piece unreadable during recheck");
+                break;
             }
-            let c = checked.fetch_add(1, Ordering::Relaxed) + 1;
-            progress(CheckProgress {
-                checked: c,
-                total,
-                verified: v,
-            });
+            done += len;
+            at += len as u64;
         }
-    };
-    std::thread::scope(|s| {
-        for _ in 1..workers {
-            s.spawn(work);
-        }
-        work();
-    });
-    result
-        .into_inner()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        Ok(done)
+    }
+}
+
+/// Turns the hasher's per-piece reports into [`CheckProgress`] calls.
+struct Progress<'a, F> {
+    info: &'a Info,
+    report: F,
+    total: usize,
+    checked: AtomicUsize,
+    verified: AtomicUsize,
+}
+
+impl<F: Fn(CheckProgress) + Sync> HashProgress for Progress<'_, F> {
+    fn hashed(&self, _bytes: u64) {}
+
+    fn piece_done(&self, piece: usize, hash: Option<&PieceHash>) {
+        let ok = hash.is_some_and(|h| self.info.pieces().get(piece) == Some(h));
+        let verified = if ok {
+            self.verified.fetch_add(1, Ordering::Relaxed) + 1
+        } else {
+            self.verified.load(Ordering::Relaxed)
+        };
+        let checked = self.checked.fetch_add(1, Ordering::Relaxed) + 1;
+        (self.report)(CheckProgress {
+            checked,
+            total: self.total,
+            verified,
+        });
+    }
 }
 
 /// Decides what is verified when a torrent is reopened.

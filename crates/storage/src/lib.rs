@@ -17,7 +17,8 @@
 //!   so a torrent of 10 000 files does not hold 10 000 descriptors.
 //! - [`verify_piece`] hashes a piece in memory *before* it is written (no
 //!   read-back); [`check_existing`] rehashes what is on disk on N threads
-//!   with N piece buffers of memory; [`PieceSet`] is the bitfield.
+//!   with `metainfo`'s parallel piece hasher (N read buffers of 512 KiB);
+//!   [`PieceSet`] is the bitfield.
 //! - Resume: [`ResumeWriter`] saves a [`ResumeState`] (verified pieces plus
 //!   a fingerprint of every file) atomically and often; [`check_resume`]
 //!   trusts saved pieces whose files are unchanged and rehashes only pieces
@@ -57,7 +58,6 @@ mod check;
 mod file_fingerprint;
 mod file_storage;
 mod handle_cache;
-mod piece_index;
 mod piece_set;
 mod resume_error;
 mod resume_state;
@@ -69,7 +69,8 @@ mod tree;
 pub use check::{CheckProgress, check_existing, check_pieces, check_resume, verify_piece};
 pub use file_fingerprint::FileFingerprint;
 pub use file_storage::{Allocation, FileStorage, FileStorageOptions, OpenMode};
-pub use piece_index::PieceIndex;
+/// Piece index, shared with `anthill-wire` (defined in `anthill-metainfo`).
+pub use metainfo::PieceIndex;
 pub use piece_set::{PieceSet, PieceSetError};
 pub use resume_error::{CorruptKind, ResumeError};
 pub use resume_state::{MAX_STATE_FILE_SIZE, ResumeState};

@@ -639,6 +639,47 @@ fn check_existing_reports_progress_and_skips_corrupt_pieces() {
     assert_eq!(seen.iter().map(|pr| pr.verified).max(), Some(4));
 }
 
+#[test]
+fn check_existing_counts_a_file_shortened_after_open_as_not_had() {
+    // a: bytes 0..1500 (pieces 0, 1); sub/b: 1500..3500 (pieces 1..=3); c: 3500..4200 (pieces 3, 4)
+    let fx = three_files();
+    drop(fx.downloaded());
+    for threads in [1, 2] {
+        let s = fx.open(OpenMode::Seed).unwrap();
+        // sub/b keeps 1000 bytes (up to byte 2500): piece 1 is still whole.
+        fs::OpenOptions::new()
+            .write(true)
+            .open(fx.path("sub/b"))
+            .unwrap()
+            .set_len(1000)
+            .unwrap();
+        assert!(s.may_hold(p(2)), "opened before the truncation");
+        let seen = Mutex::new(Vec::new());
+        let found = check_existing(&s, threads, |pr| seen.lock().unwrap().push(pr));
+        assert_eq!(found.iter().collect::<Vec<_>>(), [p(0), p(1), p(4)]);
+        let seen = seen.into_inner().unwrap();
+        assert_eq!(seen.len(), 5);
+        assert_eq!(seen.iter().map(|pr| pr.checked).max(), Some(5));
+        assert_eq!(seen.iter().map(|pr| pr.verified).max(), Some(3));
+        drop(s);
+        fs::write(fx.path("sub/b"), &fx.data[1500..3500]).unwrap();
+    }
+}
+
+#[test]
+fn check_pieces_reads_only_the_pieces_asked_for() {
+    let fx = fixture(1024, &[("a", 10 * 1024, false)]);
+    let s = fx.downloaded();
+    let c = CountingStorage::new(&s);
+    let mut want = PieceSet::new(10);
+    for i in [1, 2, 5, 9] {
+        want.insert(p(i));
+    }
+    let found = check_pieces(&c, &want, 2, |_| {});
+    assert_eq!(found, want);
+    assert_eq!(c.read_pieces(), want.iter().collect());
+}
+
 // ---- resume ----------------------------------------------------------------
 
 fn ih(b: u8) -> Infohash {

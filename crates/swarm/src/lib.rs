@@ -60,16 +60,9 @@ pub const BLOCK_SIZE: u32 = 16 * 1024;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct PeerSlot(pub u32);
 
-/// A request for one block of a piece.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct BlockRequest {
-    /// Piece index.
-    pub piece: u32,
-    /// Byte offset inside the piece.
-    pub offset: u32,
-    /// Length in bytes (at most [`BLOCK_SIZE`]).
-    pub len: u32,
-}
+/// A request for one block of a piece: the picker hands out exactly the
+/// payload of the wire's `request` message (length at most [`BLOCK_SIZE`]).
+pub use wire::BlockRequest;
 
 #[cfg(test)]
 mod tests;

@@ -313,11 +313,7 @@ async fn writer(
                     buf.put_slice(&piece_header(r.piece, r.offset, r.length));
                     let start = buf.len();
                     buf.resize(start + r.length.as_usize(), 0);
-                    store.read_block(
-                        storage::PieceIndex(r.piece.0),
-                        r.offset.0,
-                        &mut buf[start..],
-                    )?;
+                    store.read_block(r.piece, r.offset.0, &mut buf[start..])?;
                 }
                 Ok::<_, storage::StorageError>((buf, reqs))
             })

@@ -20,7 +20,9 @@
 use std::collections::HashMap;
 
 use crate::rng::Rng;
-use crate::{BLOCK_SIZE, BlockRequest, PeerSlot};
+use wire::{BlockLength, BlockOffset, BlockRequest, PieceIndex};
+
+use crate::{BLOCK_SIZE, PeerSlot};
 
 /// Pieces picked at random before rarest-first takes over.
 pub const RANDOM_FIRST_PIECES: u32 = 4;
@@ -155,11 +157,11 @@ impl Picker {
 
     fn block_request(&self, p: u32, b: u32) -> BlockRequest {
         let offset = b * BLOCK_SIZE;
-        BlockRequest {
-            piece: p,
-            offset,
-            len: (self.piece_size(p) - offset).min(BLOCK_SIZE),
-        }
+        BlockRequest::new(
+            PieceIndex(p),
+            BlockOffset(offset),
+            BlockLength((self.piece_size(p) - offset).min(BLOCK_SIZE)),
+        )
     }
 
     /// Marks pieces we already have on disk (resume); call before any peer event.
@@ -335,15 +337,16 @@ impl Picker {
 
     /// A block arrived from `peer`.
     pub fn block_received(&mut self, peer: PeerSlot, req: BlockRequest) -> BlockOutcome {
-        if req.offset % BLOCK_SIZE != 0 || req.piece >= self.num_pieces() {
+        let (piece, offset) = (req.piece.get(), req.offset.get());
+        if offset % BLOCK_SIZE != 0 || piece >= self.num_pieces() {
             return BlockOutcome::Unexpected;
         }
-        let b = req.offset / BLOCK_SIZE;
-        if b >= self.blocks_in(req.piece) || self.block_request(req.piece, b) != req {
+        let b = offset / BLOCK_SIZE;
+        if b >= self.blocks_in(piece) || self.block_request(piece, b) != req {
             return BlockOutcome::Unexpected;
         }
-        let Some(partial) = self.partials.get_mut(&req.piece) else {
-            return match self.state[req.piece as usize] {
+        let Some(partial) = self.partials.get_mut(&piece) else {
+            return match self.state[piece as usize] {
                 PieceState::Have => BlockOutcome::Duplicate,
                 _ => BlockOutcome::Unexpected,
             };
@@ -403,8 +406,9 @@ impl Picker {
 
     /// A request to `peer` will not be answered (rejected, cancelled, timed out).
     pub fn request_dropped(&mut self, peer: PeerSlot, req: BlockRequest) {
-        let b = (req.offset / BLOCK_SIZE) as usize;
-        let Some(partial) = self.partials.get_mut(&req.piece) else {
+        let piece = req.piece.get();
+        let b = (req.offset.get() / BLOCK_SIZE) as usize;
+        let Some(partial) = self.partials.get_mut(&piece) else {
             return;
         };
         if let Some(Block::Requested(by)) = partial.blocks.get_mut(b) {
@@ -413,8 +417,8 @@ impl Picker {
                 partial.blocks[b] = Block::Missing;
                 partial.unrequested += 1;
                 self.unrequested_blocks += 1;
-                if partial.owner.is_none() && !self.orphans.contains(&req.piece) {
-                    self.orphans.push(req.piece);
+                if partial.owner.is_none() && !self.orphans.contains(&piece) {
+                    self.orphans.push(piece);
                 }
             }
         }

@@ -3,6 +3,8 @@ use std::collections::{HashMap, VecDeque};
 use crate::choker::{ChokeMode, Choker};
 use crate::picker::{BlockOutcome, ENDGAME_MAX_REQUESTERS, Picker};
 use crate::superseed::SuperSeeder;
+use wire::{BlockLength, BlockOffset, PieceIndex};
+
 use crate::{BLOCK_SIZE, BlockRequest, PeerSlot};
 
 const A: PeerSlot = PeerSlot(1);
@@ -11,6 +13,11 @@ const C: PeerSlot = PeerSlot(3);
 
 fn all(_: u32) -> bool {
     true
+}
+
+/// The request for `len` bytes at `offset` of piece `piece`.
+fn req(piece: u32, offset: u32, len: u32) -> BlockRequest {
+    BlockRequest::new(PieceIndex(piece), BlockOffset(offset), BlockLength(len))
 }
 
 fn accept(p: &mut Picker, peer: PeerSlot, r: BlockRequest) -> bool {
@@ -29,7 +36,7 @@ fn requests_whole_pieces_from_one_owner() {
     // first four blocks are one piece, in order; the next two start another piece
     assert!(reqs[..4].iter().all(|r| r.piece == reqs[0].piece));
     assert_eq!(
-        reqs.iter().map(|r| r.offset).take(4).collect::<Vec<_>>(),
+        reqs.iter().map(|r| r.offset.0).take(4).collect::<Vec<_>>(),
         [0, 16384, 32768, 49152]
     );
     assert_ne!(reqs[4].piece, reqs[0].piece);
@@ -47,30 +54,9 @@ fn last_piece_and_block_are_short() {
     let total = u64::from(BLOCK_SIZE) * 5 + 100; // 2 pieces of 4 blocks, last has 1.x blocks
     let mut p = Picker::new(2, 4 * BLOCK_SIZE, total, 3);
     let reqs = p.next_requests(A, |i| i == 1, 10);
+    assert_eq!(reqs, vec![req(1, 0, BLOCK_SIZE), req(1, BLOCK_SIZE, 100)]);
     assert_eq!(
-        reqs,
-        vec![
-            BlockRequest {
-                piece: 1,
-                offset: 0,
-                len: BLOCK_SIZE
-            },
-            BlockRequest {
-                piece: 1,
-                offset: BLOCK_SIZE,
-                len: 100
-            }
-        ]
-    );
-    assert_eq!(
-        p.block_received(
-            A,
-            BlockRequest {
-                piece: 1,
-                offset: BLOCK_SIZE,
-                len: BLOCK_SIZE
-            }
-        ),
+        p.block_received(A, req(1, BLOCK_SIZE, BLOCK_SIZE)),
         BlockOutcome::Unexpected
     );
 }
@@ -86,7 +72,7 @@ fn rarest_first_after_random_start() {
     p.peer_has_all_of(|i| i >= 4 && i != 7);
     p.peer_has_all_of(|i| i >= 4 && i != 7);
     let r = p.next_requests(A, all, 1);
-    assert_eq!(r[0].piece, 7);
+    assert_eq!(r[0].piece, PieceIndex(7));
 }
 
 #[test]
@@ -110,7 +96,7 @@ fn ties_are_broken_at_random() {
 fn only_pieces_the_peer_has() {
     let mut p = Picker::new(10, BLOCK_SIZE, 10 * u64::from(BLOCK_SIZE), 9);
     let r = p.next_requests(A, |i| i == 3 || i == 5, 10);
-    let mut pieces: Vec<u32> = r.iter().map(|r| r.piece).collect();
+    let mut pieces: Vec<u32> = r.iter().map(|r| r.piece.0).collect();
     pieces.sort();
     assert_eq!(pieces, [3, 5]);
     assert!(p.next_requests(A, |i| i == 3 || i == 5, 10).is_empty());
@@ -138,31 +124,11 @@ fn verified_piece_completes_and_failed_piece_restarts() {
 fn unexpected_blocks_are_rejected() {
     let mut p = Picker::new(2, 2 * BLOCK_SIZE, 4 * u64::from(BLOCK_SIZE), 5);
     let bad = [
-        BlockRequest {
-            piece: 9,
-            offset: 0,
-            len: BLOCK_SIZE,
-        },
-        BlockRequest {
-            piece: 0,
-            offset: 1,
-            len: BLOCK_SIZE,
-        },
-        BlockRequest {
-            piece: 0,
-            offset: 0,
-            len: 5,
-        },
-        BlockRequest {
-            piece: 0,
-            offset: 2 * BLOCK_SIZE,
-            len: BLOCK_SIZE,
-        },
-        BlockRequest {
-            piece: 1,
-            offset: 0,
-            len: BLOCK_SIZE,
-        }, // not in progress
+        req(9, 0, BLOCK_SIZE),
+        req(0, 1, BLOCK_SIZE),
+        req(0, 0, 5),
+        req(0, 2 * BLOCK_SIZE, BLOCK_SIZE),
+        req(1, 0, BLOCK_SIZE), // not in progress
     ];
     for r in bad {
         assert_eq!(p.block_received(A, r), BlockOutcome::Unexpected, "{r:?}");
@@ -181,7 +147,9 @@ fn departed_peer_orphans_its_piece_for_the_next() {
     assert_eq!(p.availability(2), 0);
     let b = p.next_requests(B, all, 3);
     assert_eq!(
-        b.iter().map(|r| (r.piece, r.offset)).collect::<Vec<_>>(),
+        b.iter()
+            .map(|r| (r.piece.0, r.offset.0))
+            .collect::<Vec<_>>(),
         vec![(2, BLOCK_SIZE), (2, 2 * BLOCK_SIZE), (2, 3 * BLOCK_SIZE)]
     );
     p.check_invariants();
@@ -244,7 +212,7 @@ fn resume_counts_have_pieces() {
     assert_eq!(
         p.next_requests(A, all, 5)
             .iter()
-            .map(|r| r.piece)
+            .map(|r| r.piece.0)
             .collect::<Vec<_>>(),
         [1]
     );
@@ -420,10 +388,10 @@ fn simulate_fleet(
             *outstanding[a].get_mut(&qs).unwrap() -= 1;
             if q == 0 {
                 origin_blocks += 1;
-                let c = uploaded_to.entry((a, r.piece)).or_default();
+                let c = uploaded_to.entry((a, r.piece.0)).or_default();
                 *c += 1;
                 if *c == blocks_per_piece {
-                    for p in ss.piece_uploaded(slot(a), r.piece) {
+                    for p in ss.piece_uploaded(slot(a), r.piece.0) {
                         pickers[a].peer_has(p);
                     }
                 }
@@ -437,14 +405,14 @@ fn simulate_fleet(
                         let cq = c.0 as usize;
                         queues[cq].retain(|&(ra, rr)| !(ra == a && rr == cr));
                     }
-                    pickers[a].piece_verified(r.piece);
-                    has[a][r.piece as usize] = true;
+                    pickers[a].piece_verified(r.piece.0);
+                    has[a][r.piece.as_usize()] = true;
                     for b in 0..n {
                         if b != a {
-                            pickers[b].peer_has(r.piece);
+                            pickers[b].peer_has(r.piece.0);
                         }
                     }
-                    for p in ss.peer_has(slot(a), r.piece) {
+                    for p in ss.peer_has(slot(a), r.piece.0) {
                         pickers[a].peer_has(p);
                     }
                 }
@@ -542,8 +510,8 @@ mod picker_props {
                         let Some(bf) = has.get(&peer) else { continue };
                         let reqs = p.next_requests(PeerSlot(u32::from(peer)), |i| bf[i as usize], usize::from(n));
                         for r in &reqs {
-                            prop_assert!(bf[r.piece as usize], "requested a piece the peer lacks");
-                            prop_assert!(!p.has(r.piece));
+                            prop_assert!(bf[r.piece.as_usize()], "requested a piece the peer lacks");
+                            prop_assert!(!p.has(r.piece.0));
                             if !p.in_endgame() {
                                 for (q, list) in &out {
                                     prop_assert!(*q == peer || !list.contains(r), "block requested twice before endgame");
@@ -561,7 +529,7 @@ mod picker_props {
                                 for (q, cr) in cancel {
                                     if let Some(l) = out.get_mut(&(q.0 as u8)) { l.retain(|x| *x != cr); }
                                 }
-                                if piece_complete { complete.push(r.piece); }
+                                if piece_complete { complete.push(r.piece.0); }
                             }
                             BlockOutcome::Duplicate | BlockOutcome::Unexpected => {}
                         }
@@ -605,7 +573,7 @@ mod picker_props {
                 prop_assert!(!reqs.is_empty(), "stuck with nothing to request");
                 for r in reqs {
                     if let BlockOutcome::Accepted { piece_complete: true, .. } = p.block_received(seed_peer, r) {
-                        p.piece_verified(r.piece);
+                        p.piece_verified(r.piece.0);
                     }
                 }
                 p.check_invariants();

@@ -33,7 +33,7 @@ use crate::picker::{BlockOutcome, Picker};
 use crate::rate::RateLimiter;
 use crate::session::SessionShared;
 use crate::superseed::SuperSeeder;
-use crate::{BLOCK_SIZE, BlockRequest, PeerSlot};
+use crate::{BLOCK_SIZE, PeerSlot};
 use storage::{
     FileStorage, FileStorageOptions, OpenMode, ResumeOptions, ResumeState, ResumeWriter, Storage,
     StorageError, verify_piece,
@@ -977,14 +977,7 @@ impl Actor {
                 };
                 if p.outstanding.remove(&(r.piece.0, r.offset.0)).is_some() {
                     if let Some(meta) = self.meta.as_mut() {
-                        meta.picker.request_dropped(
-                            slot,
-                            BlockRequest {
-                                piece: r.piece.0,
-                                offset: r.offset.0,
-                                len: r.length.0,
-                            },
-                        );
+                        meta.picker.request_dropped(slot, r);
                     }
                     // Someone else may take it.
                     self.refill_all();
@@ -1140,13 +1133,10 @@ impl Actor {
         );
         let now = Instant::now();
         for r in reqs {
-            p.outstanding.insert((r.piece, r.offset), (now, r.len));
-            p.cancelled.remove(&(r.piece, r.offset));
-            p.outbox.msgs.push(Message::Request(wire::BlockRequest::new(
-                PieceIndex(r.piece),
-                wire::BlockOffset(r.offset),
-                wire::BlockLength(r.len),
-            )));
+            let key = (r.piece.0, r.offset.0);
+            p.outstanding.insert(key, (now, r.length.0));
+            p.cancelled.remove(&key);
+            p.outbox.msgs.push(Message::Request(r));
         }
     }
 
@@ -1241,40 +1231,32 @@ impl Actor {
         let Some(meta) = self.meta.as_mut() else {
             return;
         };
-        let req = BlockRequest {
-            piece: piece.index.0,
-            offset: piece.offset.0,
-            len: u32::try_from(piece.data.len()).unwrap_or(u32::MAX),
-        };
+        let req = piece.block();
         match meta.picker.block_received(slot, req) {
             BlockOutcome::Accepted {
                 piece_complete,
                 cancel,
             } => {
-                let size = meta.info.piece_size(req.piece as usize) as usize;
+                let size = meta.info.piece_size(req.piece.as_usize()) as usize;
                 let spare = &mut meta.spare;
-                let buf = meta.buffers.entry(req.piece).or_insert_with(|| {
+                let buf = meta.buffers.entry(req.piece.0).or_insert_with(|| {
                     let mut b = spare.pop().unwrap_or_default();
                     b.resize(size, 0);
                     b
                 });
-                let off = req.offset as usize;
+                let off = req.offset.0 as usize;
                 buf[off..off + piece.data.len()].copy_from_slice(&piece.data);
                 for (q, r) in cancel {
                     if let Some(qp) = self.peers.get_mut(&q) {
-                        let k = (r.piece, r.offset);
+                        let k = (r.piece.0, r.offset.0);
                         if qp.outstanding.remove(&k).is_some() {
                             qp.cancelled.insert(k);
-                            qp.outbox.msgs.push(Message::Cancel(wire::BlockRequest::new(
-                                PieceIndex(r.piece),
-                                wire::BlockOffset(r.offset),
-                                wire::BlockLength(r.len),
-                            )));
+                            qp.outbox.msgs.push(Message::Cancel(r));
                         }
                     }
                 }
                 if piece_complete {
-                    self.start_verify(req.piece);
+                    self.start_verify(req.piece.0);
                 }
             }
             BlockOutcome::Duplicate => {}
@@ -1302,7 +1284,7 @@ impl Actor {
                 return;
             };
             let done = tokio::task::spawn_blocking(move || {
-                let p = storage::PieceIndex(piece);
+                let p = PieceIndex(piece);
                 let result = if verify_piece(&info, p, &buf) {
                     store.write_piece(p, &buf).map(|()| true)
                 } else {
@@ -1324,7 +1306,7 @@ impl Actor {
             Ok(true) => {
                 meta.picker.piece_verified(piece);
                 let _ = meta.have.set(PieceIndex(piece));
-                meta.resume.piece_written(storage::PieceIndex(piece));
+                meta.resume.piece_written(PieceIndex(piece));
                 self.resume_dirty = true;
                 let have_msg = Message::Have(PieceIndex(piece));
                 for p in self.peers.values_mut() {
@@ -1797,7 +1779,7 @@ pub(crate) fn load_storage(
     let saved = ResumeState::load(&path, infohash, &info);
     let verified = storage::check_resume(&*store, saved.as_ref(), threads, |_| {});
     let have = (0..info.num_pieces())
-        .map(|i| verified.contains(storage::PieceIndex(i as u32)))
+        .map(|i| verified.contains(PieceIndex(i as u32)))
         .collect();
     let resume = Arc::new(ResumeWriter::new(
         path,

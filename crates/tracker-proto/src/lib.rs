@@ -32,7 +32,6 @@ mod announce_event;
 mod announce_request;
 mod byte_count;
 mod info_hash;
-mod peer_id;
 mod peer_key;
 mod port;
 mod swarm_stats;
@@ -44,7 +43,9 @@ pub use announce_event::AnnounceEvent;
 pub use announce_request::AnnounceRequest;
 pub use byte_count::ByteCount;
 pub use info_hash::{InfoHash, ParseInfoHashError};
-pub use peer_id::PeerId;
+/// The announcing client's peer id, shared with `anthill-wire` (defined in
+/// `anthill-metainfo`).
+pub use metainfo::PeerId;
 pub use peer_key::PeerKey;
 pub use port::Port;
 pub use swarm_stats::SwarmStats;

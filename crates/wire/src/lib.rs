@@ -77,8 +77,6 @@ mod handshake;
 mod handshake_error;
 mod message;
 mod message_id;
-mod peer_id;
-mod piece_index;
 mod reserved;
 
 #[cfg(test)]
@@ -101,6 +99,9 @@ pub use message::{Message, PIECE_HEADER_LEN, Piece, piece_header};
 pub use message_id::MessageId;
 /// The torrent's v1 infohash, shared with `anthill-metainfo`.
 pub use metainfo::Infohash;
-pub use peer_id::PeerId;
-pub use piece_index::PieceIndex;
+/// The handshake's peer id, shared with `anthill-tracker-proto` (defined in
+/// `anthill-metainfo`).
+pub use metainfo::PeerId;
+/// Piece index, shared with `anthill-storage` (defined in `anthill-metainfo`).
+pub use metainfo::PieceIndex;
 pub use reserved::Reserved;
