@@ -1593,15 +1593,21 @@ impl Actor {
         for slot in snubbed {
             if let Some(p) = self.peers.get_mut(&slot) {
                 debug!(peer = %p.addr, "peer snubbed us; releasing its requests");
-                let keys: Vec<(u32, u32)> = p.outstanding.drain().map(|(k, _)| k).collect();
-                for k in &keys {
+                // A cancel must repeat the request exactly (the last block of
+                // a torrent is shorter), or the peer ignores it.
+                let reqs: Vec<((u32, u32), u32)> = p
+                    .outstanding
+                    .drain()
+                    .map(|(k, (_, len))| (k, len))
+                    .collect();
+                for &((piece, offset), len) in &reqs {
                     p.outbox.msgs.push(Message::Cancel(wire::BlockRequest::new(
-                        PieceIndex(k.0),
-                        wire::BlockOffset(k.1),
-                        wire::BlockLength(BLOCK_SIZE),
+                        PieceIndex(piece),
+                        wire::BlockOffset(offset),
+                        wire::BlockLength(len),
                     )));
                 }
-                p.cancelled.extend(keys);
+                p.cancelled.extend(reqs.into_iter().map(|(k, _)| k));
                 p.depth = MIN_DEPTH / 4;
                 p.last_block = now;
                 if let Some(meta) = self.meta.as_mut() {

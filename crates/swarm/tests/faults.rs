@@ -77,6 +77,110 @@ async fn corrupt_peer(infohash: [u8; 20], pieces: u32) -> (std::net::SocketAddr,
     (addr, accepted)
 }
 
+/// A peer that claims every piece, unchokes and never sends a block. Records
+/// the requests and cancels it receives.
+async fn silent_peer(
+    infohash: [u8; 20],
+    pieces: u32,
+) -> (
+    std::net::SocketAddr,
+    Arc<std::sync::Mutex<(Vec<wire::BlockRequest>, Vec<wire::BlockRequest>)>>,
+) {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let seen = Arc::new(std::sync::Mutex::new((Vec::new(), Vec::new())));
+    let log = Arc::clone(&seen);
+    tokio::spawn(async move {
+        let Ok((mut s, _)) = l.accept().await else {
+            return;
+        };
+        let mut buf = BytesMut::new();
+        let mut hp = HandshakeParser::new();
+        loop {
+            if hp.decode(&mut buf).unwrap().is_some() {
+                break;
+            }
+            if s.read_buf(&mut buf).await.unwrap_or(0) == 0 {
+                return;
+            }
+        }
+        let mut out = BytesMut::new();
+        Handshake::new(
+            Reserved::NONE,
+            wire::Infohash(infohash),
+            PeerId(*b"-XX0001-silentsilent"),
+        )
+        .encode(&mut out);
+        Bitfield::full(pieces).to_message().encode(&mut out);
+        Message::Unchoke.encode(&mut out);
+        if s.write_all(&out).await.is_err() {
+            return;
+        }
+        let mut dec = MessageDecoder::with_buffer(buf, DecoderOptions::default());
+        loop {
+            while let Ok(Some(m)) = dec.next_message() {
+                let mut seen = log.lock().unwrap();
+                match m {
+                    Message::Request(r) => seen.0.push(r),
+                    Message::Cancel(r) => seen.1.push(r),
+                    _ => {}
+                }
+            }
+            if s.read_buf(dec.buffer_mut()).await.unwrap_or(0) == 0 {
+                return;
+            }
+        }
+    });
+    (addr, seen)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snubbing_peer_gets_cancels_that_repeat_its_requests_exactly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    // 100 000 bytes in 32 KiB pieces: the last block is 1 696 bytes.
+    let m = single_file(&src, "data.bin", 100_000, 32 * 1024, 9);
+    let n = m.info().num_pieces() as u32;
+    let (silent, seen) = silent_peer(m.infohash().0, n).await;
+    let leecher = Session::new(SessionOptions {
+        request_timeout: Duration::from_millis(300),
+        ..opts()
+    })
+    .await
+    .unwrap();
+    let mut add =
+        AddTorrent::download(TorrentSource::Metainfo(Box::new(m)), tmp.path().join("out"));
+    add.peers = vec![silent];
+    let _h = leecher.add_torrent(add).await.unwrap();
+    let snubbed = async {
+        loop {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let s = seen.lock().unwrap();
+            if !s.1.is_empty() && s.0.iter().any(|r| r.length.0 < 16 * 1024) {
+                // Give the rest of the cancels a moment to arrive.
+                drop(s);
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                return;
+            }
+        }
+    };
+    tokio::time::timeout(deadline(), snubbed)
+        .await
+        .expect("the silent peer was never snubbed (or never asked for the short last block)");
+    let (requests, cancels) = seen.lock().unwrap().clone();
+    for c in &cancels {
+        assert!(
+            requests.contains(c),
+            "cancel {c:?} repeats no request; requests: {requests:?}"
+        );
+    }
+    assert!(
+        cancels.iter().any(|c| c.length.0 < 16 * 1024),
+        "the short last block was not cancelled: {cancels:?}"
+    );
+    leecher.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn corrupt_peer_is_banned_and_download_completes() {
     let tmp = tempfile::tempdir().unwrap();
