@@ -155,10 +155,12 @@ async fn a_snubbing_peer_gets_cancels_that_repeat_its_requests_exactly() {
     let snubbed = async {
         loop {
             tokio::time::sleep(Duration::from_millis(50)).await;
-            let s = seen.lock().unwrap();
-            if !s.1.is_empty() && s.0.iter().any(|r| r.length.0 < 16 * 1024) {
+            let ready = {
+                let s = seen.lock().unwrap();
+                !s.1.is_empty() && s.0.iter().any(|r| r.length.0 < 16 * 1024)
+            };
+            if ready {
                 // Give the rest of the cancels a moment to arrive.
-                drop(s);
                 tokio::time::sleep(Duration::from_millis(200)).await;
                 return;
             }
