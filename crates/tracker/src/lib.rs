@@ -116,9 +116,17 @@ pub async fn serve(
         // accept, read and write then happen on one thread, with no
         // cross-thread wake-ups. Otherwise workers share the listener.
         for i in 0..n {
-            let l = match (i, listeners::sibling_tcp(&l)) {
-                (0, _) | (_, None) => l.try_clone().map_err(setup)?,
-                (_, Some(sibling)) => {
+            // Worker 0 takes the listener itself. A sibling is only made for
+            // the others: connections the kernel queues on a sibling that is
+            // then dropped would be reset.
+            let sibling = if i == 0 {
+                None
+            } else {
+                listeners::sibling_tcp(&l)
+            };
+            let l = match sibling {
+                None => l.try_clone().map_err(setup)?,
+                Some(sibling) => {
                     sibling.set_nonblocking(true).map_err(setup)?;
                     sibling
                 }

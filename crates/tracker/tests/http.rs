@@ -339,3 +339,147 @@ async fn a_trickled_head_is_cut_off_at_the_request_timeout() {
         started.elapsed()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_response_reaches_a_slow_reader_whole() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let t = TestTracker::start(TrackerConfig::default()).await;
+    // 3000 torrents, announced over one pipelined keep-alive connection.
+    let mut requests = String::new();
+    for i in 0..3000u32 {
+        let mut ih = [0u8; 20];
+        ih[..4].copy_from_slice(&i.to_be_bytes());
+        requests.push_str(&format!(
+            "GET {} HTTP/1.1\r\nHost: t\r\n\r\n",
+            announce_path(ih, pid(1), 6001, 5, "")
+        ));
+    }
+    requests.push_str("GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    let mut s = tokio::net::TcpStream::connect(t.http).await.unwrap();
+    let (mut rd, mut wr) = s.split();
+    let mut sink = Vec::new();
+    let (w, r) = tokio::join!(
+        wr.write_all(requests.as_bytes()),
+        tokio::time::timeout(Duration::from_secs(20), rd.read_to_end(&mut sink))
+    );
+    w.unwrap();
+    r.unwrap().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&sink)
+            .matches("HTTP/1.1 200 OK")
+            .count(),
+        3001
+    );
+
+    // A reader with a tiny window that takes its time: the response cannot
+    // fit the socket buffers and must be written as the window opens.
+    let sock = tokio::net::TcpSocket::new_v4().unwrap();
+    sock.set_recv_buffer_size(4096).unwrap();
+    let mut s = sock.connect(t.http).await.unwrap();
+    s.write_all(b"GET /stats HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 65536];
+    let read_all = async {
+        loop {
+            let n = s.read(&mut chunk).await.unwrap();
+            if n == 0 {
+                break;
+            }
+            buf.extend_from_slice(&chunk[..n]);
+            if buf.len() < 64 * 1024 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(20), read_all)
+        .await
+        .expect("the response never ended");
+    let split = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8_lossy(&buf[..split]).into_owned();
+    let body = &buf[split + 4..];
+    let len: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("Content-Length: "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(len > 200_000, "{len}");
+    assert_eq!(body.len(), len);
+    let v: serde_json::Value = serde_json::from_slice(body).unwrap();
+    assert_eq!(v["torrents"], 3000);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_over_the_cap_are_closed_at_once() {
+    use tokio::io::AsyncReadExt;
+    let mut c = TrackerConfig::default();
+    c.http.max_connections = 2;
+    let t = TestTracker::start(c).await;
+    let a = tokio::net::TcpStream::connect(t.http).await.unwrap();
+    let _b = tokio::net::TcpStream::connect(t.http).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut over = tokio::net::TcpStream::connect(t.http).await.unwrap();
+    let mut byte = [0u8; 1];
+    let n = tokio::time::timeout(Duration::from_secs(3), over.read(&mut byte))
+        .await
+        .expect("a connection over the cap was kept open");
+    assert!(matches!(n, Ok(0) | Err(_)), "{n:?}");
+    // Closing one frees its slot.
+    drop(a);
+    let mut text = String::new();
+    assert!(
+        eventually(Duration::from_secs(3), || {
+            let http = t.http;
+            text = std::thread::spawn(move || {
+                use std::io::{Read, Write};
+                let Ok(mut s) = std::net::TcpStream::connect(http) else {
+                    return String::new();
+                };
+                let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
+                let _ = s.write_all(b"GET /metrics HTTP/1.1\r\nConnection: close\r\n\r\n");
+                let mut out = String::new();
+                let _ = s.read_to_string(&mut out);
+                out
+            })
+            .join()
+            .unwrap();
+            text.starts_with("HTTP/1.1 200")
+        })
+        .await,
+        "no slot freed: {text}"
+    );
+    assert!(
+        text.contains("anthill_tracker_http_connections_rejected_total 1"),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_answers_a_request_in_flight_and_closes() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let t = TestTracker::start(TrackerConfig::default()).await;
+    let http = t.http;
+    let path = announce_path(IH, pid(1), 6001, 5, "");
+    let mut s = tokio::net::TcpStream::connect(http).await.unwrap();
+    s.write_all(format!("GET {path} HTTP/1.1\r\n").as_bytes())
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let stopping = tokio::spawn(t.stop());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The listener is gone, the half-sent request is still answered.
+    assert!(tokio::net::TcpStream::connect(http).await.is_err());
+    s.write_all(b"Host: t\r\n\r\n").await.unwrap();
+    let mut buf = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut buf))
+        .await
+        .expect("no response")
+        .unwrap();
+    let text = String::from_utf8_lossy(&buf);
+    assert!(text.starts_with("HTTP/1.1 200 OK"), "{text}");
+    assert!(text.contains("Connection: close"), "{text}");
+    stopping.await.unwrap().unwrap();
+}

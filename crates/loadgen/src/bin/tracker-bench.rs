@@ -78,6 +78,22 @@ impl Drop for Server {
 }
 
 impl Server {
+    /// CPU time (user + system, all threads) the server has used so far.
+    fn cpu_seconds(&self) -> anyhow::Result<f64> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))?;
+        // Fields after the command name, which may itself hold spaces.
+        let rest = stat.rsplit_once(')').context("odd /proc stat")?.1;
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        // utime and stime are fields 14 and 15 of stat, 12 and 13 here.
+        let ticks: f64 = f
+            .get(11..13)
+            .context("short /proc stat")?
+            .iter()
+            .map(|v| v.parse::<f64>().unwrap_or(0.0))
+            .sum();
+        Ok(ticks / clock_ticks())
+    }
+
     fn rss_mb(&self) -> anyhow::Result<f64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
         let kb: f64 = status
@@ -88,6 +104,17 @@ impl Server {
             .context("no VmRSS")?;
         Ok(kb / 1024.0)
     }
+}
+
+/// Kernel clock ticks per second (`getconf CLK_TCK`; 100 on Linux).
+fn clock_ticks() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(100.0)
 }
 
 fn free_port() -> anyhow::Result<u16> {
@@ -244,10 +271,13 @@ fn main() -> anyhow::Result<()> {
             }
         }
         let mut results: [Vec<Report>; 2] = [Vec::new(), Vec::new()];
+        // Tracker CPU microseconds per answered announce, per run.
+        let mut cpu: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
         for round in 0..a.rounds {
             let order: [usize; 2] = if round % 2 == 0 { [0, 1] } else { [1, 0] };
             for i in order {
                 let s = &mut servers[i];
+                let cpu0 = s.cpu_seconds()?;
                 let r = match proto {
                     "udp" => udp::run(
                         s.addr,
@@ -271,6 +301,7 @@ fn main() -> anyhow::Result<()> {
                         },
                     )?,
                 };
+                cpu[i].push((s.cpu_seconds()? - cpu0) / (r.ok.max(1) as f64) * 1e6);
                 results[i].push(r);
             }
         }
@@ -287,32 +318,47 @@ fn main() -> anyhow::Result<()> {
                 f64::from(a.percentile_us(0.99)) / f64::from(b.percentile_us(0.99).max(1))
             })
             .collect();
-        let ratios = (median(&mut rate_ratios), median(&mut p99_ratios));
-        let ours = mean(&mut results[0]);
-        let theirs = mean(&mut results[1]);
+        // Announces per tracker CPU-second, ours over theirs.
+        let mut cpu_ratios: Vec<f64> = cpu[0]
+            .iter()
+            .zip(&cpu[1])
+            .map(|(a, b)| b / a.max(1e-9))
+            .collect();
+        let ratios = (
+            median(&mut rate_ratios),
+            median(&mut p99_ratios),
+            median(&mut cpu_ratios),
+        );
+        let ours = (mean(&mut results[0]), median(&mut cpu[0]));
+        let theirs = (mean(&mut results[1]), median(&mut cpu[1]));
         rows.push((proto, ours, theirs, ratios));
         drop(servers);
     }
     println!();
     println!(
-        "{:<6} {:<12} {:>13} {:>10} {:>8} {:>8}",
-        "proto", "tracker", "announces/s", "p99 us", "errors", "lost"
+        "{:<6} {:<12} {:>13} {:>10} {:>14} {:>8} {:>8}",
+        "proto", "tracker", "announces/s", "p99 us", "cpu us/announce", "errors", "lost"
     );
     for (proto, ours, theirs, _) in &rows {
-        for (name, r) in [("anthill", ours), ("opentracker", theirs)] {
+        for (name, (r, cpu)) in [("anthill", ours), ("opentracker", theirs)] {
             println!(
-                "{:<6} {:<12} {:>13.0} {:>10.0} {:>8} {:>8}",
-                proto, name, r.0, r.1, r.2, r.3
+                "{:<6} {:<12} {:>13.0} {:>10.0} {:>15.2} {:>8} {:>8}",
+                proto, name, r.0, r.1, cpu, r.2, r.3
             );
         }
     }
     println!();
-    for (proto, _, _, (rate, p99)) in &rows {
+    for (proto, _, _, (rate, p99, per_cpu)) in &rows {
         println!(
-            "ratio {proto}: anthill/opentracker announces/s {rate:.2}x, p99 latency {p99:.2}x (lower is better; medians of {} paired rounds)",
+            "ratio {proto}: anthill/opentracker announces/s {rate:.2}x, announces per tracker CPU-second {per_cpu:.2}x, \
+             p99 latency {p99:.2}x (lower is better; medians of {} paired rounds)",
             a.rounds
         );
     }
+    println!(
+        "(tracker and load share {cores} cores: when the load generator saturates them, announces/s is bounded by the \
+         load and announces per tracker CPU-second is the figure that says how the trackers themselves compare)"
+    );
     if a.memory_peers > 0 {
         let big = Workload::new(a.memory_peers / 1000, a.memory_peers, 11);
         println!();
