@@ -49,6 +49,10 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(20);
 /// error response before it is closed.
 const LINGER_TIME: Duration = Duration::from_secs(1);
 const LINGER_BYTES: usize = 64 * 1024;
+/// Most connections accepted before the ready ones are served again: a
+/// connection that had to wait for its request is not held up by a whole
+/// burst of new ones.
+const ACCEPT_BATCH: usize = 64;
 /// Bytes read per `recv`.
 const READ_CHUNK: usize = 4096;
 
@@ -114,7 +118,7 @@ impl Worker {
         };
         let mut conns: Slab<Conn> = Slab::new();
         let mut events = Events::with_capacity(256);
-        let mut accept_paused_until: Option<Instant> = None;
+        let mut backlog = Backlog::Empty;
         let mut next_sweep = Instant::now() + SWEEP_EVERY;
         let mut drain_until: Option<Instant> = None;
         loop {
@@ -123,7 +127,7 @@ impl Worker {
                 drain_until = Some(Instant::now() + drain);
                 // New connections are refused from here on.
                 self.listener = None;
-                accept_paused_until = None;
+                backlog = Backlog::Empty;
                 // Idle connections hold nothing up; busy ones finish.
                 let idle: Vec<usize> = conns
                     .iter()
@@ -150,14 +154,19 @@ impl Worker {
                 return Ok(());
             }
             // Sleep until an event, the next deadline sweep (only while
-            // connections wait) or the end of an accept back-off.
+            // connections wait) or the end of an accept back-off; only look
+            // for events when the backlog is not drained yet.
             let now = Instant::now();
             let mut wake_at = None;
             if !conns.is_empty() {
                 wake_at = Some(next_sweep);
             }
-            if let Some(t) = accept_paused_until {
-                wake_at = Some(wake_at.map_or(t, |w: Instant| w.min(t)));
+            match backlog {
+                Backlog::More => wake_at = Some(now),
+                Backlog::PausedUntil(t) => {
+                    wake_at = Some(wake_at.map_or(t, |w: Instant| w.min(t)));
+                }
+                Backlog::Empty => {}
             }
             if let Some(t) = drain_until {
                 wake_at = Some(wake_at.map_or(t, |w: Instant| w.min(t)));
@@ -172,8 +181,10 @@ impl Worker {
                 match event.token() {
                     WAKE => {}
                     LISTENER => {
-                        if accept_paused_until.is_none() {
-                            accept_paused_until = self.accept_all(&mut ctx, shared, &mut conns)?;
+                        // Accepted after the connections that are ready:
+                        // those were accepted earlier and have waited longer.
+                        if backlog == Backlog::Empty {
+                            backlog = Backlog::More;
                         }
                     }
                     Token(k) => {
@@ -186,12 +197,17 @@ impl Worker {
                     }
                 }
             }
-            let now = Instant::now();
-            if accept_paused_until.is_some_and(|t| now >= t) {
-                // Connections that queued during the pause raise no new
-                // edge: accept them now.
-                accept_paused_until = self.accept_all(&mut ctx, shared, &mut conns)?;
+            if let Backlog::PausedUntil(t) = backlog {
+                if Instant::now() >= t {
+                    // Connections that queued during the pause raise no new
+                    // edge: accept them now.
+                    backlog = Backlog::More;
+                }
             }
+            if backlog == Backlog::More {
+                backlog = self.accept_batch(&mut ctx, shared, &mut conns);
+            }
+            let now = Instant::now();
             if now >= next_sweep {
                 next_sweep = now + SWEEP_EVERY;
                 let expired: Vec<usize> = conns
@@ -206,29 +222,29 @@ impl Worker {
         }
     }
 
-    /// Accepts until the backlog is empty, serving each connection in place
-    /// and registering those that must wait. Returns when to retry after an
-    /// accept error (the listener raises no new edge for connections
-    /// already queued).
-    fn accept_all(
+    /// Accepts up to [`ACCEPT_BATCH`] connections, serving each in place and
+    /// registering those that must wait. The listener is edge-triggered: it
+    /// raises no new event for connections already queued, so the result
+    /// says whether to go on (`More`), or when to retry after an error.
+    fn accept_batch(
         &mut self,
         ctx: &mut Ctx<'_>,
         shared: &Shared,
         conns: &mut Slab<Conn>,
-    ) -> std::io::Result<Option<Instant>> {
+    ) -> Backlog {
         let Some(listener) = &self.listener else {
-            return Ok(None);
+            return Backlog::Empty;
         };
-        loop {
+        for _ in 0..ACCEPT_BATCH {
             let (stream, peer) = match listener.accept() {
                 Ok(x) => x,
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(None),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return Backlog::Empty,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(e) if is_transient_accept_error(&e) => continue,
                 Err(e) => {
                     // Out of file descriptors and the like: back off, keep serving.
                     tracing::warn!(error = %e, "accept failed");
-                    return Ok(Some(Instant::now() + ACCEPT_BACKOFF));
+                    return Backlog::PausedUntil(Instant::now() + ACCEPT_BACKOFF);
                 }
             };
             let metrics = ctx.tracker.metrics();
@@ -274,7 +290,19 @@ impl Worker {
                 }
             }
         }
+        Backlog::More
     }
+}
+
+/// What the listener's queue needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Backlog {
+    /// Drained: wait for its next event.
+    Empty,
+    /// May hold more connections: accept again after serving ready ones.
+    More,
+    /// Accepting failed (out of descriptors, say): retry at this time.
+    PausedUntil(Instant),
 }
 
 /// Accept errors that concern one connection (already reset by the client,
