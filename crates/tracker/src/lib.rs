@@ -165,7 +165,17 @@ pub async fn serve(
         };
         tracing::info!(%addr, workers = n, "udp tracker listening");
         for i in 0..n {
-            let s = sock.try_clone().map_err(setup)?;
+            // One SO_REUSEPORT socket per worker when the socket allows it
+            // (the first worker takes the given one); otherwise they share.
+            let sibling = if i == 0 {
+                None
+            } else {
+                listeners::sibling_udp(&sock)
+            };
+            let s = match sibling {
+                Some(s) => s,
+                None => sock.try_clone().map_err(setup)?,
+            };
             let (t, stop) = (tracker.clone(), stop_udp.clone());
             let name = format!("udp worker {i}");
             let handle = std::thread::Builder::new()

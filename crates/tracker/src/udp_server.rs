@@ -2,8 +2,10 @@
 //!
 //! UDP needs no per-client state (connection ids are stateless, see
 //! `connection_id.rs`), so each worker is a plain loop: receive, handle,
-//! send. Several threads share one socket (the kernel hands each datagram
-//! to one of them). Threads avoid an async runtime's wake-ups on the
+//! send. Each worker has its own `SO_REUSEPORT` socket on the port, so the
+//! kernel hands all of one client's datagrams to one worker and workers do
+//! not contend for one queue (a socket bound by the caller without
+//! `SO_REUSEPORT` is shared instead). Threads avoid an async runtime's wake-ups on the
 //! hottest path; a 100 ms receive timeout lets them notice shutdown.
 //!
 //! Nothing is sent for a packet whose connection id is not valid, so a

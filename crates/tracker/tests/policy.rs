@@ -231,3 +231,53 @@ async fn peers_refused_by_caps_are_counted() {
         "{text}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_workers_each_with_its_own_socket_serve_everyone() {
+    use tracker_proto::udp::{AnnounceRequest, Request, Response, TransactionId};
+    use tracker_proto::{AnnounceEvent, ByteCount, PeerId, PeerKey, Port};
+    let t =
+        TestTracker::start_with(TrackerConfig::default(), "127.0.0.1:0".parse().unwrap(), 3).await;
+    // Many client sockets, so the kernel spreads them over the workers.
+    for i in 0..24u8 {
+        let c = udp_client(t.udp).await;
+        let cid = udp_connect(&c).await;
+        let mut req = Vec::new();
+        Request::Announce(AnnounceRequest {
+            connection_id: cid,
+            transaction_id: TransactionId(u32::from(i)),
+            announce: tracker_proto::AnnounceRequest {
+                info_hash: InfoHash([7; 20]),
+                peer_id: PeerId([i; 20]),
+                port: Port::new(7000 + u16::from(i)).unwrap(),
+                uploaded: ByteCount(0),
+                downloaded: ByteCount(0),
+                left: ByteCount(1),
+                event: AnnounceEvent::Started,
+                numwant: None,
+                key: Some(PeerKey(1)),
+                ip: None,
+                compact: true,
+                no_peer_id: true,
+                tracker_id: None,
+            },
+        })
+        .write_into(&mut req);
+        let resp = udp_exchange(&c, &req, Duration::from_secs(5))
+            .await
+            .expect("no announce response");
+        assert!(
+            matches!(Response::parse(&resp, false), Some(Response::Announce(_))),
+            "{resp:?}"
+        );
+    }
+    for i in 0..24u8 {
+        let (head, body) =
+            http_get(t.http, &announce_path([7; 20], pid(100 + i), 8000, 1, "")).await;
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        assert_eq!(failure_reason(&body), None);
+    }
+    let s = t.tracker.torrent_stats(&InfoHash([7; 20]), 100).unwrap();
+    assert_eq!(s.peers.len(), 48);
+    t.stop().await.unwrap();
+}

@@ -25,9 +25,14 @@ impl TestTracker {
         Self::start_on(config, "127.0.0.1:0".parse().unwrap()).await
     }
 
-    pub async fn start_on(mut config: TrackerConfig, addr: SocketAddr) -> Self {
-        config.http.workers = 1;
-        config.udp.workers = 1;
+    pub async fn start_on(config: TrackerConfig, addr: SocketAddr) -> Self {
+        Self::start_with(config, addr, 1).await
+    }
+
+    /// With `workers` HTTP and UDP worker threads (each its own socket).
+    pub async fn start_with(mut config: TrackerConfig, addr: SocketAddr, workers: usize) -> Self {
+        config.http.workers = workers;
+        config.udp.workers = workers;
         let listeners = Listeners {
             http: Some(tracker::bind_tcp(addr).unwrap()),
             udp: Some(tracker::bind_udp(addr, 0).unwrap()),
