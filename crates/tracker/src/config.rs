@@ -91,7 +91,8 @@ pub struct UdpConfig {
     pub enabled: bool,
     /// Address to listen on.
     pub listen: SocketAddr,
-    /// Worker threads reading the socket; 0 means one per CPU.
+    /// Threads serving UDP, each with its own `SO_REUSEPORT` socket on the
+    /// port; 0 means one per CPU.
     pub workers: usize,
     /// Socket receive buffer in bytes (the kernel may cap it).
     pub receive_buffer_bytes: usize,

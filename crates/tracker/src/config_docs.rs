@@ -77,7 +77,7 @@ const DOCS: &[(&str, &str, &str, Option<&str>)] = &[
     (
         "udp",
         "workers",
-        "Threads reading the socket; 0 = one per CPU.",
+        "Threads serving UDP, each with its own socket on the port; 0 = one per CPU.",
         None,
     ),
     (
