@@ -81,7 +81,7 @@ pub use hasher::{
     HashOptions, HashProgress, PieceHash, PieceSource, hash_piece_ranges, hash_pieces, piece_count,
 };
 pub use info::{FileAttr, FileEntry, Info, MAX_PIECE_LENGTH, MIN_PIECE_LENGTH, PieceSpan};
-pub use infohash::Infohash;
+pub use infohash::{Infohash, InfohashParseError, ParseInfoHashError};
 pub use magnet::{Magnet, MagnetError};
 pub use peer_id::PeerId;
 pub use piece_index::PieceIndex;

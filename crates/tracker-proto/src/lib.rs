@@ -31,7 +31,7 @@
 mod announce_event;
 mod announce_request;
 mod byte_count;
-mod info_hash;
+mod hex_digit;
 mod peer_key;
 mod port;
 mod swarm_stats;
@@ -42,10 +42,13 @@ pub mod udp;
 pub use announce_event::AnnounceEvent;
 pub use announce_request::AnnounceRequest;
 pub use byte_count::ByteCount;
-pub use info_hash::{InfoHash, ParseInfoHashError};
 /// The announcing client's peer id, shared with `anthill-wire` (defined in
 /// `anthill-metainfo`).
 pub use metainfo::PeerId;
+/// The torrent's infohash, shared with `anthill-metainfo` and `anthill-wire`
+/// (one type everywhere; trackers read it with the strict
+/// [`InfoHash::from_hex`]).
+pub use metainfo::{Infohash as InfoHash, ParseInfoHashError};
 pub use peer_key::PeerKey;
 pub use port::Port;
 pub use swarm_stats::SwarmStats;

@@ -14,7 +14,7 @@ impl PeerKey {
             let mut v: u32 = 0;
             let mut all_hex = true;
             for &c in value {
-                match crate::info_hash::hex_value(c) {
+                match crate::hex_digit::hex_value(c) {
                     Some(d) => v = (v << 4) | u32::from(d),
                     None => {
                         all_hex = false;

@@ -191,6 +191,32 @@ mod tests {
     }
 
     #[test]
+    fn lines_must_be_hex_not_base32() {
+        // The magnet form of [0xaa; 20]: `str::parse` takes it, the allow
+        // list (like opentracker's whitelist) takes only hex.
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("allow");
+        std::fs::write(&p, "VKVKVKVKVKVKVKVKVKVKVKVKVKVKVKVK\n").unwrap();
+        let err = AllowList::new(Some(p)).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                TrackerError::AllowListParse {
+                    line: 1,
+                    source: tracker_proto::ParseInfoHashError::InvalidLength { len: 32 },
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(
+            err.to_string()
+                .ends_with("line 1: infohash must be 40 hex digits, got 32 characters"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn missing_file_is_an_error() {
         let err = AllowList::new(Some("/nonexistent/anthill-allow".into())).unwrap_err();
         assert!(matches!(err, TrackerError::AllowListRead { .. }));

@@ -6,7 +6,7 @@
 //! set, and treating `+` as a space would corrupt a raw 0x2b byte.
 
 use super::RequestError;
-use crate::info_hash::hex_value;
+use crate::hex_digit::hex_value;
 use crate::{AnnounceEvent, AnnounceRequest, ByteCount, InfoHash, PeerId, PeerKey, Port};
 use std::net::IpAddr;
 
