@@ -389,7 +389,7 @@ impl Session {
         }
         let (tx, rx) = mpsc::channel(TORRENT_CHANNEL);
         let cancel = self.cancel.child_token();
-        let wire_ih = wire::Infohash(infohash.0);
+        let wire_ih = infohash;
         let tshared = Arc::new(TorrentShared::new(
             wire_ih,
             tx,
@@ -479,7 +479,7 @@ impl Session {
             .torrents
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .remove(&wire::Infohash(infohash.0));
+            .remove(&infohash);
         if let Some(e) = entry {
             let (tx, rx) = oneshot::channel();
             if e.handle

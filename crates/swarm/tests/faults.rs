@@ -353,12 +353,7 @@ async fn seeder_survives_garbage_from_peers() {
         let reserved = Reserved::NONE
             .with_fast(round % 2 == 0)
             .with_extension_protocol(true);
-        Handshake::new(
-            reserved,
-            wire::Infohash(m.infohash().0),
-            PeerId([round as u8; 20]),
-        )
-        .encode(&mut out);
+        Handshake::new(reserved, m.infohash(), PeerId([round as u8; 20])).encode(&mut out);
         for _ in 0..50 {
             let r = rnd();
             let u = |v: u64| (v % 5_000_000) as u32;
