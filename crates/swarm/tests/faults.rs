@@ -15,6 +15,32 @@ use wire::{
     Reserved,
 };
 
+/// The scripted side of a connection: reads the handshake, answers with
+/// ours, a full bitfield and an unchoke. `None` if the peer went away.
+async fn greet(
+    s: &mut tokio::net::TcpStream,
+    infohash: [u8; 20],
+    pieces: u32,
+    id: &[u8; 20],
+) -> Option<MessageDecoder> {
+    let mut buf = BytesMut::new();
+    let mut hp = HandshakeParser::new();
+    loop {
+        if hp.decode(&mut buf).unwrap().is_some() {
+            break;
+        }
+        if s.read_buf(&mut buf).await.unwrap_or(0) == 0 {
+            return None;
+        }
+    }
+    let mut out = BytesMut::new();
+    Handshake::new(Reserved::NONE, wire::Infohash(infohash), PeerId(*id)).encode(&mut out);
+    Bitfield::full(pieces).to_message().encode(&mut out);
+    Message::Unchoke.encode(&mut out);
+    s.write_all(&out).await.ok()?;
+    Some(MessageDecoder::with_buffer(buf, DecoderOptions::default()))
+}
+
 /// A peer built from the wire codec that claims every piece and answers
 /// every request with garbage. Counts the connections it accepted.
 async fn corrupt_peer(infohash: [u8; 20], pieces: u32) -> (std::net::SocketAddr, Arc<AtomicUsize>) {
@@ -29,29 +55,10 @@ async fn corrupt_peer(infohash: [u8; 20], pieces: u32) -> (std::net::SocketAddr,
             };
             acc.fetch_add(1, Ordering::SeqCst);
             tokio::spawn(async move {
-                let mut buf = BytesMut::new();
-                let mut hp = HandshakeParser::new();
-                loop {
-                    if hp.decode(&mut buf).unwrap().is_some() {
-                        break;
-                    }
-                    if s.read_buf(&mut buf).await.unwrap_or(0) == 0 {
-                        return;
-                    }
-                }
-                let hs = Handshake::new(
-                    Reserved::NONE,
-                    wire::Infohash(infohash),
-                    PeerId(*b"-XX0001-badbadbadbad"),
-                );
-                let mut out = BytesMut::new();
-                hs.encode(&mut out);
-                Bitfield::full(pieces).to_message().encode(&mut out);
-                Message::Unchoke.encode(&mut out);
-                if s.write_all(&out).await.is_err() {
+                let Some(mut dec) = greet(&mut s, infohash, pieces, b"-XX0001-badbadbadbad").await
+                else {
                     return;
-                }
-                let mut dec = MessageDecoder::with_buffer(buf, DecoderOptions::default());
+                };
                 loop {
                     while let Ok(Some(m)) = dec.next_message() {
                         if let Message::Request(r) = m {
@@ -94,29 +101,9 @@ async fn silent_peer(
         let Ok((mut s, _)) = l.accept().await else {
             return;
         };
-        let mut buf = BytesMut::new();
-        let mut hp = HandshakeParser::new();
-        loop {
-            if hp.decode(&mut buf).unwrap().is_some() {
-                break;
-            }
-            if s.read_buf(&mut buf).await.unwrap_or(0) == 0 {
-                return;
-            }
-        }
-        let mut out = BytesMut::new();
-        Handshake::new(
-            Reserved::NONE,
-            wire::Infohash(infohash),
-            PeerId(*b"-XX0001-silentsilent"),
-        )
-        .encode(&mut out);
-        Bitfield::full(pieces).to_message().encode(&mut out);
-        Message::Unchoke.encode(&mut out);
-        if s.write_all(&out).await.is_err() {
+        let Some(mut dec) = greet(&mut s, infohash, pieces, b"-XX0001-silentsilent").await else {
             return;
-        }
-        let mut dec = MessageDecoder::with_buffer(buf, DecoderOptions::default());
+        };
         loop {
             while let Ok(Some(m)) = dec.next_message() {
                 let mut seen = log.lock().unwrap();
