@@ -56,9 +56,10 @@ const ACCEPT_BATCH: usize = 64;
 /// Bytes read per `recv`.
 const READ_CHUNK: usize = 4096;
 
-/// What a worker shares with [`crate::serve`].
+/// What the workers share with [`crate::serve`].
 pub(crate) struct Shared {
-    /// Set once to stop every worker; each is then woken by its waker.
+    /// Set once to stop every worker (HTTP ones are then woken by their
+    /// wakers, UDP ones notice within their receive timeout).
     pub(crate) stop: AtomicBool,
     /// Open connections over all workers.
     pub(crate) open: AtomicUsize,
@@ -75,9 +76,10 @@ pub(crate) struct Worker {
 }
 
 impl Worker {
-    /// Takes a non-blocking listener; returns the worker and the waker that
-    /// must be woken after [`Shared::stop`] is set.
+    /// Takes a listener (made non-blocking here); returns the worker and the
+    /// waker that must be woken after [`Shared::stop`] is set.
     pub(crate) fn new(listener: std::net::TcpListener) -> std::io::Result<(Self, Arc<Waker>)> {
+        listener.set_nonblocking(true)?;
         let poll = Poll::new()?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKE)?);
         let mut listener = TcpListener::from_std(listener);
@@ -129,14 +131,7 @@ impl Worker {
                 self.listener = None;
                 backlog = Backlog::Empty;
                 // Idle connections hold nothing up; busy ones finish.
-                let idle: Vec<usize> = conns
-                    .iter()
-                    .filter(|(_, c)| c.is_idle())
-                    .map(|(k, _)| k)
-                    .collect();
-                for k in idle {
-                    close(shared, conns.remove(k));
-                }
+                close_where(shared, &mut conns, Conn::is_idle);
             }
             if ctx.stopping
                 && (conns.is_empty() || drain_until.is_some_and(|d| Instant::now() >= d))
@@ -147,31 +142,24 @@ impl Worker {
                         "in-flight http requests did not finish in time"
                     );
                 }
-                for c in conns.drain() {
-                    shared.open.fetch_sub(1, Ordering::Relaxed);
-                    drop(c);
-                }
+                close_where(shared, &mut conns, |_| true);
                 return Ok(());
             }
             // Sleep until an event, the next deadline sweep (only while
-            // connections wait) or the end of an accept back-off; only look
-            // for events when the backlog is not drained yet.
+            // connections wait), the end of an accept back-off or of the
+            // drain; do not sleep while the backlog may hold connections.
             let now = Instant::now();
-            let mut wake_at = None;
-            if !conns.is_empty() {
-                wake_at = Some(next_sweep);
-            }
-            match backlog {
-                Backlog::More => wake_at = Some(now),
-                Backlog::PausedUntil(t) => {
-                    wake_at = Some(wake_at.map_or(t, |w: Instant| w.min(t)));
-                }
-                Backlog::Empty => {}
-            }
-            if let Some(t) = drain_until {
-                wake_at = Some(wake_at.map_or(t, |w: Instant| w.min(t)));
-            }
-            let timeout = wake_at.map(|t| t.saturating_duration_since(now));
+            let backlog_at = match backlog {
+                Backlog::Empty => None,
+                Backlog::More => Some(now),
+                Backlog::PausedUntil(t) => Some(t),
+            };
+            let sweep_at = (!conns.is_empty()).then_some(next_sweep);
+            let timeout = [sweep_at, backlog_at, drain_until]
+                .into_iter()
+                .flatten()
+                .min()
+                .map(|t| t.saturating_duration_since(now));
             match self.poll.poll(&mut events, timeout) {
                 Ok(()) => {}
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
@@ -210,14 +198,7 @@ impl Worker {
             let now = Instant::now();
             if now >= next_sweep {
                 next_sweep = now + SWEEP_EVERY;
-                let expired: Vec<usize> = conns
-                    .iter()
-                    .filter(|(_, c)| now >= c.deadline)
-                    .map(|(k, _)| k)
-                    .collect();
-                for k in expired {
-                    close(shared, conns.remove(k));
-                }
+                close_where(shared, &mut conns, |c| now >= c.deadline);
             }
         }
     }
@@ -263,7 +244,7 @@ impl Worker {
                 buf: Vec::new(),
                 pending: Vec::new(),
                 state: State::Reading,
-                keep_alive: false,
+                then: After::Close,
                 first: true,
                 deadline: Instant::now() + ctx.request_timeout,
                 lingered: 0,
@@ -321,6 +302,17 @@ fn close(shared: &Shared, conn: Conn) {
     drop(conn);
 }
 
+/// Closes every registered connection for which `pred` holds.
+fn close_where(shared: &Shared, conns: &mut Slab<Conn>, mut pred: impl FnMut(&Conn) -> bool) {
+    conns.retain(|_, c| {
+        let doomed = pred(c);
+        if doomed {
+            shared.open.fetch_sub(1, Ordering::Relaxed);
+        }
+        !doomed
+    });
+}
+
 /// A connection that has to wait for the socket.
 struct Conn {
     stream: TcpStream,
@@ -330,8 +322,8 @@ struct Conn {
     /// Response bytes not written yet.
     pending: Vec<u8>,
     state: State,
-    /// Whether the connection stays open after `pending` is written.
-    keep_alive: bool,
+    /// What follows once the response is written.
+    then: After,
     /// No request has been answered on it yet.
     first: bool,
     /// When it is closed whatever its state.
@@ -351,14 +343,23 @@ impl Conn {
 enum State {
     /// Waiting for (the rest of) a request head.
     Reading,
-    /// Writing `pending`.
+    /// Writing `pending`; then as `Conn::then` says.
     Writing,
-    /// Writing `pending`, an error response; then linger.
-    WritingError,
     /// After an error response: reading and dropping what the client still
     /// sends, so that unread bytes do not make the kernel reset the
     /// connection before the client has read the response.
     Lingering,
+}
+
+/// What follows a written response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum After {
+    /// Close the connection.
+    Close,
+    /// Read the next request.
+    KeepAlive,
+    /// Half-close and linger (after an error response).
+    Linger,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -409,7 +410,7 @@ impl Ctx<'_> {
                         }
                     }
                 }
-                State::Writing | State::WritingError => {
+                State::Writing => {
                     match write_some(&mut conn.stream, &conn.pending) {
                         Ok(n) if n == conn.pending.len() => conn.pending.clear(),
                         Ok(n) => {
@@ -448,46 +449,45 @@ impl Ctx<'_> {
     /// (what the socket takes; the rest goes to `pending`). `None` when more
     /// bytes are needed; `Wait` when the response is not all written.
     fn answer_buffered(&mut self, conn: &mut Conn) -> Option<Next> {
-        let (consumed, keep_alive, error) =
-            match http::parse_head(&conn.buf, self.max_head, self.ip_header) {
-                Ok(HeadParse::Complete(head)) => {
-                    self.out.clear();
-                    let keep = head.keep_alive && !self.stopping;
-                    let keep = respond(
-                        self.tracker,
-                        &head,
-                        conn.peer,
-                        keep,
-                        &mut self.out,
-                        &mut self.body,
-                        &mut self.peers,
-                    );
-                    (head.len, keep, false)
-                }
-                Ok(HeadParse::Incomplete) => return None,
-                Err(e) => {
-                    self.tracker
-                        .metrics()
-                        .error(Protocol::Http, MetricError::BadRequest);
-                    let status = match e {
-                        HeadError::TooLarge { .. } => "431 Request Header Fields Too Large",
-                        HeadError::UnsupportedVersion => "505 HTTP Version Not Supported",
-                        _ => "400 Bad Request",
-                    };
-                    self.out.clear();
-                    write_response(
-                        &mut self.out,
-                        status,
-                        "text/plain",
-                        e.to_string().as_bytes(),
-                        false,
-                    );
-                    (conn.buf.len(), false, true)
-                }
-            };
+        let (consumed, then) = match http::parse_head(&conn.buf, self.max_head, self.ip_header) {
+            Ok(HeadParse::Complete(head)) => {
+                self.out.clear();
+                let keep = head.keep_alive && !self.stopping;
+                let keep = respond(
+                    self.tracker,
+                    &head,
+                    conn.peer,
+                    keep,
+                    &mut self.out,
+                    &mut self.body,
+                    &mut self.peers,
+                );
+                (head.len, if keep { After::KeepAlive } else { After::Close })
+            }
+            Ok(HeadParse::Incomplete) => return None,
+            Err(e) => {
+                self.tracker
+                    .metrics()
+                    .error(Protocol::Http, MetricError::BadRequest);
+                let status = match e {
+                    HeadError::TooLarge { .. } => "431 Request Header Fields Too Large",
+                    HeadError::UnsupportedVersion => "505 HTTP Version Not Supported",
+                    _ => "400 Bad Request",
+                };
+                self.out.clear();
+                write_response(
+                    &mut self.out,
+                    status,
+                    "text/plain",
+                    e.to_string().as_bytes(),
+                    false,
+                );
+                (conn.buf.len(), After::Linger)
+            }
+        };
         conn.buf.drain(..consumed);
-        conn.keep_alive = keep_alive;
-        if keep_alive && conn.first {
+        conn.then = then;
+        if then == After::KeepAlive && conn.first {
             // Only connections that stay open need Nagle off (so a second
             // response is not held back); one-shot ones save the syscall.
             let _ = conn.stream.set_nodelay(true);
@@ -503,15 +503,8 @@ impl Ctx<'_> {
         };
         if written < self.out.len() {
             conn.pending.extend_from_slice(&self.out[written..]);
-            conn.state = if error {
-                State::WritingError
-            } else {
-                State::Writing
-            };
+            conn.state = State::Writing;
             return Some(Next::Wait);
-        }
-        if error {
-            conn.state = State::WritingError;
         }
         Some(self.after_response(conn))
     }
@@ -519,8 +512,8 @@ impl Ctx<'_> {
     /// After a whole response is written: close, linger, or read the next
     /// request (which may be buffered already).
     fn after_response(&self, conn: &mut Conn) -> Next {
-        match conn.state {
-            State::WritingError => {
+        match conn.then {
+            After::Linger => {
                 // Half-close so the client sees the end of the response.
                 let _ = conn.stream.shutdown(std::net::Shutdown::Write);
                 conn.state = State::Lingering;
@@ -528,8 +521,8 @@ impl Ctx<'_> {
                 conn.buf = Vec::new();
                 Next::Continue
             }
-            _ if !conn.keep_alive => Next::Close,
-            _ => {
+            After::Close => Next::Close,
+            After::KeepAlive => {
                 conn.state = State::Reading;
                 conn.deadline = Instant::now()
                     + if conn.buf.is_empty() {

@@ -85,8 +85,9 @@ pub async fn serve(
 ) -> Result<(), TrackerError> {
     let cancel = CancellationToken::new();
     let mut workers = tokio::task::JoinSet::new();
-    let stop_udp = Arc::new(AtomicBool::new(false));
-    let http_shared = Arc::new(http_server::Shared {
+    // Worker threads (HTTP and UDP) poll `shared.stop`; HTTP ones are also
+    // woken by their wakers.
+    let shared = Arc::new(http_server::Shared {
         stop: AtomicBool::new(false),
         open: AtomicUsize::new(0),
     });
@@ -94,8 +95,7 @@ pub async fn serve(
     // the worker threads must still stop, or joining them would hang.
     let mut stop_guard = StopGuard {
         cancel: cancel.clone(),
-        stop_udp: stop_udp.clone(),
-        http: http_shared.clone(),
+        shared: shared.clone(),
         http_wakers: Vec::new(),
     };
 
@@ -104,12 +104,8 @@ pub async fn serve(
             protocol: "http",
             source,
         };
-        l.set_nonblocking(true).map_err(setup)?;
         let addr = l.local_addr().map_err(setup)?;
-        let n = match tracker.config().http.workers {
-            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
-            n => n,
-        };
+        let n = worker_count(tracker.config().http.workers);
         tracing::info!(%addr, workers = n, "http tracker listening");
         // Each worker is a thread with its own event loop and, when the
         // socket allows it, its own SO_REUSEPORT listener: a connection's
@@ -125,31 +121,16 @@ pub async fn serve(
                 listeners::sibling_tcp(&l)
             };
             let l = match sibling {
+                Some(sibling) => sibling,
                 None => l.try_clone().map_err(setup)?,
-                Some(sibling) => {
-                    sibling.set_nonblocking(true).map_err(setup)?;
-                    sibling
-                }
             };
             let (worker, waker) = http_server::Worker::new(l).map_err(setup)?;
             stop_guard.http_wakers.push(waker);
-            let (t, shared) = (tracker.clone(), http_shared.clone());
-            let name = format!("http worker {i}");
-            let handle = std::thread::Builder::new()
-                .name(format!("anthill-http-{i}"))
-                .spawn(move || worker.run(&t, &shared, DRAIN_TIMEOUT).map_err(setup))
-                .map_err(setup)?;
-            workers.spawn(async move {
-                let joined = tokio::task::spawn_blocking(move || handle.join()).await;
-                let result = match joined {
-                    Ok(Ok(r)) => r,
-                    _ => Err(TrackerError::WorkerFailed {
-                        worker: name.clone(),
-                        reason: "panicked".into(),
-                    }),
-                };
-                (name, result)
-            });
+            let (t, sh) = (tracker.clone(), shared.clone());
+            spawn_worker(&mut workers, format!("http worker {i}"), move || {
+                worker.run(&t, &sh, DRAIN_TIMEOUT).map_err(setup)
+            })
+            .map_err(setup)?;
         }
     }
 
@@ -159,10 +140,7 @@ pub async fn serve(
             source,
         };
         let addr = sock.local_addr().map_err(setup)?;
-        let n = match tracker.config().udp.workers {
-            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
-            n => n,
-        };
+        let n = worker_count(tracker.config().udp.workers);
         tracing::info!(%addr, workers = n, "udp tracker listening");
         for i in 0..n {
             // One SO_REUSEPORT socket per worker when the socket allows it
@@ -176,23 +154,12 @@ pub async fn serve(
                 Some(s) => s,
                 None => sock.try_clone().map_err(setup)?,
             };
-            let (t, stop) = (tracker.clone(), stop_udp.clone());
-            let name = format!("udp worker {i}");
-            let handle = std::thread::Builder::new()
-                .name(format!("anthill-udp-{i}"))
-                .spawn(move || udp_server::worker(&t, &s, &stop))
-                .map_err(setup)?;
-            workers.spawn(async move {
-                let joined = tokio::task::spawn_blocking(move || handle.join()).await;
-                let result = match joined {
-                    Ok(Ok(())) => Ok(()),
-                    _ => Err(TrackerError::WorkerFailed {
-                        worker: name.clone(),
-                        reason: "panicked".into(),
-                    }),
-                };
-                (name, result)
-            });
+            let (t, sh) = (tracker.clone(), shared.clone());
+            spawn_worker(&mut workers, format!("udp worker {i}"), move || {
+                udp_server::worker(&t, &s, &sh.stop);
+                Ok(())
+            })
+            .map_err(setup)?;
         }
     }
 
@@ -274,19 +241,49 @@ pub async fn serve(
     }
 }
 
+/// `0` means one per CPU.
+fn worker_count(configured: usize) -> usize {
+    match configured {
+        0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+        n => n,
+    }
+}
+
+/// Runs `work` on a thread named after `name` and adds a task to `workers`
+/// that yields `(name, result)` when the thread ends (a panic is an error).
+fn spawn_worker(
+    workers: &mut tokio::task::JoinSet<(String, Result<(), TrackerError>)>,
+    name: String,
+    work: impl FnOnce() -> Result<(), TrackerError> + Send + 'static,
+) -> std::io::Result<()> {
+    let handle = std::thread::Builder::new()
+        .name(format!("anthill-{}", name.replace(" worker ", "-")))
+        .spawn(work)?;
+    workers.spawn(async move {
+        let joined = tokio::task::spawn_blocking(move || handle.join()).await;
+        let result = match joined {
+            Ok(Ok(r)) => r,
+            _ => Err(TrackerError::WorkerFailed {
+                worker: name.clone(),
+                reason: "panicked".into(),
+            }),
+        };
+        (name, result)
+    });
+    Ok(())
+}
+
 /// Stops every worker when told to or when dropped.
 struct StopGuard {
     cancel: CancellationToken,
-    stop_udp: Arc<AtomicBool>,
-    http: Arc<http_server::Shared>,
+    shared: Arc<http_server::Shared>,
     http_wakers: Vec<Arc<mio::Waker>>,
 }
 
 impl StopGuard {
     fn stop(&self) {
         self.cancel.cancel();
-        self.stop_udp.store(true, Ordering::Relaxed);
-        self.http.stop.store(true, Ordering::Release);
+        self.shared.stop.store(true, Ordering::Release);
         for w in &self.http_wakers {
             if let Err(e) = w.wake() {
                 tracing::error!(error = %e, "cannot wake an http worker to stop it");

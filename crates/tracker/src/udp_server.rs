@@ -15,7 +15,6 @@
 use crate::Tracker;
 use crate::metrics::{ErrorKind, Protocol};
 use std::net::{SocketAddr, UdpSocket};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tracker_proto::http::ResponsePeer;
@@ -24,7 +23,7 @@ use tracker_proto::udp::{
 };
 
 /// Runs one worker until `stop` is set.
-pub(crate) fn worker(tracker: &Tracker, socket: &UdpSocket, stop: &Arc<AtomicBool>) {
+pub(crate) fn worker(tracker: &Tracker, socket: &UdpSocket, stop: &AtomicBool) {
     let _ = socket.set_read_timeout(Some(Duration::from_millis(100)));
     let mut buf = [0u8; 2048];
     let mut out = Vec::with_capacity(1500);
