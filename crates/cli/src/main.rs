@@ -6,6 +6,7 @@ mod bytes;
 mod cmd;
 mod logging;
 mod progress;
+mod signals;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;

@@ -8,7 +8,8 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use swarm::{AddTorrent, TorrentHandle, TorrentProgress, TorrentSource, TorrentState};
 
-use super::peer_args::{PeerArgs, STATUS_INTERVAL, human, runtime, shutdown_signal};
+use super::peer_args::{PeerArgs, STATUS_INTERVAL, human, runtime};
+use crate::signals::Shutdown;
 
 /// Arguments of `anthill get`.
 #[derive(Debug, clap::Args)]
@@ -38,6 +39,7 @@ impl Args {
     }
 
     async fn run_async(self) -> anyhow::Result<ExitCode> {
+        let mut signals = Shutdown::install()?;
         let source = load_source(&self.source).await?;
         let session = self.peer.start_session().await?;
         let mut add = AddTorrent::download(source, &self.output);
@@ -49,7 +51,7 @@ impl Args {
             .with_context(|| format!("cannot download {}", self.source))?;
         let done = tokio::select! {
             r = watch(&handle) => Some(r),
-            () = shutdown_signal() => None,
+            () = signals.recv() => None,
         };
         match done {
             None => {
@@ -88,7 +90,7 @@ impl Args {
         }
         if self.seed {
             eprintln!("seeding until interrupted");
-            shutdown_signal().await;
+            signals.recv().await;
         }
         session.shutdown().await;
         Ok(code)

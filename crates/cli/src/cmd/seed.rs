@@ -6,7 +6,8 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use swarm::{AddTorrent, TorrentSource};
 
-use super::peer_args::{PeerArgs, human, runtime, shutdown_signal};
+use super::peer_args::{PeerArgs, human, runtime};
+use crate::signals::Shutdown;
 
 /// Arguments of `anthill seed`.
 #[derive(Debug, clap::Args)]
@@ -35,6 +36,7 @@ impl Args {
         let m = metainfo::Metainfo::from_bytes(&bytes)
             .with_context(|| format!("{} is not a valid torrent", self.torrent.display()))?;
         runtime()?.block_on(async move {
+            let mut signals = Shutdown::install()?;
             let session = self.peer.start_session().await?;
             let mut add = AddTorrent::seed(m, &self.path);
             add.super_seed = !self.no_super_seed;
@@ -68,7 +70,7 @@ impl Args {
                 handle.infohash(),
                 addrs.join(", ")
             );
-            shutdown_signal().await;
+            signals.recv().await;
             eprintln!("shutting down");
             let up = handle.progress().uploaded;
             session.shutdown().await;

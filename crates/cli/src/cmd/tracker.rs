@@ -5,6 +5,7 @@
 //! `ANTHILL_TRACKER_*` environment variable, for systemd `Environment=`).
 
 use crate::logging::LogFormat;
+use crate::signals::Shutdown;
 use anyhow::Context;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -185,42 +186,19 @@ impl Args {
             .build()
             .context("cannot start the async runtime")?;
         runtime.block_on(async move {
+            let mut signals = Shutdown::install()?;
             let listeners = Listeners::bind(&config)?;
-            tracker::run(config, listeners, shutdown_signal()).await?;
+            let shutdown = async move {
+                signals.recv().await;
+                tokio::spawn(async move {
+                    signals.recv().await;
+                    tracing::warn!("second signal: exiting without waiting");
+                    std::process::exit(1);
+                });
+            };
+            tracker::run(config, listeners, shutdown).await?;
             anyhow::Ok(())
         })?;
         Ok(ExitCode::SUCCESS)
-    }
-}
-
-/// Completes on the first SIGTERM or Ctrl-C; a second one exits at once.
-async fn shutdown_signal() {
-    wait_for_signal().await;
-    tokio::spawn(async {
-        wait_for_signal().await;
-        tracing::warn!("second signal: exiting without waiting");
-        std::process::exit(1);
-    });
-}
-
-async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = tokio::signal::ctrl_c() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
     }
 }
