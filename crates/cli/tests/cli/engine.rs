@@ -1,18 +1,11 @@
 //! `anthill seed` / `anthill get` as a user runs them: the built binary in temp dirs.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::util::{bin, start_seeder};
 use metainfo::{Info, Metainfo};
 use sha1::{Digest, Sha1};
-
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_anthill"));
-    c.env("RUST_LOG", "warn");
-    c
-}
 
 fn data(len: usize, seed: u8) -> Vec<u8> {
     (0..len).map(|i| ((i * 7 + i / 251) as u8) ^ seed).collect()
@@ -31,39 +24,6 @@ fn make(dir: &Path, name: &str, len: usize, piece: usize) -> (std::path::PathBuf
     let t = dir.join(format!("{name}.torrent"));
     std::fs::write(&t, m.to_bytes()).unwrap();
     (t, bytes)
-}
-
-struct Kill(Child);
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts `anthill seed` on a free loopback port and returns it with its address.
-fn start_seeder(torrent: &Path, dir: &Path, extra: &[&str]) -> (Kill, String) {
-    let mut child = bin()
-        .args(["seed"])
-        .arg(torrent)
-        .arg("--path")
-        .arg(dir)
-        .args(["--listen", "127.0.0.1:0"])
-        .args(extra)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = BufReader::new(stderr).lines();
-    let line = lines.next().expect("seeder printed nothing").unwrap();
-    let addr = line
-        .rsplit(" on ")
-        .next()
-        .unwrap_or_else(|| panic!("unexpected seeder output {line:?}"))
-        .trim()
-        .to_string();
-    std::thread::spawn(move || for _ in lines {});
-    (Kill(child), addr)
 }
 
 #[test]
@@ -146,7 +106,7 @@ fn get_from_seed_over_peer_runs_on_complete() {
     let tmp = tempfile::tempdir().unwrap();
     let src = tmp.path().join("src");
     let (t, bytes) = make(&src, "payload.bin", 2_000_000, 65536);
-    let (_seeder, addr) = start_seeder(&t, &src, &[]);
+    let (_seeder, addr) = start_seeder::<&str>(&t, &src, &[]);
     let out_dir = tmp.path().join("out");
     let marker = tmp.path().join("done");
     let start = Instant::now();
@@ -210,7 +170,7 @@ fn get_fetches_the_torrent_from_an_http_url() {
             let _ = s.write_all(&torrent);
         }
     });
-    let (_seeder, addr) = start_seeder(&t, &src, &[]);
+    let (_seeder, addr) = start_seeder::<&str>(&t, &src, &[]);
     let out_dir = tmp.path().join("out");
     let out = bin()
         .arg("get")

@@ -4,9 +4,10 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::util::{Proc, bin, start_seeder};
 use metainfo::{Info, Metainfo};
 use sha1::{Digest, Sha1};
 
@@ -33,20 +34,6 @@ fn require_libtorrent() {
         ok,
         "interop test needs python3-libtorrent for {PYTHON}; run scripts/setup"
     );
-}
-
-fn anthill() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_anthill"));
-    c.env("RUST_LOG", "warn");
-    c
-}
-
-struct Proc(Child);
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 fn free_port() -> u16 {
@@ -102,25 +89,6 @@ fn assert_same(m: &Metainfo, a: &Path, b: &Path) {
     }
 }
 
-/// `anthill seed` on a free loopback port; returns it and its address.
-fn anthill_seed(torrent: &Path, dir: &Path, extra: &[String]) -> (Proc, String) {
-    let mut child = anthill()
-        .arg("seed")
-        .arg(torrent)
-        .arg("--path")
-        .arg(dir)
-        .args(["--listen", "127.0.0.1:0"])
-        .args(extra)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let line = lines.next().expect("seeder printed nothing").unwrap();
-    let addr = line.rsplit(" on ").next().unwrap().trim().to_string();
-    std::thread::spawn(move || for _ in lines {});
-    (Proc(child), addr)
-}
-
 fn wait_exit(p: &mut Proc, limit: Duration, what: &str) -> std::process::ExitStatus {
     let start = Instant::now();
     loop {
@@ -167,7 +135,7 @@ fn anthill_seed_to_aria2() {
             .expect("aria2c"),
     );
     // We dial aria2 (it has no other way to find us without a tracker).
-    let (_seeder, _) = anthill_seed(&t, &src, &["--peer".into(), format!("127.0.0.1:{port}")]);
+    let (_seeder, _) = start_seeder(&t, &src, &["--peer".into(), format!("127.0.0.1:{port}")]);
     let status = wait_exit(&mut aria, Duration::from_secs(50), "aria2c");
     assert!(status.success(), "aria2c failed: {status}");
     assert_same(&m, &src, &out);
@@ -204,7 +172,7 @@ fn aria2_seed_to_anthill_get() {
     );
     let out = tmp.path().join("out");
     let mut get = Proc(
-        anthill()
+        bin()
             .arg("get")
             .arg(&t)
             .arg("--output")
@@ -233,7 +201,7 @@ fn anthill_seed_to_libtorrent() {
     let tmp = tempfile::tempdir().unwrap();
     let src = tmp.path().join("src");
     let (t, m) = release(&src, "rel");
-    let (_seeder, addr) = anthill_seed(&t, &src, &[]);
+    let (_seeder, addr) = start_seeder::<&str>(&t, &src, &[]);
     let out = tmp.path().join("lt");
     std::fs::create_dir_all(&out).unwrap();
     let mut lt = Proc(
@@ -276,7 +244,7 @@ fn libtorrent_seed_to_anthill_get() {
     let _lt = Proc(child);
     let out = tmp.path().join("out");
     let mut get = Proc(
-        anthill()
+        bin()
             .arg("get")
             .arg(&t)
             .arg("--output")

@@ -1,8 +1,9 @@
 //! Running the binary and building file trees.
 
 use std::ffi::OsStr;
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
 
 /// What a finished `anthill` run left behind.
 #[derive(Debug)]
@@ -119,4 +120,50 @@ pub(crate) fn run_ok(cwd: &Path, program: &str, args: &[&OsStr]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The built binary with quiet logs, for commands that keep running.
+pub(crate) fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_anthill"));
+    c.env("RUST_LOG", "warn");
+    c
+}
+
+/// A child process killed (and reaped) when dropped.
+pub(crate) struct Proc(pub(crate) Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `anthill seed` on a free loopback port and returns it with its
+/// address (read from its first line of output).
+pub(crate) fn start_seeder<S: AsRef<OsStr>>(
+    torrent: &Path,
+    dir: &Path,
+    extra: &[S],
+) -> (Proc, String) {
+    let mut child = bin()
+        .arg("seed")
+        .arg(torrent)
+        .arg("--path")
+        .arg(dir)
+        .args(["--listen", "127.0.0.1:0"])
+        .args(extra)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let line = lines.next().expect("seeder printed nothing").unwrap();
+    let addr = line
+        .rsplit(" on ")
+        .next()
+        .unwrap_or_else(|| panic!("unexpected seeder output {line:?}"))
+        .trim()
+        .to_string();
+    std::thread::spawn(move || for _ in lines {});
+    (Proc(child), addr)
 }
