@@ -33,6 +33,12 @@ enum Command {
     Seed(cmd::seed::Args),
     /// Download a torrent, magnet link or URL; optionally keep seeding.
     Get(cmd::get::Args),
+    /// Run a hub: releases dropped in DIR/incoming/ are signed, seeded and published in a feed.
+    Hub(cmd::hub::Args),
+    /// Hand a tree to a running hub and wait until it is published or rejected.
+    Publish(cmd::publish::Args),
+    /// Make a minisign Ed25519 key pair for a hub and print the public key.
+    Keygen(cmd::keygen::Args),
 }
 
 fn main() -> ExitCode {
@@ -44,6 +50,9 @@ fn main() -> ExitCode {
         Command::Tracker(a) => a.run(),
         Command::Seed(a) => a.run(),
         Command::Get(a) => a.run(),
+        Command::Hub(a) => a.run(),
+        Command::Publish(a) => a.run(),
+        Command::Keygen(a) => a.run(),
     };
     match result {
         Ok(code) => code,

@@ -37,6 +37,14 @@ pub struct CreateOptions {
     pub source: Option<String>,
     /// Torrent name; defaults to the last component of the path.
     pub name: Option<String>,
+    /// With `align`, files smaller than this many thousandths of the piece
+    /// length are packed after the previous file instead of aligned (0:
+    /// align every file, the default). A tree of many tiny files then
+    /// needs little padding, while every file big enough to matter still
+    /// keeps its own pieces. When the piece length is chosen automatically
+    /// it is also halved (down to 16 KiB) while padding would add more than
+    /// a quarter to the data.
+    pub pack_below_per_mille: u32,
 }
 
 impl Default for CreateOptions {
@@ -47,6 +55,7 @@ impl Default for CreateOptions {
             private: false,
             source: None,
             name: None,
+            pack_below_per_mille: 0,
         }
     }
 }
@@ -83,10 +92,13 @@ impl TorrentPlan {
                 path: root.to_path_buf(),
             });
         }
-        let piece_length = options
-            .piece_length
-            .unwrap_or_else(|| PieceLength::auto(data_length))
-            .get();
+        let piece_length = match (options.piece_length, &tree) {
+            (Some(l), _) => l.get(),
+            (None, Tree::Dir(files)) if options.align && options.pack_below_per_mille > 0 => {
+                packed_piece_length(files, data_length, options.pack_below_per_mille)
+            }
+            (None, _) => PieceLength::auto(data_length).get(),
+        };
         let (info, paths) = match tree {
             Tree::File(f) => {
                 let mut info = Info::single(&name, piece_length, Vec::new(), f.length);
@@ -109,7 +121,8 @@ impl TorrentPlan {
                         });
                     }
                 }
-                let (entries, paths) = layout(files, piece_length, options.align);
+                let pack_below = pack_threshold(piece_length, options.pack_below_per_mille);
+                let (entries, paths) = layout(files, piece_length, options.align, pack_below);
                 (Info::multi(&name, piece_length, Vec::new(), entries), paths)
             }
         };
@@ -200,19 +213,53 @@ fn default_name(root: &Path) -> Result<String, CreateError> {
         })
 }
 
-/// Turns sorted files into torrent entries, inserting pad files when `align`.
-/// Returns the entries and, for each, the disk path to read (`None` for pads).
+/// Files shorter than this are packed rather than aligned.
+fn pack_threshold(piece_length: u64, per_mille: u32) -> u64 {
+    piece_length.saturating_mul(u64::from(per_mille)) / 1000
+}
+
+/// Padding bytes the aligned layout of `files` adds.
+fn padding(files: &[SourceFile], piece_length: u64, pack_below: u64) -> u64 {
+    let (mut offset, mut pad) = (0u64, 0u64);
+    for f in files {
+        let misaligned = offset % piece_length;
+        if f.length > 0 && f.length >= pack_below && misaligned != 0 {
+            pad += piece_length - misaligned;
+            offset += piece_length - misaligned;
+        }
+        offset += f.length;
+    }
+    pad
+}
+
+/// The automatic piece length, halved (not below 16 KiB) while padding
+/// would add more than a quarter to the data.
+fn packed_piece_length(files: &[SourceFile], data_length: u64, per_mille: u32) -> u64 {
+    let mut pl = PieceLength::auto(data_length).get();
+    while pl > crate::MIN_PIECE_LENGTH
+        && padding(files, pl, pack_threshold(pl, per_mille)) > data_length / 4
+    {
+        pl /= 2;
+    }
+    pl
+}
+
+/// Turns sorted files into torrent entries, inserting pad files when `align`
+/// before each file of at least `pack_below` bytes that would start inside
+/// a piece. Returns the entries and, for each, the disk path to read (`None`
+/// for pads).
 fn layout(
     files: Vec<SourceFile>,
     piece_length: u64,
     align: bool,
+    pack_below: u64,
 ) -> (Vec<FileEntry>, Vec<Option<PathBuf>>) {
     let mut entries = Vec::with_capacity(files.len());
     let mut paths = Vec::with_capacity(files.len());
     let mut offset = 0u64;
     for f in files {
         let misaligned = offset % piece_length;
-        if align && f.length > 0 && misaligned != 0 {
+        if align && f.length > 0 && f.length >= pack_below && misaligned != 0 {
             let pad = piece_length - misaligned;
             entries.push(FileEntry::pad(pad));
             paths.push(None);
@@ -257,7 +304,7 @@ mod tests {
             src("d", 1),
             src("e", 0),
         ];
-        let (entries, paths) = layout(files, 16384, true);
+        let (entries, paths) = layout(files, 16384, true, 0);
         assert_eq!(
             shape(&entries),
             vec![
@@ -279,14 +326,45 @@ mod tests {
     }
 
     #[test]
+    fn small_files_are_packed_below_the_threshold() {
+        let files = vec![src("a", 10), src("b", 100), src("c", 5000), src("d", 3)];
+        let (entries, _) = layout(files, 16384, true, 4096);
+        assert_eq!(
+            shape(&entries),
+            vec![
+                ("a".into(), 10, false),
+                ("b".into(), 100, false),
+                (".pad/16274".into(), 16274, true),
+                ("c".into(), 5000, false),
+                ("d".into(), 3, false),
+            ]
+        );
+    }
+
+    #[test]
+    fn packing_halves_the_piece_length_while_padding_is_large() {
+        // 200 files of 40 KiB: auto picks 16 KiB for 8 MB... so use bigger
+        // files whose padding at the automatic length exceeds a quarter.
+        let files: Vec<_> = (0..100)
+            .map(|i| src(&format!("f{i:03}"), 300_000))
+            .collect();
+        let data = 100 * 300_000;
+        let auto = PieceLength::auto(data).get();
+        let chosen = packed_piece_length(&files, data, 250);
+        assert!(padding(&files, chosen, pack_threshold(chosen, 250)) <= data / 4);
+        assert!(chosen <= auto);
+        assert!(chosen >= crate::MIN_PIECE_LENGTH);
+    }
+
+    #[test]
     fn exact_multiples_need_no_pad() {
-        let (entries, _) = layout(vec![src("a", 32768), src("b", 16384)], 16384, true);
+        let (entries, _) = layout(vec![src("a", 32768), src("b", 16384)], 16384, true, 0);
         assert_eq!(entries.len(), 2);
     }
 
     #[test]
     fn unaligned_layout_has_no_pads() {
-        let (entries, _) = layout(vec![src("a", 10), src("b", 20)], 16384, false);
+        let (entries, _) = layout(vec![src("a", 10), src("b", 20)], 16384, false, 0);
         assert!(entries.iter().all(|e| !e.is_pad()));
     }
 }

@@ -54,6 +54,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod atomic_file;
 mod check;
 mod file_fingerprint;
 mod file_storage;
@@ -66,6 +67,7 @@ mod storage;
 mod storage_error;
 mod tree;
 
+pub use atomic_file::{sync_dir, sync_parent, write_atomic};
 pub use check::{CheckProgress, check_existing, check_pieces, check_resume, verify_piece};
 pub use file_fingerprint::FileFingerprint;
 pub use file_storage::{Allocation, FileStorage, FileStorageOptions, OpenMode};

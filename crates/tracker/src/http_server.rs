@@ -679,6 +679,28 @@ fn respond(
     keep_alive
 }
 
+/// The bencoded answer to an HTTP announce (`path` `/announce`) or scrape
+/// (`/scrape`) with query string `query` from `ip`, rate limit included;
+/// `None` for any other path. For servers that embed the tracker behind
+/// their own HTTP stack (the hub's axum router).
+pub(crate) fn embedded(tracker: &Tracker, path: &str, query: &[u8], ip: IpAddr) -> Option<Vec<u8>> {
+    let mut body = Vec::with_capacity(256);
+    let is_announce = match path {
+        "/announce" => true,
+        "/scrape" => false,
+        _ => return None,
+    };
+    let ip = ip.to_canonical();
+    if !tracker.check_rate(ip, Protocol::Http) {
+        http::failure(&crate::AnnounceError::RateLimited.to_string(), &mut body);
+    } else if is_announce {
+        announce(tracker, query, ip, &mut body, &mut Vec::new());
+    } else {
+        scrape(tracker, query, &mut body);
+    }
+    Some(body)
+}
+
 fn announce(
     tracker: &Tracker,
     query: &[u8],

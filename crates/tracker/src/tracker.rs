@@ -223,6 +223,15 @@ impl Tracker {
     /// Removes expired peers and torrents that are gone or no longer
     /// allowed. Returns (peers, torrents) removed. Called periodically by
     /// [`crate::serve`]; public for embedders that drive their own timers.
+    /// Answers an HTTP announce (`path` = `/announce`) or scrape
+    /// (`/scrape`) whose query string is `query`, from client address `ip`:
+    /// the bencoded body a tracker sends with `200 OK`, `text/plain`. `None`
+    /// for other paths. This lets another HTTP server (the hub's) embed the
+    /// tracker on its own port; rate limiting and metrics apply as usual.
+    pub fn http_request(&self, path: &str, query: &[u8], ip: IpAddr) -> Option<Vec<u8>> {
+        crate::http_server::embedded(self, path, query, ip)
+    }
+
     pub fn cleanup(&self) -> (usize, usize) {
         let cutoff = self.now_secs().saturating_sub(self.inner.expire_after);
         let closed = self.inner.closed;

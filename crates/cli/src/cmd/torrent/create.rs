@@ -71,6 +71,7 @@ impl Args {
             private: self.private,
             source: self.source.clone(),
             name: self.name.clone(),
+            ..CreateOptions::default()
         };
         let plan = TorrentPlan::new(&self.path, &options)
             .with_context(|| format!("cannot create a torrent of {}", self.path.display()))?;

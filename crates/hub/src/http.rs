@@ -1,0 +1,408 @@
+//! The hub's one HTTP listener (axum): the feed with conditional GETs, the
+//! static files of `public/`, the BEP 19 web seed of `releases/`, the
+//! embedded tracker's `/announce` and `/scrape`, the JSON API with its
+//! server-sent event stream, Prometheus metrics and the HTML pages. The
+//! handlers only read the core's snapshot ([`crate::View`]); no logic here.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, UNIX_EPOCH};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Path, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use futures_util::StreamExt;
+use tokio_util::sync::CancellationToken;
+use tower::ServiceExt;
+use tower_http::services::ServeDir;
+
+use crate::api::{HubEvent, ReleaseView, ReleasesView, SeedView, html, human};
+use crate::{HubError, Shared, read_view};
+
+type S = State<Arc<Shared>>;
+
+/// Serves the router on `listener` until `cancel`.
+pub(crate) async fn serve(
+    shared: Arc<Shared>,
+    listener: std::net::TcpListener,
+    cancel: CancellationToken,
+) -> Result<(), HubError> {
+    let addr = listener.local_addr().ok();
+    let listen_err = |source| HubError::Listen {
+        protocol: "http",
+        addr: addr.unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0))),
+        source,
+    };
+    listener.set_nonblocking(true).map_err(listen_err)?;
+    let listener = tokio::net::TcpListener::from_std(listener).map_err(listen_err)?;
+    let app = router(shared, cancel.clone());
+    tracing::info!(addr = ?addr, "hub http listening");
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(cancel.cancelled_owned())
+    .await
+    .map_err(listen_err)
+}
+
+struct Ctx {
+    shared: Arc<Shared>,
+    cancel: CancellationToken,
+}
+
+fn router(shared: Arc<Shared>, cancel: CancellationToken) -> Router {
+    let public = ServeDir::new(shared.layout.public());
+    let ctx = Arc::new(Ctx {
+        shared: Arc::clone(&shared),
+        cancel,
+    });
+    Router::new()
+        .route("/", get(index))
+        .route("/feed.xml", get(feed))
+        .route("/announce", get(tracker))
+        .route("/scrape", get(tracker))
+        .route("/metrics", get(metrics))
+        .route("/api/releases", get(releases))
+        .route("/api/releases/{name}", get(release))
+        .route("/releases/{name}", get(release_page))
+        .route("/webseed/{*path}", get(webseed))
+        .route(
+            "/api/events",
+            get(move || {
+                let ctx = Arc::clone(&ctx);
+                async move { events(&ctx) }
+            }),
+        )
+        .fallback_service(get(move |req: Request| public_file(public.clone(), req)))
+        .with_state(shared)
+}
+
+fn not_found(what: &str) -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        [(header::CONTENT_TYPE, "application/json")],
+        serde_json::json!({ "error": "not_found", "message": format!("no {what}") }).to_string(),
+    )
+        .into_response()
+}
+
+/// `/feed.xml`, with `ETag` / `Last-Modified` and 304 for conditional GETs.
+async fn feed(State(s): S, headers: HeaderMap) -> Response {
+    let feed = Arc::clone(&read_view(&s).feed);
+    let last_modified =
+        UNIX_EPOCH + Duration::from_secs(u64::try_from(feed.last_modified).unwrap_or(0));
+    let not_modified = match headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+    {
+        Some(tags) => tags.split(',').any(|t| {
+            let t = t.trim();
+            t == "*" || t.trim_start_matches("W/") == feed.etag
+        }),
+        None => headers
+            .get(header::IF_MODIFIED_SINCE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| httpdate::parse_http_date(v).ok())
+            .is_some_and(|since| since >= last_modified),
+    };
+    let mut h = HeaderMap::new();
+    if let Ok(v) = HeaderValue::from_str(&feed.etag) {
+        h.insert(header::ETAG, v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&httpdate::fmt_http_date(last_modified)) {
+        h.insert(header::LAST_MODIFIED, v);
+    }
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    if not_modified {
+        return (StatusCode::NOT_MODIFIED, h).into_response();
+    }
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/rss+xml; charset=utf-8"),
+    );
+    (h, feed.xml.clone()).into_response()
+}
+
+/// The embedded tracker: the same bencoded answers as `anthill tracker`.
+async fn tracker(
+    State(s): S,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: Request,
+) -> Response {
+    let uri = req.uri();
+    let query = uri.query().unwrap_or("").as_bytes();
+    match s.tracker.http_request(uri.path(), query, peer.ip()) {
+        Some(body) => ([(header::CONTENT_TYPE, "text/plain")], body).into_response(),
+        None => not_found("such tracker endpoint"),
+    }
+}
+
+async fn metrics(State(s): S) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        crate::metrics::render(&s),
+    )
+        .into_response()
+}
+
+fn seed_view(s: &Shared, ih: &metainfo::Infohash) -> Option<SeedView> {
+    let seeding = s.seeding.lock().unwrap_or_else(|e| e.into_inner());
+    seeding.get(ih).map(|h| {
+        let p = h.progress();
+        SeedView {
+            uploaded: p.uploaded,
+            peers: p.peers,
+            upload_rate: p.upload_rate,
+        }
+    })
+}
+
+fn releases_view(s: &Shared) -> ReleasesView {
+    let view = read_view(s);
+    ReleasesView {
+        hub: s.key_id.clone(),
+        public_key: s.public_key.clone(),
+        feed_url: s.urls.feed(),
+        releases: view
+            .releases
+            .iter()
+            .map(|r| ReleaseView::new(r, &s.urls, seed_view(s, &r.infohash)))
+            .collect(),
+        rejected: view.rejected.clone(),
+        rejected_total: view.rejected_total,
+        foreign: view.foreign.as_ref().clone(),
+    }
+}
+
+async fn releases(State(s): S) -> Response {
+    axum::Json(releases_view(&s)).into_response()
+}
+
+async fn release(State(s): S, Path(name): Path<String>) -> Response {
+    let view = read_view(&s);
+    match view.releases.iter().find(|r| r.name.as_str() == name) {
+        Some(r) => {
+            axum::Json(ReleaseView::new(r, &s.urls, seed_view(&s, &r.infohash))).into_response()
+        }
+        None => not_found("published release of that name"),
+    }
+}
+
+/// Counts open event streams.
+struct SseClient(Arc<Shared>);
+
+impl Drop for SseClient {
+    fn drop(&mut self) {
+        self.0.metrics.sse_clients.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// `/api/events`: a `hello` (hub key id, newest seq), then every publish,
+/// rejection and retirement as it happens. A client that falls behind gets
+/// `lagged` and should re-read `/api/releases`. Streams end at shutdown.
+fn events(ctx: &Ctx) -> impl IntoResponse + use<> {
+    let s = Arc::clone(&ctx.shared);
+    s.metrics.sse_clients.fetch_add(1, Ordering::Relaxed);
+    let guard = SseClient(Arc::clone(&s));
+    let hello = HubEvent::Hello {
+        hub: s.key_id.clone(),
+        newest_seq: read_view(&s).releases.first().map_or(0, |r| r.seq),
+    };
+    let rx = s.events.subscribe();
+    let live = futures_util::stream::unfold((rx, guard), |(mut rx, guard)| async move {
+        loop {
+            match rx.recv().await {
+                Ok(ev) => return Some((to_sse(&ev), (rx, guard))),
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                    let ev = Event::default().event("lagged").data(n.to_string());
+                    return Some((ev, (rx, guard)));
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    });
+    let stream = futures_util::stream::once(async move { to_sse(&hello) })
+        .chain(live)
+        .map(Ok::<_, Infallible>)
+        .take_until(ctx.cancel.clone().cancelled_owned());
+    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+}
+
+fn to_sse(ev: &HubEvent) -> Event {
+    let data = serde_json::to_string(ev).unwrap_or_default();
+    let e = Event::default().event(ev.kind()).data(data);
+    match ev {
+        HubEvent::Published(r) => e.id(r.seq.to_string()),
+        _ => e,
+    }
+}
+
+/// BEP 19 web seed: `/webseed/NAME[/PATH]` serves `releases/NAME[/PATH]`
+/// with range requests, for published releases only, never hidden paths.
+async fn webseed(State(s): S, Path(path): Path<String>, req: Request) -> Response {
+    let mut parts = path.split('/');
+    let first = parts.next().unwrap_or("");
+    let published = read_view(&s)
+        .releases
+        .iter()
+        .any(|r| r.name.as_str() == first);
+    if !published || path.split('/').any(|c| c.is_empty() || c.starts_with('.')) {
+        return not_found("published file at that path");
+    }
+    let (mut p, body) = req.into_parts();
+    let Ok(uri) = format!("/{path}").parse() else {
+        return not_found("published file at that path");
+    };
+    p.uri = uri;
+    match ServeDir::new(s.layout.releases())
+        .oneshot(Request::from_parts(p, body))
+        .await
+    {
+        Ok(r) => r.map(Body::new).into_response(),
+        Err(e) => match e {},
+    }
+}
+
+/// Files of `public/` (torrents, manifests, signatures, index, public key).
+async fn public_file(dir: ServeDir, req: Request) -> Response {
+    if req.uri().path().split('/').any(|c| c.starts_with('.')) {
+        return not_found("such file");
+    }
+    match dir.oneshot(req).await {
+        Ok(r) => r.map(Body::new).into_response(),
+        Err(e) => match e {},
+    }
+}
+
+fn ago(unix: i64) -> String {
+    let secs = (release::unix_now() - unix).max(0);
+    match secs {
+        0..60 => format!("{secs} s ago"),
+        60..3600 => format!("{} min ago", secs / 60),
+        3600..86400 => format!("{} h ago", secs / 3600),
+        _ => format!("{} days ago", secs / 86400),
+    }
+}
+
+const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:1.5rem;max-width:70rem;color:#222}\
+table{border-collapse:collapse;width:100%}td,th{padding:.3rem .6rem;border-bottom:1px solid #ddd;text-align:left;vertical-align:top}\
+th{background:#f4f4f4}.bad{color:#b00020;font-weight:600}.ok{color:#087f23}code{font-size:.85em;word-break:break-all}\
+@media(max-width:40rem){td,th{display:block;border:0}tr{border-bottom:1px solid #ccc;display:block;padding:.3rem 0}th{display:none}}";
+
+fn page(title: &str, body: &str) -> Html<String> {
+    Html(format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
+         <title>{}</title><style>{STYLE}</style></head><body>{body}</body></html>",
+        html(title)
+    ))
+}
+
+/// `/`: the releases, the rejections and the foreign torrents.
+async fn index(State(s): S) -> Html<String> {
+    let v = releases_view(&s);
+    let mut b = format!(
+        "<h1>{}</h1><p>Feed: <a href=\"{feed}\">{feed}</a> · hub key <code>{}</code> · <a href=\"/hub.pub\">public key</a> · \
+         <a href=\"/index.json\">signed index</a> · <a href=\"/api/releases\">API</a> · <a href=\"/metrics\">metrics</a></p>",
+        html(&s.config.title),
+        html(&v.hub),
+        feed = html(&v.feed_url),
+    );
+    b.push_str("<h2>Releases</h2>");
+    if v.releases.is_empty() {
+        b.push_str("<p>No release yet: drop a directory into <code>incoming/</code> or run <code>anthill publish</code>.</p>");
+    } else {
+        b.push_str("<table><tr><th>seq</th><th>name</th><th>size</th><th>files</th><th>published</th><th>signature</th><th>seeding</th><th>links</th></tr>");
+        for r in &v.releases {
+            let seeding = r
+                .seeding
+                .as_ref()
+                .map_or("<span class=\"bad\">not seeded</span>".to_string(), |sv| {
+                    format!("{} peers, {} up", sv.peers, human(sv.uploaded))
+                });
+            b.push_str(&format!(
+                "<tr><td>{}</td><td><a href=\"/releases/{n}\">{n}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
+                 <td><a href=\"{}\">torrent</a> · <a href=\"{}\">manifest</a> · <a href=\"{}\">signature</a> · <a href=\"{}\">magnet</a></td></tr>",
+                r.seq,
+                human(r.total_size),
+                r.file_count,
+                ago(r.published_at),
+                if r.signed { "<span class=\"ok\">signed</span>" } else { "<span class=\"bad\">missing</span>" },
+                seeding,
+                html(&r.torrent_url),
+                html(&r.manifest_url),
+                html(&r.signature_url),
+                html(&r.magnet),
+                n = html(&r.name),
+            ));
+        }
+        b.push_str("</table>");
+    }
+    if !v.rejected.is_empty() {
+        b.push_str(&format!("<h2 class=\"bad\">Rejected ({})</h2><table><tr><th>entry</th><th>reason</th><th>when</th><th>moved to</th></tr>", v.rejected_total));
+        for r in v.rejected.iter().take(20) {
+            b.push_str(&format!(
+                "<tr><td>{}</td><td class=\"bad\">{}</td><td>{}</td><td>{}</td></tr>",
+                html(&r.name),
+                html(&r.reason),
+                ago(r.at),
+                html(r.moved_to.as_deref().unwrap_or("-"))
+            ));
+        }
+        b.push_str("</table>");
+    }
+    if !v.foreign.is_empty() {
+        b.push_str("<h2>Torrents from torrents/</h2><table><tr><th>name</th><th>size</th><th>infohash</th></tr>");
+        for f in &v.foreign {
+            b.push_str(&format!(
+                "<tr><td><a href=\"/foreign/{}\">{}</a></td><td>{}</td><td><code>{}</code></td></tr>",
+                html(&f.file),
+                html(&f.name),
+                human(f.total_size),
+                f.infohash
+            ));
+        }
+        b.push_str("</table>");
+    }
+    page(&s.config.title, &b)
+}
+
+/// `/releases/NAME`: one release (the feed items' `link`).
+async fn release_page(State(s): S, Path(name): Path<String>) -> Response {
+    let view = read_view(&s);
+    let Some(r) = view.releases.iter().find(|r| r.name.as_str() == name) else {
+        return (
+            StatusCode::NOT_FOUND,
+            page("not found", "<p>No published release of that name.</p>"),
+        )
+            .into_response();
+    };
+    let v = ReleaseView::new(r, &s.urls, seed_view(&s, &r.infohash));
+    let b = format!(
+        "<p><a href=\"/\">all releases</a></p><h1>{n}</h1><table>\
+         <tr><th>seq</th><td>{}</td></tr><tr><th>infohash</th><td><code>{}</code></td></tr>\
+         <tr><th>size</th><td>{} in {} files</td></tr><tr><th>pieces</th><td>{} × {}</td></tr>\
+         <tr><th>published</th><td>{}</td></tr>\
+         <tr><th>files</th><td><a href=\"{}\">torrent</a> · <a href=\"{}\">manifest</a> · <a href=\"{}\">signature</a></td></tr>\
+         <tr><th>check</th><td><code>minisign -V -p hub.pub -m {n}.json -x {n}.json.minisig</code></td></tr></table>",
+        v.seq,
+        v.infohash,
+        human(v.total_size),
+        v.file_count,
+        v.pieces,
+        human(v.piece_length),
+        ago(v.published_at),
+        html(&v.torrent_url),
+        html(&v.manifest_url),
+        html(&v.signature_url),
+        n = html(&v.name),
+    );
+    page(&v.name, &b).into_response()
+}
