@@ -204,7 +204,7 @@ async fn explain_no_peers(sources: &PeerSources) {
                 "no peers yet: {addr} accepts connections but has not joined \
                  (it may not have this torrent)"
             )),
-            Ok(Err(e)) => say(&format!("no peers yet: {addr} refused the connection ({e})")),
+            Ok(Err(e)) => say(&format!("no peers yet: cannot connect to {addr}: {e}")),
             Err(_) => say(&format!("no peers yet: {addr} did not answer within 3 s")),
         }
     }

@@ -183,11 +183,9 @@ pub(crate) fn print_human(
         )?;
     }
     if s.file_count > max_files {
-        writeln!(
-            out,
-            "  … and {} more{more_hint}",
-            count(s.file_count - max_files, "file")
-        )?;
+        let more = s.file_count - max_files;
+        let noun = if more == 1 { "file" } else { "files" };
+        writeln!(out, "  … and {more} more {noun}{more_hint}")?;
     }
     Ok(())
 }
