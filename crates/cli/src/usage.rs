@@ -95,7 +95,7 @@ fn env_of(cmd: &clap::Command, long: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
+    use clap::{CommandFactory, Parser};
 
     #[derive(Debug, Parser)]
     struct Cli {
