@@ -26,7 +26,10 @@ pub(crate) struct OutputFile {
 
 enum Target {
     /// A temporary file next to the target, renamed over it at the end.
-    Temp { file: tempfile::NamedTempFile, force: bool },
+    Temp {
+        file: tempfile::NamedTempFile,
+        force: bool,
+    },
     /// An existing device or FIFO (e.g. `/dev/stdout`): written to, never replaced.
     Special,
 }
@@ -64,7 +67,10 @@ impl OutputFile {
         let dir = parent(path);
         match fs::metadata(dir) {
             Ok(m) if m.is_dir() => {}
-            Ok(_) => bail!("cannot write {shown}: {} is not a directory", shown::path(dir)),
+            Ok(_) => bail!(
+                "cannot write {shown}: {} is not a directory",
+                shown::path(dir)
+            ),
             Err(e) if e.kind() == io::ErrorKind::NotFound => bail!(
                 "cannot write {shown}: directory {} does not exist",
                 shown::path(dir)
@@ -89,7 +95,6 @@ impl OutputFile {
     }
 
     /// Whether the target is an existing device or FIFO (never replaced).
-    #[cfg(test)]
     pub(crate) fn is_special(&self) -> bool {
         matches!(self.target, Target::Special)
     }
@@ -162,8 +167,10 @@ fn refuse_input(output: &Path, input: &Input<'_>) -> anyhow::Result<()> {
         }
     }
     if in_meta.is_dir() {
-        let (Ok(root), Ok(dir)) = (fs::canonicalize(input.path), fs::canonicalize(parent(output)))
-        else {
+        let (Ok(root), Ok(dir)) = (
+            fs::canonicalize(input.path),
+            fs::canonicalize(parent(output)),
+        ) else {
             return Ok(()); // a missing output directory is reported by prepare
         };
         if dir.starts_with(&root) {
@@ -180,10 +187,7 @@ fn refuse_input(output: &Path, input: &Input<'_>) -> anyhow::Result<()> {
 /// Standard output for a command's result, or an error if it is closed.
 pub(crate) fn stdout() -> io::Result<io::StdoutLock<'static>> {
     if stdout_closed() {
-        return Err(io::Error::new(
-            io::ErrorKind::Other,
-            "standard output is closed",
-        ));
+        return Err(io::Error::other("standard output is closed"));
     }
     Ok(io::stdout().lock())
 }
@@ -243,7 +247,12 @@ mod tests {
         std::os::unix::fs::symlink(&f, dir.path().join("link")).unwrap();
         fs::hard_link(&f, dir.path().join("hard")).unwrap();
         let dotted = dir.path().join(".").join("notes.txt");
-        for out in [f.clone(), dotted, dir.path().join("link"), dir.path().join("hard")] {
+        for out in [
+            f.clone(),
+            dotted,
+            dir.path().join("link"),
+            dir.path().join("hard"),
+        ] {
             for force in [false, true] {
                 let err = OutputFile::prepare(&out, &shared(&f), force).err().unwrap();
                 let text = err.to_string();
@@ -263,7 +272,11 @@ mod tests {
             path: &tree,
             what: "the tree being shared",
         }];
-        for out in [tree.join("t.torrent"), tree.join("sub/../t.torrent"), tree.join("sub/t")] {
+        for out in [
+            tree.join("t.torrent"),
+            tree.join("sub/../t.torrent"),
+            tree.join("sub/t"),
+        ] {
             assert!(OutputFile::prepare(&out, &input, true).is_err(), "{out:?}");
         }
         assert!(OutputFile::prepare(&dir.path().join("t.torrent"), &input, false).is_ok());
@@ -276,11 +289,19 @@ mod tests {
         fs::write(&out, b"old").unwrap();
         let err = OutputFile::prepare(&out, &[], false).err().unwrap();
         assert!(err.to_string().contains("--force"), "{err}");
-        OutputFile::prepare(&out, &[], true).unwrap().commit(b"new").unwrap();
+        OutputFile::prepare(&out, &[], true)
+            .unwrap()
+            .commit(b"new")
+            .unwrap();
         assert_eq!(fs::read(&out).unwrap(), b"new");
         let mode = fs::metadata(&out).unwrap().permissions();
         use std::os::unix::fs::PermissionsExt;
-        assert_ne!(mode.mode() & 0o044, 0, "readable like any new file: {:o}", mode.mode());
+        assert_ne!(
+            mode.mode() & 0o044,
+            0,
+            "readable like any new file: {:o}",
+            mode.mode()
+        );
         let left: Vec<_> = fs::read_dir(dir.path()).unwrap().collect();
         assert_eq!(left.len(), 1, "no temporary file left behind");
     }
@@ -296,7 +317,11 @@ mod tests {
         );
         let dir = tempfile::tempdir().unwrap();
         let err = OutputFile::prepare(dir.path(), &[], true).err().unwrap();
-        assert!(err.to_string().ends_with("is a directory; give a file name"), "{err}");
+        assert!(
+            err.to_string()
+                .ends_with("is a directory; give a file name"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -305,6 +330,11 @@ mod tests {
         assert!(out.is_special());
         out.commit(b"x").unwrap();
         use std::os::unix::fs::FileTypeExt;
-        assert!(fs::metadata("/dev/null").unwrap().file_type().is_char_device());
+        assert!(
+            fs::metadata("/dev/null")
+                .unwrap()
+                .file_type()
+                .is_char_device()
+        );
     }
 }

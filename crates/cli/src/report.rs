@@ -70,7 +70,10 @@ mod tests {
         .context("cannot create a torrent of x");
         assert_eq!(
             error_text(&e),
-            format!("cannot create a torrent of x: cannot read x: {}", not_found())
+            format!(
+                "cannot create a torrent of x: cannot read x: {}",
+                not_found()
+            )
         );
     }
 
@@ -80,7 +83,7 @@ mod tests {
         let shown = io.to_string();
         let e = Err::<(), _>(io)
             .with_context(|| format!("cannot write t: {shown}"))
-            .with_context(|| format!("{shown}"))
+            .with_context(|| shown.clone())
             .unwrap_err();
         assert_eq!(error_text(&e), format!("cannot write t: {shown}"));
         let e = anyhow::anyhow!("missing file nonexist").context("missing file nonexist");

@@ -452,7 +452,10 @@ fn bad_explicit_name_is_an_error() {
         );
         // The message names the name given, not the path.
         assert!(err.to_string().contains(&format!("{bad:?}")), "{err}");
-        assert!(!err.to_string().contains(&dir.path().display().to_string()), "{err}");
+        assert!(
+            !err.to_string().contains(&dir.path().display().to_string()),
+            "{err}"
+        );
     }
 }
 

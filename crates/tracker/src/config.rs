@@ -53,7 +53,10 @@ impl TrackerConfig {
         if self.announce.max_numwant == 0 {
             return invalid("announce.max_numwant must be at least 1".into());
         }
-        for (key, n) in [("http.workers", self.http.workers), ("udp.workers", self.udp.workers)] {
+        for (key, n) in [
+            ("http.workers", self.http.workers),
+            ("udp.workers", self.udp.workers),
+        ] {
             if n > MAX_WORKERS {
                 return invalid(format!(
                     "{key} is {n}; at most {MAX_WORKERS} worker threads (0 means one per CPU)"
@@ -322,12 +325,21 @@ mod tests {
             let e = c.validate().unwrap_err().to_string();
             assert!(e.contains(want), "{want:?} in {e}");
         };
-        bad(&|c| c.announce.interval = "0s".parse().unwrap(), "announce.interval is 0s");
-        bad(&|c| c.announce.interval = "500ms".parse().unwrap(), "at least 1s");
+        bad(
+            &|c| c.announce.interval = "0s".parse().unwrap(),
+            "announce.interval is 0s",
+        );
+        bad(
+            &|c| c.announce.interval = "500ms".parse().unwrap(),
+            "at least 1s",
+        );
         bad(&|c| c.announce.max_numwant = 0, "max_numwant");
         bad(&|c| c.udp.workers = 100_000, "udp.workers is 100000");
         bad(&|c| c.http.workers = MAX_WORKERS + 1, "http.workers");
-        bad(&|c| c.access.allow_list = Some("/x".into()), "access.mode is open");
+        bad(
+            &|c| c.access.allow_list = Some("/x".into()),
+            "access.mode is open",
+        );
         let mut c = TrackerConfig::default();
         c.udp.workers = MAX_WORKERS;
         c.access.mode = AccessMode::Closed;

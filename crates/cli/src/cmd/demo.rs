@@ -65,7 +65,7 @@ impl Args {
             "== 1. generated {} ({files} files, {}) in {}",
             NAME,
             Bytes(bytes),
-            dir.display()
+            crate::shown::path(&dir)
         )?;
 
         let plan = TorrentPlan::new(&root, &CreateOptions::default())?;
@@ -78,7 +78,7 @@ impl Args {
         writeln!(
             out,
             "== 2. created {} (aligned: every file starts on a piece boundary)",
-            torrent_path.display()
+            crate::shown::path(&torrent_path)
         )?;
 
         let torrent = crate::cmd::torrent::load(&torrent_path)?;
@@ -93,7 +93,7 @@ impl Args {
         writeln!(
             out,
             "== 4. anthill torrent verify {NAME}.torrent --path {}",
-            dir.display()
+            crate::shown::path(&dir)
         )?;
         let t = Instant::now();
         let report = verify::run_verify(&torrent, &dir, 0)?;

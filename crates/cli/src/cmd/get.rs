@@ -114,7 +114,9 @@ impl Args {
                 .await
                 .with_context(|| format!("cannot run --on-complete command {cmd:?}"))?;
             if !status.success() {
-                say(&format!("anthill: --on-complete command exited with {status}"));
+                say(&format!(
+                    "anthill: --on-complete command exited with {status}"
+                ));
                 code = ExitCode::FAILURE;
             }
         }
@@ -194,11 +196,9 @@ async fn explain_no_peers(sources: &PeerSources) {
         return;
     }
     for addr in &sources.peers {
-        let probe = tokio::time::timeout(
-            Duration::from_secs(3),
-            tokio::net::TcpStream::connect(addr),
-        )
-        .await;
+        let probe =
+            tokio::time::timeout(Duration::from_secs(3), tokio::net::TcpStream::connect(addr))
+                .await;
         match probe {
             Ok(Ok(_)) => say(&format!(
                 "no peers yet: {addr} accepts connections but has not joined \
@@ -240,9 +240,15 @@ async fn watch(
             explained = true;
             explain_no_peers(sources).await;
         }
-        let total = content.filter(|_| p.pieces_total > 0).unwrap_or(p.bytes_total);
+        let total = content
+            .filter(|_| p.pieces_total > 0)
+            .unwrap_or(p.bytes_total);
         if bar.visible() {
-            bar.update(total, p.bytes_have, &format!("{} peers {}", name(&p), p.peers));
+            bar.update(
+                total,
+                p.bytes_have,
+                &format!("{} peers {}", name(&p), p.peers),
+            );
         } else if last_status.elapsed() >= STATUS_INTERVAL {
             last_status = tokio::time::Instant::now();
             say(&status_line(&p, total));
@@ -254,9 +260,10 @@ async fn watch(
 }
 
 fn name(p: &TorrentProgress) -> String {
-    p.name
-        .as_deref()
-        .map_or_else(|| "(fetching metadata)".into(), |n| shown::line(n).into_owned())
+    p.name.as_deref().map_or_else(
+        || "(fetching metadata)".into(),
+        |n| shown::line(n).into_owned(),
+    )
 }
 
 fn status_line(p: &TorrentProgress, total: u64) -> String {

@@ -115,14 +115,18 @@ fn boolish(s: &str) -> Result<bool, String> {
     match s.trim().to_ascii_lowercase().as_str() {
         "" | "0" | "false" | "no" | "off" => Ok(false),
         "1" | "true" | "yes" | "on" => Ok(true),
-        _ => Err(format!("{s:?} is not a boolean (use 1 or 0, true or false)")),
+        _ => Err(format!(
+            "{s:?} is not a boolean (use 1 or 0, true or false)"
+        )),
     }
 }
 
 fn parse_interval(s: &str) -> Result<HumanDuration, String> {
     let d: HumanDuration = s.parse().map_err(|e| format!("{e}"))?;
     if d.get() < std::time::Duration::from_secs(1) {
-        return Err(format!("{s:?} is too short: clients are told to announce at most once a second"));
+        return Err(format!(
+            "{s:?} is too short: clients are told to announce at most once a second"
+        ));
     }
     Ok(d)
 }

@@ -54,16 +54,18 @@ fn each_cause_once(stderr: &str) {
     for line in stderr.lines() {
         let parts: Vec<&str> = line.split(": ").map(str::trim).collect();
         for (i, p) in parts.iter().enumerate() {
-            assert!(
-                !parts[i + 1..].contains(p),
-                "{p:?} said twice in {line:?}"
-            );
+            assert!(!parts[i + 1..].contains(p), "{p:?} said twice in {line:?}");
         }
     }
 }
 
 fn dev_full() -> Stdio {
-    Stdio::from(std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap())
+    Stdio::from(
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap(),
+    )
 }
 
 /// A bencoded string.
@@ -111,7 +113,11 @@ fn issue13_create_never_overwrites_the_file_it_shares() {
             }
             let r = anthill(p, &args).expect(1);
             assert!(r.stderr.contains("the file being shared"), "{}", r.stderr);
-            assert!(!r.stderr.contains("--force"), "never steer into --force: {}", r.stderr);
+            assert!(
+                !r.stderr.contains("--force"),
+                "never steer into --force: {}",
+                r.stderr
+            );
         }
     }
     assert_eq!(std::fs::read(p.join("notes.txt")).unwrap(), b"my notes");
@@ -119,12 +125,20 @@ fn issue13_create_never_overwrites_the_file_it_shares() {
     std::fs::write(p.join("old.torrent"), b"old").unwrap();
     let r = anthill(p, ["torrent", "create", "notes.txt", "-o", "old.torrent"]).expect(1);
     assert!(r.stderr.contains("--force"), "{}", r.stderr);
-    anthill(p, ["torrent", "create", "notes.txt", "-o", "old.torrent", "-f"]).expect(0);
+    anthill(
+        p,
+        ["torrent", "create", "notes.txt", "-o", "old.torrent", "-f"],
+    )
+    .expect(0);
     metainfo::Metainfo::from_bytes(&std::fs::read(p.join("old.torrent")).unwrap()).unwrap();
     // Output inside a shared directory, however spelled.
     let root = sample(p);
     std::fs::create_dir(root.join("sub")).unwrap();
-    for out in ["rel/x.torrent", "rel/sub/../x.torrent", "./rel/sub/x.torrent"] {
+    for out in [
+        "rel/x.torrent",
+        "rel/sub/../x.torrent",
+        "./rel/sub/x.torrent",
+    ] {
         let r = anthill(p, ["torrent", "create", "rel", "-o", out, "--force"]).expect(1);
         assert!(r.stderr.contains("the tree being shared"), "{}", r.stderr);
     }
@@ -149,7 +163,10 @@ fn issue13_demo_never_replaces_what_it_did_not_make() {
     let e = dir.path().join("E");
     tree(&e, &[("sample-release.torrent", b"mine")]);
     anthill(dir.path(), ["demo", "--dir", "E"]).expect(1);
-    assert_eq!(std::fs::read(e.join("sample-release.torrent")).unwrap(), b"mine");
+    assert_eq!(
+        std::fs::read(e.join("sample-release.torrent")).unwrap(),
+        b"mine"
+    );
     // What a demo made, the next demo may replace.
     anthill(dir.path(), ["demo", "--dir", "F"]).expect(0);
     anthill(dir.path(), ["demo", "--dir", "F"]).expect(0);
@@ -176,7 +193,10 @@ fn issue13_stdout_errors_are_reported_never_panics() {
     ] {
         let (code, stderr) = with_stdout(dir.path(), args, dev_full());
         assert_eq!(code, 1, "{args:?} > /dev/full: {stderr}");
-        assert!(stderr.contains("No space left on device"), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("No space left on device"),
+            "{args:?}: {stderr}"
+        );
         assert!(!stderr.contains("created <stdout>"), "{args:?}: {stderr}");
         assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
     }
@@ -192,6 +212,15 @@ fn issue13_stdout_errors_are_reported_never_panics() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("standard output"), "{stderr}");
     assert!(!stderr.contains("created"), "{stderr}");
+    // A device named with -o is written to, not replaced, and the summary
+    // keeps out of the way.
+    let r = anthill(
+        dir.path(),
+        ["torrent", "create", "rel", "-o", "/dev/stdout"],
+    )
+    .expect(0);
+    metainfo::Metainfo::from_bytes(&r.raw_stdout).unwrap();
+    assert!(r.stderr.contains("created /dev/stdout"), "{}", r.stderr);
     // …while an explicit > /dev/null is what the user asked for.
     let (code, stderr) = with_stdout(
         dir.path(),
@@ -243,11 +272,20 @@ fn issue13_every_read_of_a_user_file_is_bounded() {
     feeder.join().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("cannot read <stdin>: larger than the limit of 64 MiB"), "{stderr}");
+    assert!(
+        stderr.contains("cannot read <stdin>: larger than the limit of 64 MiB"),
+        "{stderr}"
+    );
 
     let fifo = p.join("fifo");
-    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
-    let f2 = fifo.clone();
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let f2 = fifo;
     let feeder = std::thread::spawn(move || {
         let mut w = std::fs::OpenOptions::new().write(true).open(f2).unwrap();
         let chunk = vec![b'x'; 1 << 16];
@@ -282,11 +320,22 @@ fn issue13_each_error_cause_is_said_once() {
         &["torrent", "create", "nonexist"],
         &["torrent", "create", "rel"],
         &["torrent", "verify", "rel.torrent", "--path", "nonexist"],
-        &["seed", "rel.torrent", "--path", "nonexist", "--listen", "127.0.0.1:0"],
+        &[
+            "seed",
+            "rel.torrent",
+            "--path",
+            "nonexist",
+            "--listen",
+            "127.0.0.1:0",
+        ],
         &["tracker", "-c", "nonexist"],
     ] {
         let r = anthill(p, args).expect(1);
-        assert!(r.stderr.starts_with("anthill: error: "), "{args:?}: {}", r.stderr);
+        assert!(
+            r.stderr.starts_with("anthill: error: "),
+            "{args:?}: {}",
+            r.stderr
+        );
         each_cause_once(&r.stderr);
     }
     let r = anthill(p, ["torrent", "show", "nonexist"]).expect(1);
@@ -300,7 +349,10 @@ fn issue13_names_from_a_torrent_are_escaped_for_humans() {
     for cmd in ["show", "verify"] {
         let r = anthill(dir.path(), ["torrent", cmd, "evil.torrent"]);
         let all = format!("{}{}", r.stdout, r.stderr);
-        assert!(!all.contains('\u{1b}') && !all.contains('\u{7}'), "{cmd}: {all:?}");
+        assert!(
+            !all.contains('\u{1b}') && !all.contains('\u{7}'),
+            "{cmd}: {all:?}"
+        );
         assert!(all.contains("evil\\u{1b}]0;pwned"), "{cmd}: {all}");
         // the file named with a newline stays one entry on one line
         let lines: Vec<&str> = all.lines().filter(|l| l.contains("two")).collect();
@@ -308,7 +360,11 @@ fn issue13_names_from_a_torrent_are_escaped_for_humans() {
         assert!(lines[0].contains("two\\nlines"), "{cmd}: {all}");
     }
     let r = anthill(dir.path(), ["torrent", "show", "evil.torrent"]).expect(0);
-    assert!(r.stdout.contains("comment:       c\\u{1b}[31m"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("comment:       c\\u{1b}[31m"),
+        "{}",
+        r.stdout
+    );
     // JSON keeps the real name (escaped by JSON itself).
     let j = anthill(dir.path(), ["torrent", "show", "--json", "evil.torrent"])
         .expect(0)
@@ -338,12 +394,18 @@ fn issue13_logs_are_plain_when_stderr_is_not_a_terminal() {
             break;
         }
     }
-    assert!(seen.iter().any(|l| l.contains("http tracker listening")), "{seen:?}");
+    assert!(
+        seen.iter().any(|l| l.contains("http tracker listening")),
+        "{seen:?}"
+    );
     assert!(seen.iter().all(|l| !l.contains('\u{1b}')), "{seen:?}");
 }
 
 /// Starts `anthill get args…`, returns it and its stderr lines.
-fn start_get(cwd: &Path, args: &[&str]) -> (Proc, std::io::Lines<BufReader<std::process::ChildStderr>>) {
+fn start_get(
+    cwd: &Path,
+    args: &[&str],
+) -> (Proc, std::io::Lines<BufReader<std::process::ChildStderr>>) {
     let mut child = bin()
         .arg("get")
         .args(args)
@@ -403,13 +465,17 @@ fn issue13_get_says_why_no_peer_comes() {
     // No tracker, no --peer.
     let (mut g, mut lines) = start_get(p, &["rel.torrent"]);
     let line = wait_for(&mut lines, "no peers");
-    assert!(line.contains("the torrent has no tracker and no --peer was given"), "{line}");
+    assert!(
+        line.contains("the torrent has no tracker and no --peer was given"),
+        "{line}"
+    );
     assert!(line.contains("127.0.0.1:"), "says where it listens: {line}");
     let status = sigterm(&mut g);
     let rest: Vec<String> = lines.map_while(Result::ok).collect();
     assert_eq!(status.code(), Some(1));
     assert!(
-        rest.iter().any(|l| l.contains("interrupted before any piece was verified")),
+        rest.iter()
+            .any(|l| l.contains("interrupted before any piece was verified")),
         "{rest:?}"
     );
     assert!(rest.iter().all(|l| !l.contains("saved")), "{rest:?}");
@@ -418,11 +484,15 @@ fn issue13_get_says_why_no_peer_comes() {
     let magnet = format!("magnet:?xt=urn:btih:{hash}");
     let (mut g, mut lines) = start_get(p, &[&magnet]);
     let line = wait_for(&mut lines, "no peers");
-    assert!(line.contains("the magnet link has no tracker (tr=)"), "{line}");
+    assert!(
+        line.contains("the magnet link has no tracker (tr=)"),
+        "{line}"
+    );
     sigterm(&mut g);
     let rest: Vec<String> = lines.map_while(Result::ok).collect();
     assert!(
-        rest.iter().any(|l| l.contains("before the torrent's metadata arrived")),
+        rest.iter()
+            .any(|l| l.contains("before the torrent's metadata arrived")),
         "{rest:?}"
     );
 
@@ -435,7 +505,10 @@ fn issue13_get_says_why_no_peer_comes() {
     let peer = format!("127.0.0.1:{port}");
     let (mut g, mut lines) = start_get(p, &["rel.torrent", "--peer", &peer]);
     let line = wait_for(&mut lines, "no peers");
-    assert!(line.contains(&format!("cannot connect to {peer}")), "{line}");
+    assert!(
+        line.contains(&format!("cannot connect to {peer}")),
+        "{line}"
+    );
     sigterm(&mut g);
 }
 
@@ -444,11 +517,28 @@ fn issue13_verify_prints_the_path_it_looked_at() {
     let dir = tempfile::tempdir().unwrap();
     tree(dir.path(), &[("tree/a.txt", b"hello")]);
     anthill(dir.path(), ["torrent", "create", "tree"]).expect(0);
-    let r = anthill(dir.path(), ["torrent", "verify", "tree.torrent", "--path", "tree"]).expect(1);
-    assert!(r.stdout.contains("missing     tree/tree/a.txt"), "{}", r.stdout);
+    let r = anthill(
+        dir.path(),
+        ["torrent", "verify", "tree.torrent", "--path", "tree"],
+    )
+    .expect(1);
+    assert!(
+        r.stdout.contains("missing     tree/tree/a.txt"),
+        "{}",
+        r.stdout
+    );
     assert!(r.stdout.contains("try --path ."), "{}", r.stdout);
-    assert!(r.stdout.contains("1 of 1 file has problems, 1 of 1 piece bad"), "{}", r.stdout);
-    anthill(dir.path(), ["torrent", "verify", "tree.torrent", "--path", "."]).expect(0);
+    assert!(
+        r.stdout
+            .contains("1 of 1 file has problems, 1 of 1 piece bad"),
+        "{}",
+        r.stdout
+    );
+    anthill(
+        dir.path(),
+        ["torrent", "verify", "tree.torrent", "--path", "."],
+    )
+    .expect(0);
 }
 
 #[test]
@@ -457,10 +547,22 @@ fn issue13_bad_torrent_name_is_named() {
     tree(dir.path(), &[("tree/a.txt", b"hello")]);
     let r = anthill(
         dir.path(),
-        ["torrent", "create", "tree", "-n", "../evil", "-o", "x.torrent"],
+        [
+            "torrent",
+            "create",
+            "tree",
+            "-n",
+            "../evil",
+            "-o",
+            "x.torrent",
+        ],
     )
     .expect(1);
-    assert!(r.stderr.contains("invalid torrent name \"../evil\""), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("invalid torrent name \"../evil\""),
+        "{}",
+        r.stderr
+    );
     assert!(!dir.path().join("x.torrent").exists());
 }
 
@@ -472,7 +574,13 @@ fn issue13_boolean_variables_take_1_0_true_false_and_are_named() {
         let section = section.split("\n[").next().unwrap();
         section.contains("enabled = true")
     };
-    for (value, on) in [("1", false), ("true", false), ("0", true), ("false", true), ("", true)] {
+    for (value, on) in [
+        ("1", false),
+        ("true", false),
+        ("0", true),
+        ("false", true),
+        ("", true),
+    ] {
         let r = with_env(
             dir.path(),
             &["tracker", "--print-config"],
@@ -494,14 +602,22 @@ fn issue13_boolean_variables_take_1_0_true_false_and_are_named() {
         &[("ANTHILL_TRACKER_NO_HTTP", "maybe")],
     )
     .expect(2);
-    assert!(r.stderr.contains("ANTHILL_TRACKER_NO_HTTP=\"maybe\""), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("ANTHILL_TRACKER_NO_HTTP=\"maybe\""),
+        "{}",
+        r.stderr
+    );
     let r = with_env(
         dir.path(),
         &["tracker", "--print-config"],
         &[("ANTHILL_TRACKER_INTERVAL", "5")],
     )
     .expect(2);
-    assert!(r.stderr.contains("ANTHILL_TRACKER_INTERVAL=\"5\""), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("ANTHILL_TRACKER_INTERVAL=\"5\""),
+        "{}",
+        r.stderr
+    );
     // Given on the command line, the flag is the source: no note.
     let r = anthill(dir.path(), ["tracker", "--interval", "5"]).expect(2);
     assert!(!r.stderr.contains("environment"), "{}", r.stderr);
@@ -523,7 +639,14 @@ fn issue13_settings_that_would_be_ignored_are_refused() {
     assert!(r.stderr.contains("--mode closed"), "{}", r.stderr);
     anthill(
         p,
-        ["tracker", "--allow-list", "allow", "--mode", "closed", "--print-config"],
+        [
+            "tracker",
+            "--allow-list",
+            "allow",
+            "--mode",
+            "closed",
+            "--print-config",
+        ],
     )
     .expect(0);
     let r = anthill(p, ["tracker", "--interval", "0s"]).expect(2);
@@ -531,11 +654,7 @@ fn issue13_settings_that_would_be_ignored_are_refused() {
     std::fs::write(p.join("t.toml"), "[announce]\ninterval = \"0s\"\n").unwrap();
     let r = anthill(p, ["tracker", "-c", "t.toml"]).expect(1);
     assert!(r.stderr.contains("announce.interval is 0s"), "{}", r.stderr);
-    std::fs::write(
-        p.join("t.toml"),
-        "[access]\nallow_list = \"allow\"\n",
-    )
-    .unwrap();
+    std::fs::write(p.join("t.toml"), "[access]\nallow_list = \"allow\"\n").unwrap();
     let r = anthill(p, ["tracker", "-c", "t.toml"]).expect(1);
     assert!(r.stderr.contains("access.mode is open"), "{}", r.stderr);
 }
@@ -548,7 +667,10 @@ fn issue13_output_is_checked_before_hashing() {
     let f = std::fs::File::create(dir.path().join("huge.bin")).unwrap();
     f.set_len(1 << 40).unwrap();
     for (out, says) in [
-        ("/nonexistent/x.torrent", "directory /nonexistent does not exist"),
+        (
+            "/nonexistent/x.torrent",
+            "directory /nonexistent does not exist",
+        ),
         ("huge.bin", "the file being shared"),
     ] {
         let mut child = Command::new(env!("CARGO_BIN_EXE_anthill"))
@@ -583,18 +705,35 @@ fn issue13_sizes_shown_are_content_sizes() {
     // aligned: a pad file after a.bin
     tree(
         p,
-        &[("rel/a.bin", &bytes(40_000, 1)), ("rel/b.bin", &bytes(100_000, 2))],
+        &[
+            ("rel/a.bin", &bytes(40_000, 1)),
+            ("rel/b.bin", &bytes(100_000, 2)),
+        ],
     );
     anthill(p, ["torrent", "create", "rel", "-l", "64K"]).expect(0);
-    let j = anthill(p, ["torrent", "show", "--json", "rel.torrent"]).expect(0).json();
+    let j = anthill(p, ["torrent", "show", "--json", "rel.torrent"])
+        .expect(0)
+        .json();
     assert_eq!(j["size"], 140_000);
     assert!(j["padded_size"].as_u64().unwrap() > 140_000);
     let m = anthill(p, ["torrent", "magnet", "rel.torrent"]).expect(0);
     assert!(m.stdout.contains("&xl=140000"), "{}", m.stdout);
     let show = anthill(p, ["torrent", "show", "rel.torrent"]).expect(0);
-    assert!(show.stdout.contains("size:          136.7 KiB (140000 bytes)"), "{}", show.stdout);
+    assert!(
+        show.stdout
+            .contains("size:          136.7 KiB (140000 bytes)"),
+        "{}",
+        show.stdout
+    );
     let mut child = bin()
-        .args(["seed", "rel.torrent", "--path", ".", "--listen", "127.0.0.1:0"])
+        .args([
+            "seed",
+            "rel.torrent",
+            "--path",
+            ".",
+            "--listen",
+            "127.0.0.1:0",
+        ])
         .current_dir(p)
         .stderr(Stdio::piped())
         .spawn()
@@ -611,11 +750,22 @@ fn issue13_show_reads_well() {
     let p = dir.path();
     tree(p, &[("one.txt", b"hello")]);
     let c = anthill(p, ["torrent", "create", "one.txt"]).expect(0);
-    assert!(c.stdout.contains(", 1 file, 5 B, 1 piece of 16 KiB"), "{}", c.stdout);
+    assert!(
+        c.stdout.contains(", 1 file, 5 B, 1 piece of 16 KiB"),
+        "{}",
+        c.stdout
+    );
     let s = anthill(p, ["torrent", "show", "one.txt.torrent"]).expect(0);
     assert_eq!(s.stdout.matches("files:").count(), 1, "{}", s.stdout);
-    let date = s.stdout.lines().find(|l| l.starts_with("creation date:")).unwrap();
-    assert!(date.ends_with(" UTC") && date.contains('-') && !date.contains("unix"), "{date}");
+    let date = s
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("creation date:"))
+        .unwrap();
+    assert!(
+        date.ends_with(" UTC") && date.contains('-') && !date.contains("unix"),
+        "{date}"
+    );
     // `show -` reads stdin, as `create -o -` writes stdout.
     let out = Command::new(env!("CARGO_BIN_EXE_anthill"))
         .args(["torrent", "show", "-"])
@@ -631,6 +781,11 @@ fn issue13_show_reads_well() {
     let all = anthill(p, ["torrent", "show", "rel.torrent"]).expect(0);
     assert!(all.stdout.contains("rel/z/last-empty"), "{}", all.stdout);
     let cut = anthill(p, ["torrent", "show", "rel.torrent", "--max-files", "2"]).expect(0);
-    assert!(cut.stdout.contains("  … and 3 more files (--max-files N lists more)"), "{}", cut.stdout);
+    assert!(
+        cut.stdout
+            .contains("  … and 3 more files (--max-files N lists more)"),
+        "{}",
+        cut.stdout
+    );
     assert!(!cut.stdout.contains("rel/z/last-empty"), "{}", cut.stdout);
 }

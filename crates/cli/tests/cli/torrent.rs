@@ -436,7 +436,8 @@ fn output_handling() {
     assert!(dir.path().join("rel.torrent").is_file());
     let out = anthill(dir.path(), ["torrent", "create", "rel"]).expect(1);
     assert!(
-        out.stderr.contains("already exists; choose another output file, or pass --force"),
+        out.stderr
+            .contains("already exists; choose another output file, or pass --force"),
         "{}",
         out.stderr
     );

@@ -129,6 +129,8 @@ impl Args {
             back.infohash() == torrent.infohash(),
             "the torrent just built changed its infohash when parsed (this is a bug)"
         );
+        // The summary goes to stderr when stdout may be where the torrent went.
+        let summary_to_stderr = target.as_ref().is_none_or(OutputFile::is_special);
         match target {
             Some(t) => t.commit(&bytes)?,
             None => output::write_stdout(&bytes)?,
@@ -149,7 +151,7 @@ impl Args {
             elapsed,
             rate(plan.data_length(), elapsed),
         );
-        if to_stdout {
+        if summary_to_stderr {
             crate::progress::say(&summary);
         } else {
             let mut out = output::stdout()?;

@@ -151,7 +151,11 @@ pub(crate) fn print_report(
         writeln!(
             out,
             "hint: --path is the directory that holds {name}; try --path {}",
-            shown::path(dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")))
+            shown::path(
+                dir.parent()
+                    .filter(|p| !p.as_os_str().is_empty())
+                    .unwrap_or(Path::new("."))
+            )
         )?;
     }
     Ok(())
