@@ -789,3 +789,31 @@ fn issue13_show_reads_well() {
     );
     assert!(!cut.stdout.contains("rel/z/last-empty"), "{}", cut.stdout);
 }
+
+#[test]
+fn issue13_create_refuses_binary_output_to_a_terminal() {
+    // `script` (util-linux, on every Debian system) runs the command on a pty.
+    crate::util::require("script");
+    let dir = tempfile::tempdir().unwrap();
+    tree(dir.path(), &[("tree/a.txt", b"hello")]);
+    let cmd = format!(
+        "'{}' torrent create tree -o -",
+        env!("CARGO_BIN_EXE_anthill")
+    );
+    let out = Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("refusing to write a binary torrent to the terminal"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("8:announce") && !text.contains("6:pieces"),
+        "{text}"
+    );
+}
