@@ -38,9 +38,25 @@ pub(crate) fn rate(bytes: u64, secs: f64) -> String {
     format!("{}/s", Bytes(per_sec as u64))
 }
 
+/// `1 file`, `2 files`: a count and its noun (plural by adding `s`).
+pub(crate) fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counts() {
+        assert_eq!(count(0, "file"), "0 files");
+        assert_eq!(count(1, "piece"), "1 piece");
+        assert_eq!(count(5000, "pad file"), "5000 pad files");
+    }
 
     #[test]
     fn formats() {

@@ -4,9 +4,14 @@
 
 mod bytes;
 mod cmd;
+mod input;
 mod logging;
+mod output;
 mod progress;
+mod report;
+mod shown;
 mod signals;
+mod usage;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -42,7 +47,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli: Cli = usage::parse();
     let result = match cli.command {
         Command::Torrent(a) => a.run(),
         Command::Demo(a) => a.run(),
@@ -56,19 +61,10 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(code) => code,
+        Err(err) if report::is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
-            if is_broken_pipe(&err) {
-                return ExitCode::SUCCESS;
-            }
-            eprintln!("anthill: error: {err:#}");
+            report::print_error(&err);
             ExitCode::FAILURE
         }
     }
-}
-
-fn is_broken_pipe(err: &anyhow::Error) -> bool {
-    err.chain().any(|e| {
-        e.downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-    })
 }

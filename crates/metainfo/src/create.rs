@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 
 use crate::disk_source::DiskSource;
 use crate::hasher::{HashOptions, HashProgress, hash_pieces, piece_count};
+use crate::info::check_component;
 use crate::walk::{SourceFile, Tree, check_name, unchanged, walk};
 use crate::{CreateError, FileAttr, FileEntry, Info, PieceLength};
 
@@ -77,10 +78,23 @@ impl TorrentPlan {
     /// Lists `root` and lays out its files.
     pub fn new(root: &Path, options: &CreateOptions) -> Result<Self, CreateError> {
         let name = match &options.name {
-            Some(n) => n.clone(),
-            None => default_name(root)?,
+            Some(n) => {
+                // A name given explicitly is the one to complain about, not the path.
+                check_component(n, n).map_err(|e| CreateError::BadTorrentName {
+                    name: n.chars().take(300).collect(),
+                    reason: match e {
+                        crate::MetainfoError::UnsafePath { reason, .. } => reason,
+                        _ => "not allowed in a torrent",
+                    },
+                })?;
+                n.clone()
+            }
+            None => {
+                let n = default_name(root)?;
+                check_name(&n, root)?;
+                n
+            }
         };
-        check_name(&name, root)?;
         let tree = walk(root)?;
         let listed = match &tree {
             Tree::File(f) => vec![f.clone()],

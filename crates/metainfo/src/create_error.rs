@@ -42,6 +42,14 @@ pub enum CreateError {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// The torrent name given explicitly (`--name`) cannot be carried safely.
+    #[error("invalid torrent name {name:?}: {reason}")]
+    BadTorrentName {
+        /// The name given.
+        name: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// The path has no last component to name the torrent after (e.g. `/`).
     #[error("cannot name a torrent after {}; give a name explicitly", path.display())]
     NoName {

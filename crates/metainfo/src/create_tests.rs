@@ -186,7 +186,9 @@ fn hasher_reports_progress_for_every_byte() {
     };
     let count = Count(AtomicU64::new(0));
     hash_pieces(&info, 0..usize::MAX, &src, &opts(2), &count).unwrap();
-    assert_eq!(count.0.into_inner(), info.total_length());
+    // Content only: the pad files' zeros are not reported.
+    assert!(info.content_length() < info.total_length());
+    assert_eq!(count.0.into_inner(), info.content_length());
 }
 
 #[test]
@@ -438,14 +440,23 @@ fn backslash_name_is_an_error() {
 fn bad_explicit_name_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
     tree(dir.path(), &[("f", b"x")]);
-    let o = CreateOptions {
-        name: Some("..".into()),
-        ..CreateOptions::default()
-    };
-    assert!(matches!(
-        TorrentPlan::new(&dir.path().join("f"), &o),
-        Err(CreateError::BadName { .. })
-    ));
+    for bad in ["..", "../evil", "a/b", ""] {
+        let o = CreateOptions {
+            name: Some(bad.into()),
+            ..CreateOptions::default()
+        };
+        let err = TorrentPlan::new(&dir.path().join("f"), &o).unwrap_err();
+        assert!(
+            matches!(&err, CreateError::BadTorrentName { name, .. } if name == bad),
+            "{bad:?}: {err:?}"
+        );
+        // The message names the name given, not the path.
+        assert!(err.to_string().contains(&format!("{bad:?}")), "{err}");
+        assert!(
+            !err.to_string().contains(&dir.path().display().to_string()),
+            "{err}"
+        );
+    }
 }
 
 #[test]

@@ -51,7 +51,9 @@ pub trait PieceSource: Sync {
 
 /// Receives progress from the worker threads.
 pub trait HashProgress: Sync {
-    /// `bytes` more of the torrent's byte space were processed (hashed or found unavailable).
+    /// `bytes` more of the torrent's content were processed (hashed or found
+    /// unavailable). Pad files are not content and are not reported, so the
+    /// calls add up to [`crate::Info::content_length`].
     fn hashed(&self, bytes: u64);
 
     /// Piece `piece` is done: `Some(sha1)`, or `None` when some of its bytes
@@ -284,7 +286,6 @@ impl<S: PieceSource> Job<'_, S> {
             }
             if f.is_pad() {
                 asm.zeros(e - s);
-                self.progress.hashed(e - s);
                 continue;
             }
             let mut offset = s - f.offset;

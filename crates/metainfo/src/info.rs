@@ -240,6 +240,15 @@ impl Info {
     pub fn total_length(&self) -> u64 {
         self.total_length
     }
+    /// Bytes of content: the sum of the lengths of the files that are not
+    /// BEP 47 pad files. This is the size to show a user and a magnet's `xl`.
+    pub fn content_length(&self) -> u64 {
+        self.files
+            .iter()
+            .filter(|f| !f.is_pad())
+            .map(|f| f.length)
+            .sum()
+    }
     /// Length of piece `index` (the last one may be short); 0 past the end.
     pub fn piece_size(&self, index: usize) -> u64 {
         let start = (index as u64).saturating_mul(self.piece_length);

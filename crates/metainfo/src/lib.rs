@@ -69,6 +69,7 @@ mod magnet;
 mod peer_id;
 mod piece_index;
 mod piece_length;
+mod read_limited;
 mod torrent;
 mod verify;
 mod walk;
@@ -88,6 +89,7 @@ pub use piece_index::PieceIndex;
 pub use piece_length::{
     AUTO_TARGET_MAX_PIECES, MAX_AUTO_PIECE_LENGTH, PieceLength, PieceLengthError, parse_size,
 };
+pub use read_limited::{read_limited, read_to_limit};
 pub use torrent::Metainfo;
 pub use verify::{FileReport, FileStatus, VerifyReport, verify};
 

@@ -16,7 +16,7 @@ pub struct Magnet {
     pub web_seeds: Vec<String>,
     /// `x.pe`: peer addresses (`host:port`).
     pub peers: Vec<String>,
-    /// `xl`: exact length in bytes.
+    /// `xl`: exact length in bytes (of the content: pad files are not counted).
     pub length: Option<u64>,
 }
 
@@ -46,7 +46,7 @@ impl Magnet {
             trackers: m.trackers().map(str::to_string).collect(),
             web_seeds: m.web_seeds().to_vec(),
             peers: Vec::new(),
-            length: Some(m.info().total_length()),
+            length: Some(m.info().content_length()),
         }
     }
 }

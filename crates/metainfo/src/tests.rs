@@ -490,6 +490,21 @@ fn magnet_round_trip() {
 }
 
 #[test]
+fn magnet_length_is_the_content_without_pad_files() {
+    let files = vec![
+        FileEntry::new(vec!["a".into()], 100),
+        FileEntry::pad(16284),
+        FileEntry::new(vec!["b".into()], 5),
+    ];
+    let info = Info::multi("r", 16384, vec![[1; 20], [2; 20]], files);
+    assert_eq!(info.total_length(), 16389);
+    assert_eq!(info.content_length(), 105);
+    let m = Metainfo::new(info);
+    assert_eq!(Magnet::from_metainfo(&m).length, Some(105));
+    assert!(Magnet::from_metainfo(&m).to_string().contains("&xl=105"));
+}
+
+#[test]
 fn magnet_accepts_base32_and_rejects_junk() {
     let hex: Magnet = "magnet:?xt=urn:btih:0102030405060708090a0b0c0d0e0f1011121314"
         .parse()

@@ -15,6 +15,9 @@ use std::sync::{Mutex, RwLock};
 use std::time::SystemTime;
 use tracker_proto::InfoHash;
 
+/// Most bytes read from an allow-list file: over a million infohashes.
+pub const MAX_ALLOW_LIST_BYTES: u64 = 64 << 20;
+
 #[derive(Debug, Default)]
 struct Sets {
     file: HashSet<InfoHash>,
@@ -108,7 +111,14 @@ impl AllowList {
         if *last == Some(stamp) {
             return Ok(false);
         }
-        let text = std::fs::read_to_string(path).map_err(read_err)?;
+        // Bounded: the path may name a device or a FIFO as well as a file.
+        let bytes = metainfo::read_limited(path, MAX_ALLOW_LIST_BYTES).map_err(read_err)?;
+        let text = String::from_utf8(bytes).map_err(|_| {
+            read_err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "not UTF-8 text",
+            ))
+        })?;
         let set = parse(path, &text)?;
         self.sets.write().unwrap_or_else(|p| p.into_inner()).file = set;
         *last = Some(stamp);
@@ -214,6 +224,14 @@ mod tests {
                 .ends_with("line 1: infohash must be 40 hex digits, got 32 characters"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn endless_device_is_read_only_to_the_limit() {
+        let err = AllowList::new(Some("/dev/zero".into())).unwrap_err();
+        assert!(matches!(err, TrackerError::AllowListRead { .. }), "{err}");
+        let source = std::error::Error::source(&err).unwrap().to_string();
+        assert!(source.contains("limit of 64 MiB"), "{source}");
     }
 
     #[test]

@@ -3,10 +3,11 @@
 //! typo never silently falls back to a default. `anthill tracker
 //! --print-config` prints [`TrackerConfig::default`] as TOML.
 
-use crate::{HumanDuration, Subnet};
+use crate::{HumanDuration, Subnet, TrackerError};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// Everything the tracker can be told.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -37,7 +38,45 @@ impl TrackerConfig {
     pub fn to_toml(&self) -> String {
         crate::config_docs::documented(self)
     }
+
+    /// Refuses settings that cannot work or would not do what they say.
+    /// [`crate::Tracker::new`] calls it; a front end can call it earlier.
+    pub fn validate(&self) -> Result<(), TrackerError> {
+        let invalid = |m: String| Err(TrackerError::InvalidConfig(m));
+        let interval = self.announce.interval.get();
+        if interval < Duration::from_secs(1) {
+            return invalid(format!(
+                "announce.interval is {}; it must be at least 1s (clients announce this often)",
+                self.announce.interval
+            ));
+        }
+        if self.announce.max_numwant == 0 {
+            return invalid("announce.max_numwant must be at least 1".into());
+        }
+        for (key, n) in [
+            ("http.workers", self.http.workers),
+            ("udp.workers", self.udp.workers),
+        ] {
+            if n > MAX_WORKERS {
+                return invalid(format!(
+                    "{key} is {n}; at most {MAX_WORKERS} worker threads (0 means one per CPU)"
+                ));
+            }
+        }
+        if self.access.mode == AccessMode::Open && self.access.allow_list.is_some() {
+            return invalid(
+                "access.allow_list is set but access.mode is open, which serves every \
+                 infohash; set access.mode = \"closed\" to apply the list"
+                    .into(),
+            );
+        }
+        Ok(())
+    }
 }
+
+/// Most worker threads per protocol: far more than cores on any machine;
+/// a typo such as 100000 would exhaust the process's thread limit.
+pub const MAX_WORKERS: usize = 1024;
 
 /// The HTTP listener.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -275,6 +314,37 @@ mod tests {
     fn unknown_field_is_an_error() {
         let e = TrackerConfig::from_toml("[http]\nlisten_on = \"x\"\n").unwrap_err();
         assert!(e.to_string().contains("listen_on"), "{e}");
+    }
+
+    #[test]
+    fn validate_refuses_what_cannot_work() {
+        assert!(TrackerConfig::default().validate().is_ok());
+        let bad = |f: &dyn Fn(&mut TrackerConfig), want: &str| {
+            let mut c = TrackerConfig::default();
+            f(&mut c);
+            let e = c.validate().unwrap_err().to_string();
+            assert!(e.contains(want), "{want:?} in {e}");
+        };
+        bad(
+            &|c| c.announce.interval = "0s".parse().unwrap(),
+            "announce.interval is 0s",
+        );
+        bad(
+            &|c| c.announce.interval = "500ms".parse().unwrap(),
+            "at least 1s",
+        );
+        bad(&|c| c.announce.max_numwant = 0, "max_numwant");
+        bad(&|c| c.udp.workers = 100_000, "udp.workers is 100000");
+        bad(&|c| c.http.workers = MAX_WORKERS + 1, "http.workers");
+        bad(
+            &|c| c.access.allow_list = Some("/x".into()),
+            "access.mode is open",
+        );
+        let mut c = TrackerConfig::default();
+        c.udp.workers = MAX_WORKERS;
+        c.access.mode = AccessMode::Closed;
+        c.access.allow_list = Some("/x".into());
+        assert!(c.validate().is_ok());
     }
 
     #[test]

@@ -47,6 +47,14 @@ pub enum TrackerError {
     /// The configuration contradicts itself.
     #[error("invalid configuration: {0}")]
     InvalidConfig(String),
+    /// A worker thread could not be started (e.g. the process's thread limit).
+    #[error("cannot start {worker} thread")]
+    Spawn {
+        /// The worker's name.
+        worker: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
     /// A worker thread or task stopped unexpectedly.
     #[error("{worker} stopped unexpectedly: {reason}")]
     WorkerFailed {

@@ -44,10 +44,10 @@ mod swarm;
 mod tracker;
 mod udp_server;
 
-pub use allow_list::AllowList;
+pub use allow_list::{AllowList, MAX_ALLOW_LIST_BYTES};
 pub use config::{
-    AccessConfig, AccessMode, AnnounceConfig, HttpConfig, RateLimitConfig, SwarmConfig,
-    TrackerConfig, UdpConfig,
+    AccessConfig, AccessMode, AnnounceConfig, HttpConfig, MAX_WORKERS, RateLimitConfig,
+    SwarmConfig, TrackerConfig, UdpConfig,
 };
 pub use error::{AnnounceError, TrackerError};
 pub use human_duration::{HumanDuration, ParseDurationError};
@@ -129,8 +129,7 @@ pub async fn serve(
             let (t, sh) = (tracker.clone(), shared.clone());
             spawn_worker(&mut workers, format!("http worker {i}"), move || {
                 worker.run(&t, &sh, DRAIN_TIMEOUT).map_err(setup)
-            })
-            .map_err(setup)?;
+            })?;
         }
     }
 
@@ -158,8 +157,7 @@ pub async fn serve(
             spawn_worker(&mut workers, format!("udp worker {i}"), move || {
                 udp_server::worker(&t, &s, &sh.stop);
                 Ok(())
-            })
-            .map_err(setup)?;
+            })?;
         }
     }
 
@@ -251,23 +249,31 @@ fn worker_count(configured: usize) -> usize {
 
 /// Runs `work` on a thread named after `name` and adds a task to `workers`
 /// that yields `(name, result)` when the thread ends (a panic is an error).
+/// The thread reports through a channel, so no blocking-pool thread waits
+/// on each worker: a thread that cannot be started is a plain error.
 fn spawn_worker(
     workers: &mut tokio::task::JoinSet<(String, Result<(), TrackerError>)>,
     name: String,
     work: impl FnOnce() -> Result<(), TrackerError> + Send + 'static,
-) -> std::io::Result<()> {
-    let handle = std::thread::Builder::new()
+) -> Result<(), TrackerError> {
+    let (done, finished) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
         .name(format!("anthill-{}", name.replace(" worker ", "-")))
-        .spawn(work)?;
+        .spawn(move || {
+            // A panic drops `done` unsent, which the task below reports.
+            let _ = done.send(work());
+        })
+        .map_err(|source| TrackerError::Spawn {
+            worker: name.clone(),
+            source,
+        })?;
     workers.spawn(async move {
-        let joined = tokio::task::spawn_blocking(move || handle.join()).await;
-        let result = match joined {
-            Ok(Ok(r)) => r,
-            _ => Err(TrackerError::WorkerFailed {
+        let result = finished.await.unwrap_or_else(|_| {
+            Err(TrackerError::WorkerFailed {
                 worker: name.clone(),
                 reason: "panicked".into(),
-            }),
-        };
+            })
+        });
         (name, result)
     });
     Ok(())

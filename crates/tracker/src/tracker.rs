@@ -53,14 +53,10 @@ fn secs_u32(d: std::time::Duration) -> u32 {
 impl Tracker {
     /// Builds a tracker from `config` (reads the allow list, if any).
     pub fn new(config: TrackerConfig) -> Result<Self, TrackerError> {
+        config.validate()?;
         let closed = config.access.mode == AccessMode::Closed;
         let allow = AllowList::new(config.access.allow_list.clone())?;
         let interval = secs_u32(config.announce.interval.get()).max(1);
-        if config.announce.max_numwant == 0 {
-            return Err(TrackerError::InvalidConfig(
-                "announce.max_numwant must be at least 1".into(),
-            ));
-        }
         let expire_after = interval.saturating_mul(config.announce.expire_after_intervals.max(1));
         Ok(Self {
             inner: Arc::new(Inner {

@@ -11,7 +11,10 @@ pub(crate) struct Args {
 impl Args {
     pub(crate) fn run(self) -> anyhow::Result<ExitCode> {
         let mut cmd = crate::Cli::command();
-        clap_complete::generate(self.shell, &mut cmd, "anthill", &mut std::io::stdout());
+        // Generated in memory: clap_complete panics when its writer fails.
+        let mut script = Vec::new();
+        clap_complete::generate(self.shell, &mut cmd, "anthill", &mut script);
+        crate::output::write_stdout(&script)?;
         Ok(ExitCode::SUCCESS)
     }
 }

@@ -19,12 +19,16 @@ use crate::cmd::torrent::{show, verify};
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
     /// Work in this directory (created if needed, kept afterwards) instead of a
-    /// temporary one that is removed at the end.
+    /// temporary one that is removed at the end. The demo writes DIR/sample-release
+    /// and DIR/sample-release.torrent; it replaces them only if an earlier demo
+    /// made them, and otherwise refuses to start.
     #[arg(long, value_name = "DIR")]
     dir: Option<PathBuf>,
 }
 
 const NAME: &str = "sample-release";
+/// Left in `--dir` by a demo: what is there was made by a demo and may be replaced.
+const MARKER: &str = ".anthill-demo";
 const TRACKER: &str = "http://127.0.0.1:6969/announce";
 
 impl Args {
@@ -44,21 +48,24 @@ impl Args {
                 temp.path().to_path_buf()
             }
         };
-        let mut out = std::io::stdout().lock();
+        let mut out = crate::output::stdout()?;
         let started = Instant::now();
 
         let root = dir.join(NAME);
-        if root.exists() {
-            std::fs::remove_dir_all(&root)
-                .with_context(|| format!("cannot clear {}", root.display()))?;
-        }
+        let torrent_path = dir.join(format!("{NAME}.torrent"));
+        clear_earlier_demo(&dir, &root, &torrent_path)?;
+        std::fs::write(
+            dir.join(MARKER),
+            "written by `anthill demo`: sample-release and sample-release.torrent here are its own\n",
+        )
+        .with_context(|| format!("cannot write {}", dir.join(MARKER).display()))?;
         let (files, bytes) = sample_tree(&root)?;
         writeln!(
             out,
             "== 1. generated {} ({files} files, {}) in {}",
             NAME,
             Bytes(bytes),
-            dir.display()
+            crate::shown::path(&dir)
         )?;
 
         let plan = TorrentPlan::new(&root, &CreateOptions::default())?;
@@ -66,27 +73,31 @@ impl Args {
         let torrent = Metainfo::new(info)
             .with_announce(vec![vec![TRACKER.to_string()]])
             .with_created_by(Some(format!("anthill {} demo", env!("CARGO_PKG_VERSION"))));
-        let torrent_path = dir.join(format!("{NAME}.torrent"));
         std::fs::write(&torrent_path, torrent.to_bytes())
             .with_context(|| format!("cannot write {}", torrent_path.display()))?;
         writeln!(
             out,
             "== 2. created {} (aligned: every file starts on a piece boundary)",
-            torrent_path.display()
+            crate::shown::path(&torrent_path)
         )?;
 
         let torrent = crate::cmd::torrent::load(&torrent_path)?;
         writeln!(out, "== 3. anthill torrent show {NAME}.torrent")?;
-        show::print_human(&torrent, &mut out, 8)?;
+        show::print_human(
+            &torrent,
+            &mut out,
+            8,
+            &format!(" (anthill torrent show {NAME}.torrent lists them all)"),
+        )?;
 
         writeln!(
             out,
             "== 4. anthill torrent verify {NAME}.torrent --path {}",
-            dir.display()
+            crate::shown::path(&dir)
         )?;
         let t = Instant::now();
         let report = verify::run_verify(&torrent, &dir, 0)?;
-        verify::print_report(&torrent, &report, t.elapsed().as_secs_f64(), &mut out)?;
+        verify::print_report(&torrent, &report, &dir, t.elapsed().as_secs_f64(), &mut out)?;
         anyhow::ensure!(report.is_ok(), "the freshly created data did not verify");
 
         let victim = root.join("data/blob.bin");
@@ -97,7 +108,7 @@ impl Args {
         )?;
         let t = Instant::now();
         let report = verify::run_verify(&torrent, &dir, 0)?;
-        verify::print_report(&torrent, &report, t.elapsed().as_secs_f64(), &mut out)?;
+        verify::print_report(&torrent, &report, &dir, t.elapsed().as_secs_f64(), &mut out)?;
         let caught = report.bad_pieces.len() == 1
             && report
                 .problems()
@@ -120,8 +131,41 @@ impl Args {
             torrent.info().num_pieces(),
             started.elapsed().as_secs_f64()
         )?;
+        out.flush()?;
         Ok(ExitCode::SUCCESS)
     }
+}
+
+/// Removes what an earlier demo left in `dir`; refuses to touch
+/// `sample-release` or its torrent if no demo made them (no marker).
+fn clear_earlier_demo(dir: &Path, root: &Path, torrent: &Path) -> anyhow::Result<()> {
+    let exists = |p: &Path| p.symlink_metadata().is_ok();
+    if !exists(root) && !exists(torrent) {
+        return Ok(());
+    }
+    if !dir.join(MARKER).is_file() {
+        let found = [root, torrent]
+            .into_iter()
+            .filter(|p| exists(p))
+            .map(crate::shown::path)
+            .collect::<Vec<_>>()
+            .join(" and ");
+        anyhow::bail!(
+            "refusing to replace {found}: not made by anthill demo (remove it, or pick another --dir)"
+        );
+    }
+    if root.symlink_metadata().is_ok_and(|m| m.is_dir()) {
+        std::fs::remove_dir_all(root)
+            .with_context(|| format!("cannot clear {}", crate::shown::path(root)))?;
+    } else if exists(root) {
+        std::fs::remove_file(root)
+            .with_context(|| format!("cannot clear {}", crate::shown::path(root)))?;
+    }
+    if exists(torrent) {
+        std::fs::remove_file(torrent)
+            .with_context(|| format!("cannot clear {}", crate::shown::path(torrent)))?;
+    }
+    Ok(())
 }
 
 /// Writes the sample release: nested directories, an executable, an empty

@@ -1,20 +1,23 @@
 //! `anthill get`: download a torrent (file, magnet link or URL), optionally keep seeding.
 
-use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use swarm::{AddTorrent, TorrentHandle, TorrentProgress, TorrentSource, TorrentState};
 
-use super::peer_args::{PeerArgs, STATUS_INTERVAL, human, runtime};
+use super::peer_args::{PeerArgs, STATUS_INTERVAL, runtime};
+use crate::bytes::{Bytes, count};
+use crate::progress::{Bar, say};
+use crate::shown::{self, Shown};
 use crate::signals::Shutdown;
 
 /// Arguments of `anthill get`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// A .torrent file, a magnet link (BEP 9) or an http:// URL of a .torrent.
+    /// A .torrent file (`-` for stdin), a magnet link (BEP 9) or an http:// URL of a .torrent.
     source: String,
     /// Directory to download into (the torrent's file or top directory is
     /// created below it). Resume state lives in DIR/.anthill/.
@@ -32,6 +35,23 @@ pub(crate) struct Args {
     peer: PeerArgs,
 }
 
+/// How long without any peer before `get` says why it is waiting.
+const NO_PEER_WARNING: Duration = STATUS_INTERVAL;
+
+/// Where peers can come from, to explain a download that gets none.
+struct PeerSources {
+    /// The torrent's or magnet's trackers and `--tracker`.
+    trackers: Vec<String>,
+    /// `--peer` and the magnet's `x.pe`.
+    peers: Vec<SocketAddr>,
+    /// Web seeds (data without peers).
+    web_seeds: usize,
+    /// A magnet link (its words are `tr=` and `x.pe=`).
+    magnet: bool,
+    /// Where we listen, for peers that connect to us.
+    listening: Vec<SocketAddr>,
+}
+
 impl Args {
     pub(crate) fn run(self) -> anyhow::Result<ExitCode> {
         crate::logging::init(crate::logging::LogFormat::Text);
@@ -41,22 +61,31 @@ impl Args {
     async fn run_async(self) -> anyhow::Result<ExitCode> {
         let mut signals = Shutdown::install()?;
         let source = load_source(&self.source).await?;
+        // Sizes shown are the content, without BEP 47 padding: from the
+        // torrent's info, or the magnet's `xl` until the metadata arrives.
+        let content = match &source {
+            TorrentSource::Metainfo(m) => Some(m.info().content_length()),
+            TorrentSource::Magnet(m) => m.length,
+        };
         let session = self.peer.start_session().await?;
+        let mut sources = peer_sources(&source, &self.peer);
+        sources.listening = session.listen_addrs();
         let mut add = AddTorrent::download(source, &self.output);
         add.peers = self.peer.peers.clone();
         add.trackers = self.peer.trackers.clone();
         let handle = session
             .add_torrent(add)
             .await
-            .with_context(|| format!("cannot download {}", self.source))?;
+            .with_context(|| format!("cannot download {}", Shown(&self.source)))?;
         let done = tokio::select! {
-            r = watch(&handle) => Some(r),
+            r = watch(&handle, content, &sources) => Some(r),
             () = signals.recv() => None,
         };
         match done {
             None => {
-                eprintln!("interrupted; state saved, run again to resume");
+                let p = handle.progress();
                 session.shutdown().await;
+                say(&interrupted(&p));
                 return Ok(ExitCode::FAILURE);
             }
             Some(Err(e)) => {
@@ -66,15 +95,16 @@ impl Args {
             Some(Ok(())) => {}
         }
         let p = handle.progress();
-        eprintln!(
+        let name = p.name.clone().unwrap_or_default();
+        say(&format!(
             "complete: {} ({}) verified in {}",
-            p.name.clone().unwrap_or_default(),
-            human(p.bytes_total),
-            self.output.display()
-        );
+            Shown(&name),
+            Bytes(content.unwrap_or(p.bytes_total)),
+            shown::path(&self.output)
+        ));
         let mut code = ExitCode::SUCCESS;
         if let Some(cmd) = &self.on_complete {
-            let path = self.output.join(p.name.clone().unwrap_or_default());
+            let path = self.output.join(&name);
             let status = tokio::process::Command::new("sh")
                 .arg("-c")
                 .arg(cmd)
@@ -84,12 +114,14 @@ impl Args {
                 .await
                 .with_context(|| format!("cannot run --on-complete command {cmd:?}"))?;
             if !status.success() {
-                eprintln!("anthill: --on-complete command exited with {status}");
+                say(&format!(
+                    "anthill: --on-complete command exited with {status}"
+                ));
                 code = ExitCode::FAILURE;
             }
         }
         if self.seed {
-            eprintln!("seeding until interrupted");
+            say("seeding until interrupted");
             signals.recv().await;
         }
         session.shutdown().await;
@@ -97,21 +129,104 @@ impl Args {
     }
 }
 
+fn peer_sources(source: &TorrentSource, args: &PeerArgs) -> PeerSources {
+    let mut s = PeerSources {
+        trackers: args.trackers.clone(),
+        peers: args.peers.clone(),
+        web_seeds: 0,
+        magnet: false,
+        listening: Vec::new(),
+    };
+    match source {
+        TorrentSource::Metainfo(m) => {
+            s.trackers.extend(m.trackers().map(str::to_string));
+            s.web_seeds = m.web_seeds().len();
+        }
+        TorrentSource::Magnet(m) => {
+            s.magnet = true;
+            s.trackers.extend(m.trackers.iter().cloned());
+            s.web_seeds = m.web_seeds.len();
+            s.peers
+                .extend(m.peers.iter().filter_map(|p| p.parse::<SocketAddr>().ok()));
+        }
+    }
+    s
+}
+
+/// What to say on SIGTERM: the engine saves its resume state on shutdown,
+/// but cannot tell us whether that worked, so say what was verified, not
+/// that it was saved.
+fn interrupted(p: &TorrentProgress) -> String {
+    if p.pieces_total == 0 {
+        "interrupted before the torrent's metadata arrived; nothing was downloaded".into()
+    } else if p.pieces_have == 0 {
+        "interrupted before any piece was verified; nothing to resume".into()
+    } else {
+        format!(
+            "interrupted with {} of {} verified; run the same command again to resume",
+            p.pieces_have,
+            count(p.pieces_total as usize, "piece")
+        )
+    }
+}
+
+/// Says, once, why no peer has come after a while.
+async fn explain_no_peers(sources: &PeerSources) {
+    let listening = sources
+        .listening
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    if sources.trackers.is_empty() && sources.peers.is_empty() {
+        let what = if sources.magnet {
+            "the magnet link has no tracker (tr=)"
+        } else {
+            "the torrent has no tracker"
+        };
+        let seeds = if sources.web_seeds > 0 {
+            " (only its web seeds can help)"
+        } else {
+            ""
+        };
+        say(&format!(
+            "no peers: {what} and no --peer was given{seeds}; waiting for peers to connect \
+             to {listening} (add --peer ADDR or --tracker URL)"
+        ));
+        return;
+    }
+    for addr in &sources.peers {
+        let probe =
+            tokio::time::timeout(Duration::from_secs(3), tokio::net::TcpStream::connect(addr))
+                .await;
+        match probe {
+            Ok(Ok(_)) => say(&format!(
+                "no peers yet: {addr} accepts connections but has not joined \
+                 (it may not have this torrent)"
+            )),
+            Ok(Err(e)) => say(&format!("no peers yet: cannot connect to {addr}: {e}")),
+            Err(_) => say(&format!("no peers yet: {addr} did not answer within 3 s")),
+        }
+    }
+    if !sources.trackers.is_empty() {
+        say(&format!(
+            "no peers yet: the trackers ({}) have returned none so far",
+            shown::line(&sources.trackers.join(", "))
+        ));
+    }
+}
+
 /// Shows progress until the torrent is complete (Ok) or failed (Err).
-async fn watch(handle: &TorrentHandle) -> Result<(), String> {
-    let tty = std::io::stderr().is_terminal();
-    let bar = tty.then(|| {
-        let b = indicatif::ProgressBar::new(0);
-        b.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{msg} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-            .progress_chars("=> "),
-        );
-        b
-    });
-    let mut last_status = tokio::time::Instant::now();
+async fn watch(
+    handle: &TorrentHandle,
+    content: Option<u64>,
+    sources: &PeerSources,
+) -> Result<(), String> {
+    let bar = Bar::download();
+    let started = tokio::time::Instant::now();
+    let mut last_status = started;
+    let mut seen_peer = false;
+    let mut explained = false;
     let result = loop {
         let p = handle.progress();
         match &p.state {
@@ -120,61 +235,72 @@ async fn watch(handle: &TorrentHandle) -> Result<(), String> {
             TorrentState::Stopped => break Err("torrent stopped".into()),
             _ => {}
         }
-        if let Some(b) = &bar {
-            b.set_length(p.bytes_total);
-            b.set_position(p.bytes_have);
-            b.set_message(format!("{} peers {}", name(&p), p.peers));
+        seen_peer |= p.peers > 0 || p.bytes_have > 0;
+        if !seen_peer && !explained && started.elapsed() >= NO_PEER_WARNING {
+            explained = true;
+            explain_no_peers(sources).await;
+        }
+        let total = content
+            .filter(|_| p.pieces_total > 0)
+            .unwrap_or(p.bytes_total);
+        if bar.visible() {
+            bar.update(
+                total,
+                p.bytes_have,
+                &format!("{} peers {}", name(&p), p.peers),
+            );
         } else if last_status.elapsed() >= STATUS_INTERVAL {
             last_status = tokio::time::Instant::now();
-            eprintln!("{}", status_line(&p));
+            say(&status_line(&p, total));
         }
-        tokio::time::sleep(Duration::from_millis(if tty { 200 } else { 250 })).await;
+        tokio::time::sleep(Duration::from_millis(if bar.visible() { 200 } else { 250 })).await;
     };
-    if let Some(b) = bar {
-        b.finish_and_clear();
-    }
+    bar.finish();
     result
 }
 
 fn name(p: &TorrentProgress) -> String {
-    p.name
-        .clone()
-        .unwrap_or_else(|| "(fetching metadata)".into())
+    p.name.as_deref().map_or_else(
+        || "(fetching metadata)".into(),
+        |n| shown::line(n).into_owned(),
+    )
 }
 
-fn status_line(p: &TorrentProgress) -> String {
-    let pct = if p.bytes_total > 0 {
-        p.bytes_have as f64 * 100.0 / p.bytes_total as f64
+fn status_line(p: &TorrentProgress, total: u64) -> String {
+    let have = p.bytes_have.min(total);
+    let pct = if total > 0 {
+        have as f64 * 100.0 / total as f64
     } else {
         0.0
     };
     format!(
-        "{}: {:.1}% {}/{} pieces, {} peers, down {}/s up {}/s",
+        "{}: {:.1}% of {}, {}/{} pieces, {} peers, down {}/s up {}/s",
         name(p),
         pct,
+        Bytes(total),
         p.pieces_have,
         p.pieces_total,
         p.peers,
-        human(p.download_rate),
-        human(p.upload_rate)
+        Bytes(p.download_rate),
+        Bytes(p.upload_rate)
     )
 }
 
-/// Reads the torrent: a magnet link, an http:// URL or a file.
+/// Reads the torrent: a magnet link, an http:// URL or a file (`-` for stdin).
 async fn load_source(s: &str) -> anyhow::Result<TorrentSource> {
     if s.starts_with("magnet:") {
         let m: metainfo::Magnet = s.parse().context("invalid magnet link")?;
         return Ok(TorrentSource::Magnet(Box::new(m)));
     }
-    let bytes = if s.starts_with("http://") || s.starts_with("https://") {
-        http_get(s)
+    if s.starts_with("http://") || s.starts_with("https://") {
+        let bytes = http_get(s)
             .await
-            .with_context(|| format!("cannot fetch {s}"))?
-    } else {
-        std::fs::read(s).with_context(|| format!("cannot read {s}"))?
-    };
-    let m = metainfo::Metainfo::from_bytes(&bytes)
-        .with_context(|| format!("{s} is not a valid torrent"))?;
+            .with_context(|| format!("cannot fetch {}", Shown(s)))?;
+        let m = metainfo::Metainfo::from_bytes(&bytes)
+            .with_context(|| format!("{} is not a valid torrent", Shown(s)))?;
+        return Ok(TorrentSource::Metainfo(Box::new(m)));
+    }
+    let m = crate::cmd::torrent::load(Path::new(s))?;
     Ok(TorrentSource::Metainfo(Box::new(m)))
 }
 

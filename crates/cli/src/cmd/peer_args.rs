@@ -24,7 +24,7 @@ pub(crate) struct PeerArgs {
     pub(crate) peers: Vec<SocketAddr>,
     /// Also announce to this tracker (repeatable; http:// or udp://), besides
     /// the torrent's own (BEP 3, 12, 15).
-    #[arg(long = "tracker", value_name = "URL")]
+    #[arg(long = "tracker", value_name = "URL", value_parser = crate::cmd::torrent::create::parse_tracker)]
     pub(crate) trackers: Vec<String>,
     /// Upload limit in bytes/s for the whole session (e.g. 10M, 512k; 0 = unlimited).
     #[arg(long, value_name = "RATE", default_value = "0", value_parser = Rate::parse, env = "ANTHILL_MAX_UPLOAD_RATE")]
@@ -91,22 +91,6 @@ pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .thread_name("anthill")
         .build()
         .context("cannot start the async runtime")
-}
-
-/// Human-readable bytes (binary units).
-pub(crate) fn human(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u < UNITS.len() - 1 {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
 }
 
 /// How often the one-line status is printed when stderr is not a terminal.

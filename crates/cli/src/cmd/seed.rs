@@ -4,15 +4,18 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use swarm::{AddTorrent, TorrentSource};
+use swarm::AddTorrent;
 
-use super::peer_args::{PeerArgs, human, runtime};
+use super::peer_args::{PeerArgs, runtime};
+use crate::bytes::{Bytes, count};
+use crate::progress::say;
+use crate::shown::{self, Shown};
 use crate::signals::Shutdown;
 
 /// Arguments of `anthill seed`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// The .torrent file.
+    /// The .torrent file (`-` reads it from stdin).
     torrent: PathBuf,
     /// Directory holding the data: the file (or top directory) named as in
     /// the torrent lives directly below it. Never modified: a missing or
@@ -31,10 +34,10 @@ pub(crate) struct Args {
 impl Args {
     pub(crate) fn run(self) -> anyhow::Result<ExitCode> {
         crate::logging::init(crate::logging::LogFormat::Text);
-        let bytes = std::fs::read(&self.torrent)
-            .with_context(|| format!("cannot read {}", self.torrent.display()))?;
-        let m = metainfo::Metainfo::from_bytes(&bytes)
-            .with_context(|| format!("{} is not a valid torrent", self.torrent.display()))?;
+        let m = crate::cmd::torrent::load(&self.torrent)?;
+        // What a user is shown is the content, without BEP 47 padding.
+        let size = m.info().content_length();
+        let name = m.info().name().to_string();
         runtime()?.block_on(async move {
             let mut signals = Shutdown::install()?;
             let session = self.peer.start_session().await?;
@@ -42,20 +45,19 @@ impl Args {
             add.super_seed = !self.no_super_seed;
             add.peers = self.peer.peers.clone();
             add.trackers = self.peer.trackers.clone();
-            let name = add_name(&add);
             let handle = session
                 .add_torrent(add)
                 .await
-                .with_context(|| format!("cannot seed {name}"))?;
+                .with_context(|| format!("cannot seed {}", Shown(&name)))?;
             let p = handle.progress();
             if p.pieces_have != p.pieces_total {
                 session.shutdown().await;
                 bail!(
-                    "the data in {} does not match {}: {} of {} pieces failed verification",
-                    self.path.display(),
-                    self.torrent.display(),
+                    "the data in {} does not match {}: {} of {} failed verification",
+                    shown::path(&self.path),
+                    crate::input::name(&self.torrent),
                     p.pieces_total - p.pieces_have,
-                    p.pieces_total
+                    count(p.pieces_total as usize, "piece"),
                 );
             }
             let addrs: Vec<String> = session
@@ -63,26 +65,20 @@ impl Args {
                 .iter()
                 .map(|a| a.to_string())
                 .collect();
-            eprintln!(
-                "seeding {name} ({}, {} pieces, infohash {}) on {}",
-                human(p.bytes_total),
-                p.pieces_total,
+            say(&format!(
+                "seeding {} ({}, {}, infohash {}) on {}",
+                Shown(&name),
+                Bytes(size),
+                count(p.pieces_total as usize, "piece"),
                 handle.infohash(),
                 addrs.join(", ")
-            );
+            ));
             signals.recv().await;
-            eprintln!("shutting down");
+            say("shutting down");
             let up = handle.progress().uploaded;
             session.shutdown().await;
-            eprintln!("uploaded {}", human(up));
+            say(&format!("uploaded {}", Bytes(up)));
             Ok(ExitCode::SUCCESS)
         })
-    }
-}
-
-fn add_name(add: &AddTorrent) -> String {
-    match &add.source {
-        TorrentSource::Metainfo(m) => m.info().name().to_string(),
-        TorrentSource::Magnet(m) => m.name.clone().unwrap_or_else(|| m.infohash.to_hex()),
     }
 }

@@ -14,7 +14,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use metainfo::{MAX_TORRENT_FILE_SIZE, Metainfo};
+use metainfo::Metainfo;
 
 /// Arguments of `anthill torrent`.
 #[derive(Debug, clap::Args)]
@@ -46,18 +46,9 @@ impl Args {
     }
 }
 
-/// Reads and validates a `.torrent` file.
+/// Reads and validates a `.torrent` file (`-` is stdin), through the bounded reader.
 pub(crate) fn load(path: &Path) -> anyhow::Result<Metainfo> {
-    let size = std::fs::metadata(path)
-        .with_context(|| format!("cannot read {}", path.display()))?
-        .len();
-    if size > MAX_TORRENT_FILE_SIZE as u64 {
-        anyhow::bail!(
-            "{} is not a torrent file: {size} bytes is over the {MAX_TORRENT_FILE_SIZE}-byte limit",
-            path.display()
-        );
-    }
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let bytes = crate::input::read(path, crate::input::TORRENT_LIMIT)?;
     Metainfo::from_bytes(&bytes)
-        .with_context(|| format!("{} is not a valid torrent", path.display()))
+        .with_context(|| format!("{} is not a valid torrent", crate::input::name(path)))
 }

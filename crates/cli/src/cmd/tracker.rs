@@ -22,31 +22,32 @@ pub(crate) struct Args {
     #[arg(long, env = "ANTHILL_TRACKER_HTTP")]
     http: Option<SocketAddr>,
     /// Do not serve HTTP.
-    #[arg(long, env = "ANTHILL_TRACKER_NO_HTTP", conflicts_with = "http")]
+    #[arg(long, env = "ANTHILL_TRACKER_NO_HTTP", value_parser = boolish)]
     no_http: bool,
     /// UDP listen address, BEP 15 [default: 0.0.0.0:6969].
     #[arg(long, env = "ANTHILL_TRACKER_UDP")]
     udp: Option<SocketAddr>,
     /// Do not serve UDP.
-    #[arg(long, env = "ANTHILL_TRACKER_NO_UDP", conflicts_with = "udp")]
+    #[arg(long, env = "ANTHILL_TRACKER_NO_UDP", value_parser = boolish)]
     no_udp: bool,
     /// `open` tracks any infohash; `closed` only those in the allow list.
     #[arg(long, env = "ANTHILL_TRACKER_MODE")]
     mode: Option<Mode>,
-    /// Allow-list file: one hex infohash per line; reloaded when it changes.
+    /// Allow-list file: one hex infohash per line; reloaded when it changes
+    /// (closed mode only: open mode serves every infohash).
     #[arg(long, env = "ANTHILL_TRACKER_ALLOW_LIST")]
     allow_list: Option<PathBuf>,
-    /// Announce interval told to clients, e.g. "2m".
-    #[arg(long, env = "ANTHILL_TRACKER_INTERVAL")]
+    /// Announce interval told to clients, e.g. "2m" (at least 1s).
+    #[arg(long, env = "ANTHILL_TRACKER_INTERVAL", value_parser = parse_interval)]
     interval: Option<HumanDuration>,
     /// Return peers in the requester's IPv4 subnet first, e.g. "/24".
     #[arg(long, env = "ANTHILL_TRACKER_PREFER_SUBNET", value_parser = parse_prefix)]
     prefer_subnet: Option<u8>,
     /// Use the address clients claim (`ip=`, BEP 15 IP field). Trusted networks only.
-    #[arg(long, env = "ANTHILL_TRACKER_TRUST_IP_PARAM")]
+    #[arg(long, env = "ANTHILL_TRACKER_TRUST_IP_PARAM", value_parser = boolish)]
     trust_ip_param: bool,
     /// Allow scrapes without info_hash (BEP 48 full scrape).
-    #[arg(long, env = "ANTHILL_TRACKER_FULL_SCRAPE")]
+    #[arg(long, env = "ANTHILL_TRACKER_FULL_SCRAPE", value_parser = boolish)]
     full_scrape: bool,
     /// Per-address requests per second (token bucket).
     #[arg(long, env = "ANTHILL_TRACKER_RATE_LIMIT")]
@@ -55,7 +56,7 @@ pub(crate) struct Args {
     #[arg(
         long,
         env = "ANTHILL_TRACKER_NO_RATE_LIMIT",
-        conflicts_with = "rate_limit"
+        value_parser = boolish
     )]
     no_rate_limit: bool,
     /// Most torrents tracked.
@@ -68,10 +69,10 @@ pub(crate) struct Args {
     #[arg(long, env = "ANTHILL_TRACKER_MAX_PEERS")]
     max_peers: Option<usize>,
     /// UDP worker threads (0: one per CPU).
-    #[arg(long, env = "ANTHILL_TRACKER_UDP_WORKERS")]
+    #[arg(long, env = "ANTHILL_TRACKER_UDP_WORKERS", value_parser = parse_workers)]
     udp_workers: Option<usize>,
     /// HTTP worker threads (0: one per CPU).
-    #[arg(long, env = "ANTHILL_TRACKER_HTTP_WORKERS")]
+    #[arg(long, env = "ANTHILL_TRACKER_HTTP_WORKERS", value_parser = parse_workers)]
     http_workers: Option<usize>,
     /// Log format.
     #[arg(long, value_enum, default_value_t, env = "ANTHILL_LOG_FORMAT")]
@@ -81,10 +82,66 @@ pub(crate) struct Args {
     print_config: bool,
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn boolean_environment_values() {
+        for on in ["1", "true", "TRUE", "yes", "on"] {
+            assert_eq!(boolish(on), Ok(true), "{on}");
+        }
+        for off in ["", "0", "false", "No", "off"] {
+            assert_eq!(boolish(off), Ok(false), "{off}");
+        }
+        assert!(boolish("maybe").is_err());
+        assert!(parse_interval("0s").is_err());
+        assert!(parse_interval("500ms").is_err());
+        assert!(parse_interval("1s").is_ok());
+        assert!(parse_workers("100000").is_err());
+        assert_eq!(parse_workers("0"), Ok(0));
+    }
+}
+
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 enum Mode {
     Open,
     Closed,
+}
+
+/// The value of a boolean flag's environment variable: 1/0, true/false,
+/// yes/no, on/off; empty is unset (off), as in a systemd `Environment=`.
+fn boolish(s: &str) -> Result<bool, String> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "" | "0" | "false" | "no" | "off" => Ok(false),
+        "1" | "true" | "yes" | "on" => Ok(true),
+        _ => Err(format!(
+            "{s:?} is not a boolean (use 1 or 0, true or false)"
+        )),
+    }
+}
+
+fn parse_interval(s: &str) -> Result<HumanDuration, String> {
+    let d: HumanDuration = s.parse().map_err(|e| format!("{e}"))?;
+    if d.get() < std::time::Duration::from_secs(1) {
+        return Err(format!(
+            "{s:?} is too short: clients are told to announce at most once a second"
+        ));
+    }
+    Ok(d)
+}
+
+fn parse_workers(s: &str) -> Result<usize, String> {
+    let n: usize = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number of threads"))?;
+    if n > tracker::MAX_WORKERS {
+        return Err(format!(
+            "{n} is more than {} threads (0 means one per CPU)",
+            tracker::MAX_WORKERS
+        ));
+    }
+    Ok(n)
 }
 
 fn parse_prefix(s: &str) -> Result<u8, String> {
@@ -100,12 +157,32 @@ fn parse_prefix(s: &str) -> Result<u8, String> {
 
 impl Args {
     fn config(&self) -> anyhow::Result<TrackerConfig> {
+        // Checked here, not by clap: clap counts a flag whose variable is
+        // set to 0 or empty as given.
+        for (on, off, yes, no) in [
+            (self.http.is_some(), self.no_http, "--http", "--no-http"),
+            (self.udp.is_some(), self.no_udp, "--udp", "--no-udp"),
+            (
+                self.rate_limit.is_some(),
+                self.no_rate_limit,
+                "--rate-limit",
+                "--no-rate-limit",
+            ),
+        ] {
+            if on && off {
+                let var = format!(
+                    "ANTHILL_TRACKER_{}",
+                    no.trim_start_matches("--").replace('-', "_").to_uppercase()
+                );
+                anyhow::bail!("{yes} contradicts {no} (or {var}); give only one of them");
+            }
+        }
         let mut c = match &self.config {
             Some(p) => {
-                let text = std::fs::read_to_string(p)
-                    .with_context(|| format!("cannot read config file {}", p.display()))?;
+                let text = crate::input::read_text(p, crate::input::CONFIG_LIMIT)
+                    .context("cannot read the config file")?;
                 TrackerConfig::from_toml(&text)
-                    .with_context(|| format!("invalid config file {}", p.display()))?
+                    .with_context(|| format!("invalid config file {}", crate::input::name(p)))?
             }
             None => TrackerConfig::default(),
         };
@@ -170,13 +247,20 @@ impl Args {
                 "closed mode needs an allow list: pass --allow-list FILE (or access.allow_list in the config)"
             );
         }
+        if c.access.mode == AccessMode::Open && self.allow_list.is_some() {
+            anyhow::bail!(
+                "--allow-list applies only in closed mode, and open mode serves every infohash: \
+                 add --mode closed"
+            );
+        }
+        c.validate()?;
         Ok(c)
     }
 
     pub(crate) fn run(self) -> anyhow::Result<ExitCode> {
         let config = self.config()?;
         if self.print_config {
-            print!("{}", config.to_toml());
+            crate::output::write_stdout(config.to_toml().as_bytes())?;
             return Ok(ExitCode::SUCCESS);
         }
         crate::logging::init(self.log_format);

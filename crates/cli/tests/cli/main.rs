@@ -4,6 +4,7 @@
 mod engine;
 mod interop;
 mod peer_interop;
+mod safety;
 mod torrent;
 mod tracker_cmd;
 mod tracker_netns;

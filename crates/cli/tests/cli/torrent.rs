@@ -70,7 +70,7 @@ fn create_show_verify_magnet() {
         "tracker tier 1: http://t1/announce http://t2/announce",
         "tracker tier 2: udp://t3:6969",
         "web seed:      https://mirror/rel/",
-        "pad files",
+        "files:         5 (+1 pad file, ",
         "rel/b/d/e.txt",
         "rel/z/last-empty",
     ] {
@@ -98,7 +98,7 @@ fn create_show_verify_magnet() {
         format!(
             "magnet:?xt=urn:btih:{hash}&dn=rel&xl={}&tr=http://t1/announce&tr=http://t2/announce\
              &tr=udp://t3:6969&ws=https://mirror/rel/",
-            j["padded_size"]
+            j["size"]
         )
     );
 }
@@ -436,7 +436,8 @@ fn output_handling() {
     assert!(dir.path().join("rel.torrent").is_file());
     let out = anthill(dir.path(), ["torrent", "create", "rel"]).expect(1);
     assert!(
-        out.stderr.contains("already exists (use --force"),
+        out.stderr
+            .contains("already exists; choose another output file, or pass --force"),
         "{}",
         out.stderr
     );

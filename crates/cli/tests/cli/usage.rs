@@ -71,7 +71,7 @@ fn demo_runs_on_embedded_defaults() {
     assert!(out.stdout.contains("demo ok:"), "{}", out.stdout);
     assert!(
         out.stdout
-            .contains("corrupt     sample-release/data/blob.bin")
+            .contains("corrupt     work/sample-release/data/blob.bin")
     );
     // the kept torrent verifies against the kept (restored) data
     anthill(

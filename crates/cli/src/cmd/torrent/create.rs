@@ -1,13 +1,15 @@
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use metainfo::{CreateOptions, HashOptions, Metainfo, PieceLength, TorrentPlan};
 
-use crate::bytes::{Bytes, rate};
-use crate::progress::HashBar;
+use crate::bytes::{Bytes, count, rate};
+use crate::output::{self, Input, OutputFile};
+use crate::progress::Bar;
+use crate::shown;
 
 /// Arguments of `anthill torrent create`.
 #[derive(Debug, clap::Args)]
@@ -15,10 +17,10 @@ pub(crate) struct Args {
     /// File or directory to share (directories are read recursively, in a
     /// fixed order: the same tree gives the same infohash on any machine).
     path: PathBuf,
-    /// Where to write the torrent (`-` for stdout) [default: <NAME>.torrent].
+    /// Where to write the torrent (`-` for stdout, not a terminal) [default: <NAME>.torrent].
     #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
-    /// Overwrite the output file if it exists.
+    /// Replace the output file if it exists (never one of the files being shared).
     #[arg(short, long)]
     force: bool,
     /// Tracker URL; repeat for more tiers, separate URLs of one tier with
@@ -73,23 +75,31 @@ impl Args {
             name: self.name.clone(),
             ..CreateOptions::default()
         };
+        let shown_path = shown::path(&self.path);
         let plan = TorrentPlan::new(&self.path, &options)
-            .with_context(|| format!("cannot create a torrent of {}", self.path.display()))?;
+            .with_context(|| format!("cannot create a torrent of {shown_path}"))?;
         let output = match &self.output {
             Some(o) => o.clone(),
             None => PathBuf::from(format!("{}.torrent", plan.info().name())),
         };
+        // Every check on the output before the long part (hashing).
         let to_stdout = output.as_os_str() == "-";
-        if !to_stdout && !self.force && output.exists() {
-            anyhow::bail!(
-                "{} already exists (use --force to overwrite it)",
-                output.display()
-            );
-        }
-        if !to_stdout {
-            refuse_output_inside(&output, &self.path)?;
-        }
-        let bar = HashBar::new(plan.total_length(), "hashing");
+        let target = if to_stdout {
+            output::check_binary_stdout()?;
+            None
+        } else {
+            let what = if self.path.is_dir() {
+                "the tree being shared"
+            } else {
+                "the file being shared"
+            };
+            let input = Input {
+                path: &self.path,
+                what,
+            };
+            Some(OutputFile::prepare(&output, &[input], self.force)?)
+        };
+        let bar = Bar::hashing(plan.data_length(), "hashing");
         let started = Instant::now();
         let hash_options = HashOptions {
             threads: self.threads,
@@ -97,8 +107,7 @@ impl Args {
         };
         let info = plan.hash(&hash_options, &bar);
         bar.finish();
-        let info =
-            info.with_context(|| format!("cannot create a torrent of {}", self.path.display()))?;
+        let info = info.with_context(|| format!("cannot create a torrent of {shown_path}"))?;
         let elapsed = started.elapsed().as_secs_f64();
         let date = if self.no_date {
             None
@@ -121,78 +130,41 @@ impl Args {
             back.infohash() == torrent.infohash(),
             "the torrent just built changed its infohash when parsed (this is a bug)"
         );
-        if to_stdout {
-            std::io::stdout().write_all(&bytes)?;
-        } else {
-            write_file(&output, &bytes, self.force)?;
+        // The summary goes to stderr when stdout may be where the torrent went.
+        let summary_to_stderr = target.as_ref().is_none_or(OutputFile::is_special);
+        match target {
+            Some(t) => t.commit(&bytes)?,
+            None => output::write_stdout(&bytes)?,
         }
         let info = torrent.info();
         let summary = format!(
-            "created {}: infohash {}, {} files, {}, {} pieces of {} (hashed in {:.2} s, {})",
+            "created {}: infohash {}, {}, {}, {} of {} (hashed in {:.2} s, {})",
             if to_stdout {
                 "<stdout>".to_string()
             } else {
-                output.display().to_string()
+                shown::path(&output)
             },
             torrent.infohash(),
-            plan.file_count(),
+            count(plan.file_count(), "file"),
             Bytes(plan.data_length()),
-            info.num_pieces(),
+            count(info.num_pieces(), "piece"),
             Bytes(info.piece_length()),
             elapsed,
-            rate(plan.total_length(), elapsed),
+            rate(plan.data_length(), elapsed),
         );
-        if to_stdout {
-            writeln!(std::io::stderr(), "{summary}")?;
+        if summary_to_stderr {
+            crate::progress::say(&summary);
         } else {
-            writeln!(std::io::stdout(), "{summary}")?;
+            let mut out = output::stdout()?;
+            writeln!(out, "{summary}")?;
+            out.flush()?;
         }
         Ok(ExitCode::SUCCESS)
     }
 }
 
-fn write_file(path: &Path, bytes: &[u8], force: bool) -> anyhow::Result<()> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true);
-    if force {
-        options.create(true).truncate(true);
-    } else {
-        options.create_new(true);
-    }
-    let mut f = options
-        .open(path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    f.write_all(bytes)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
-}
-
-/// A torrent written into the tree it describes would be shared by the next
-/// run over the same tree (and change its infohash): refuse it.
-fn refuse_output_inside(output: &Path, root: &Path) -> anyhow::Result<()> {
-    if !root.is_dir() {
-        return Ok(());
-    }
-    let parent = match output.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let (Ok(root), Ok(parent)) = (std::fs::canonicalize(root), std::fs::canonicalize(parent))
-    else {
-        return Ok(()); // a missing output directory fails at write time with its own message
-    };
-    if parent.starts_with(&root) {
-        anyhow::bail!(
-            "{} would be written inside {}, the tree being shared; write it elsewhere with -o",
-            output.display(),
-            root.display()
-        );
-    }
-    Ok(())
-}
-
 /// Parses one `--announce` tier: comma-separated tracker URLs.
-fn parse_tier(s: &str) -> Result<Vec<String>, String> {
+pub(crate) fn parse_tier(s: &str) -> Result<Vec<String>, String> {
     let urls: Vec<String> = s
         .split(',')
         .map(str::trim)
@@ -210,6 +182,12 @@ fn parse_tier(s: &str) -> Result<Vec<String>, String> {
 
 fn parse_web_seed(s: &str) -> Result<String, String> {
     check_url(s, &["http", "https", "ftp"])?;
+    Ok(s.to_string())
+}
+
+/// One tracker URL (`seed`/`get --tracker`): http, https or udp, with a host.
+pub(crate) fn parse_tracker(s: &str) -> Result<String, String> {
+    check_url(s, &["http", "https", "udp"])?;
     Ok(s.to_string())
 }
 

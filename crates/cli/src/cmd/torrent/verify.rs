@@ -1,18 +1,19 @@
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::Context;
 use metainfo::{FileStatus, HashOptions, Metainfo, VerifyReport};
 
-use crate::bytes::{Bytes, rate};
-use crate::progress::HashBar;
+use crate::bytes::{Bytes, count, rate};
+use crate::progress::Bar;
+use crate::shown::{self, Shown};
 
 /// Arguments of `anthill torrent verify`. Exits 1 if anything is wrong.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// The .torrent file.
+    /// The .torrent file (`-` reads it from stdin).
     file: PathBuf,
     /// Directory holding the torrent's top-level name, like a client's download
     /// directory (`DIR/<name>` is the file or top directory).
@@ -38,7 +39,7 @@ impl Args {
         let started = Instant::now();
         let report = run_verify(&m, &self.path, self.threads)?;
         let elapsed = started.elapsed().as_secs_f64();
-        let mut out = std::io::stdout().lock();
+        let mut out = crate::output::stdout()?;
         if self.json {
             #[derive(serde::Serialize)]
             struct Json<'a> {
@@ -55,8 +56,9 @@ impl Args {
             serde_json::to_writer_pretty(&mut out, &json)?;
             writeln!(out)?;
         } else {
-            print_report(&m, &report, elapsed, &mut out)?;
+            print_report(&m, &report, &self.path, elapsed, &mut out)?;
         }
+        out.flush()?;
         Ok(if report.is_ok() {
             ExitCode::SUCCESS
         } else {
@@ -71,65 +73,100 @@ pub(crate) fn run_verify(
     dir: &std::path::Path,
     threads: usize,
 ) -> anyhow::Result<VerifyReport> {
-    let bar = HashBar::new(m.info().total_length(), "verifying");
+    let bar = Bar::hashing(m.info().content_length(), "verifying");
     let options = HashOptions {
         threads,
         ..HashOptions::default()
     };
     let report = metainfo::verify(m.info(), dir, &options, &bar);
     bar.finish();
-    report.with_context(|| format!("cannot verify {} in {}", m.info().name(), dir.display()))
+    report.with_context(|| {
+        format!(
+            "cannot verify {} in {}",
+            Shown(m.info().name()),
+            shown::path(dir)
+        )
+    })
 }
 
-/// One line per problem file, then a summary line starting with `ok:` or `FAILED:`.
+/// One line per problem file, naming the path looked at (under `dir`),
+/// then a summary line starting with `ok:` or `FAILED:`.
 pub(crate) fn print_report(
     m: &Metainfo,
     r: &VerifyReport,
+    dir: &Path,
     elapsed: f64,
     out: &mut dyn Write,
 ) -> std::io::Result<()> {
     for f in r.problems() {
+        let path = looked_at(dir, &f.path);
         let detail = match &f.status {
             FileStatus::Ok => continue,
-            FileStatus::Missing => format!("missing     {}", f.path),
-            FileStatus::NotAFile => format!("not a file  {}", f.path),
-            FileStatus::Unreadable { error } => format!("unreadable  {}: {error}", f.path),
+            FileStatus::Missing => format!("missing     {path}"),
+            FileStatus::NotAFile => format!("not a file  {path}"),
+            FileStatus::Unreadable { error } => {
+                format!("unreadable  {path}: {}", Shown(error))
+            }
             FileStatus::Short { actual } => {
-                format!("short       {} ({actual} of {} bytes)", f.path, f.length)
+                format!("short       {path} ({actual} of {} bytes)", f.length)
             }
             FileStatus::Long { actual } => {
-                format!("long        {} ({actual} of {} bytes)", f.path, f.length)
+                format!("long        {path} ({actual} of {} bytes)", f.length)
             }
             FileStatus::Corrupt => format!(
-                "corrupt     {} ({} bad piece{})",
-                f.path,
+                "corrupt     {path} ({} bad piece{})",
                 f.bad_pieces,
                 if f.bad_pieces == 1 { "" } else { "s" }
             ),
         };
         writeln!(out, "{detail}")?;
     }
+    let name = Shown(m.info().name());
     let data: u64 = r.files.iter().map(|f| f.length).sum();
     if r.is_ok() {
-        writeln!(
+        return writeln!(
             out,
-            "ok: {} verified: {} files, {}, {} pieces ({:.2} s, {})",
-            m.info().name(),
-            r.files.len(),
+            "ok: {name} verified: {}, {}, {} ({:.2} s, {})",
+            count(r.files.len(), "file"),
             Bytes(data),
-            r.pieces,
+            count(r.pieces, "piece"),
             elapsed,
-            rate(m.info().total_length(), elapsed)
-        )
-    } else {
+            rate(data, elapsed)
+        );
+    }
+    let problems = r.problems().count();
+    writeln!(
+        out,
+        "FAILED: {name}: {problems} of {} {} problems, {} of {} bad",
+        count(r.files.len(), "file"),
+        if problems == 1 { "has" } else { "have" },
+        r.bad_pieces.len(),
+        count(r.pieces, "piece"),
+    )?;
+    let all_missing = r
+        .files
+        .iter()
+        .all(|f| matches!(f.status, FileStatus::Missing));
+    if all_missing && dir.file_name().is_some_and(|n| n == m.info().name()) {
         writeln!(
             out,
-            "FAILED: {}: {} of {} files have problems, {} of {} pieces bad",
-            m.info().name(),
-            r.problems().count(),
-            r.files.len(),
-            r.bad_pieces.len(),
-            r.pieces
-        )
+            "hint: --path is the directory that holds {name}; try --path {}",
+            shown::path(
+                dir.parent()
+                    .filter(|p| !p.as_os_str().is_empty())
+                    .unwrap_or(Path::new("."))
+            )
+        )?;
+    }
+    Ok(())
+}
+
+/// Where the file at `rel` (relative to the download directory) was looked
+/// for: `dir/rel`, or `rel` itself when `dir` is the current directory.
+fn looked_at(dir: &Path, rel: &str) -> String {
+    if dir == Path::new(".") {
+        shown::line(rel).into_owned()
+    } else {
+        shown::path(&dir.join(rel))
     }
 }
