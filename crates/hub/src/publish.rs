@@ -54,6 +54,9 @@ pub struct Publisher {
     urls: Urls,
     options: PublishOptions,
     pending: HashMap<OsString, Pending>,
+    /// Entries rejected but still in `incoming/` (they could not be moved to
+    /// `rejected/`), by fingerprint: not retried until they change.
+    refused: HashMap<OsString, u64>,
 }
 
 impl std::fmt::Debug for Publisher {
@@ -85,6 +88,7 @@ impl Publisher {
             urls,
             options,
             pending: HashMap::new(),
+            refused: HashMap::new(),
         }
     }
 
@@ -192,6 +196,10 @@ impl Publisher {
                 .to_str()
                 .is_some_and(|n| self.layout.ready_marker(n).exists());
             let fp = fingerprint(&e.path());
+            if self.refused.get(&name) == Some(&fp) {
+                continue;
+            }
+            self.refused.remove(&name);
             match self.pending.get_mut(&name) {
                 _ if marked => ready.push(name),
                 Some(p) if p.fingerprint == fp => {
@@ -215,6 +223,7 @@ impl Publisher {
             }
         }
         self.pending.retain(|n, _| seen.contains(n));
+        self.refused.retain(|n, _| seen.contains(n));
         for n in &ready {
             self.pending.remove(n);
         }
@@ -252,6 +261,9 @@ impl Publisher {
         };
         if let Some(s) = entry.to_str() {
             let _ = std::fs::remove_file(self.layout.ready_marker(s));
+        }
+        if matches!(outcome, Outcome::Rejected(_)) && exists(&src) {
+            self.refused.insert(entry.clone(), fingerprint(&src));
         }
         outcome
     }
