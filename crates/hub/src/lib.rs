@@ -57,6 +57,10 @@ use tracing::{error, info, warn};
 use crate::api::HubEvent;
 use crate::error::io;
 
+/// Database setting: the highest seq whose publish is visible everywhere
+/// (feed, API, events) and seeded.
+pub const ANNOUNCED_SEQ: &str = "announced_seq";
+
 /// The bound sockets of a hub: the HTTP listener and the UDP tracker's
 /// socket on the same port. Tests bind port 0.
 #[derive(Debug)]
@@ -642,11 +646,13 @@ async fn round(shared: &Arc<Shared>, full: bool) -> Result<(), HubError> {
         }
         let _ = shared.events.send(HubEvent::FeedChanged);
     }
+    let mut newest = None;
     for o in outcomes {
         match o {
             Outcome::Published(record, _) => {
                 seed(shared, &record).await;
                 shared.metrics.published();
+                newest = newest.max(Some(record.seq));
                 let view = api::ReleaseView::new(&record, &shared.urls, None);
                 let _ = shared.events.send(HubEvent::Published(view));
             }
@@ -655,6 +661,17 @@ async fn round(shared: &Arc<Shared>, full: bool) -> Result<(), HubError> {
                 let _ = shared.events.send(HubEvent::Rejected(r));
             }
         }
+    }
+    if let Some(seq) = newest {
+        // `anthill publish` waits for this: the release is in the feed, the
+        // API and the event stream, and seeded.
+        let s = Arc::clone(shared);
+        blocking(move || {
+            let p = s.publisher.lock().unwrap_or_else(|e| e.into_inner());
+            p.store().set_meta(ANNOUNCED_SEQ, &seq.to_string())?;
+            Ok(())
+        })
+        .await?;
     }
     for r in retired {
         let handle = shared

@@ -20,21 +20,36 @@ async fn a_dropped_tree_is_moved_signed_seeded_and_listed() {
     assert_eq!(r["seq"], 1);
     assert_eq!(r["file_count"], 22);
     assert_eq!(r["signed"], true);
-    assert!(!h.dir.join("incoming/app-1.0").exists(), "moved out of incoming/");
+    assert!(
+        !h.dir.join("incoming/app-1.0").exists(),
+        "moved out of incoming/"
+    );
     assert!(h.dir.join("releases/app-1.0/bin/app").exists());
 
     // The .torrent: trackers, web seed, source, data matches.
     let (status, head, torrent) = get(h.addr, "/torrents/app-1.0.torrent", &[]);
     assert_eq!(status, 200);
-    assert_eq!(header(&head, "content-type"), Some("application/x-bittorrent"));
+    assert_eq!(
+        header(&head, "content-type"),
+        Some("application/x-bittorrent")
+    );
     let m = Metainfo::from_bytes(&torrent).unwrap();
     assert_eq!(m.infohash().to_hex(), r["infohash"].as_str().unwrap());
     let base = h.hub.url().to_string();
     assert_eq!(m.announce_tiers()[0], vec![format!("{base}/announce")]);
     assert!(m.announce_tiers()[1][0].starts_with("udp://127.0.0.1:"));
     assert_eq!(m.web_seeds(), [format!("{base}/webseed/")]);
-    assert_eq!(m.info().source(), Some(format!("anthill-hub-{}", h.hub.key_id()).as_str()));
-    let report = metainfo::verify(m.info(), &h.dir.join("releases"), &metainfo::HashOptions::default(), &()).unwrap();
+    assert_eq!(
+        m.info().source(),
+        Some(format!("anthill-hub-{}", h.hub.key_id()).as_str())
+    );
+    let report = metainfo::verify(
+        m.info(),
+        &h.dir.join("releases"),
+        &metainfo::HashOptions::default(),
+        &(),
+    )
+    .unwrap();
     assert!(report.is_ok());
 
     // The manifest verifies with the hub's public key and names the release.
@@ -42,28 +57,53 @@ async fn a_dropped_tree_is_moved_signed_seeded_and_listed() {
     let key = release::PublicKey::parse(std::str::from_utf8(&pubkey).unwrap()).unwrap();
     let (_, _, json) = get(h.addr, "/manifests/app-1.0.json", &[]);
     let (_, _, sig) = get(h.addr, "/manifests/app-1.0.json.minisig", &[]);
-    let manifest = key.verify_manifest(&json, std::str::from_utf8(&sig).unwrap()).unwrap();
+    let manifest = key
+        .verify_manifest(&json, std::str::from_utf8(&sig).unwrap())
+        .unwrap();
     assert_eq!((manifest.seq, manifest.name.as_str()), (1, "app-1.0"));
     assert_eq!(manifest.infohash, m.infohash());
-    assert_eq!(manifest.total_size, 300_000 + (0..20u64).map(|i| 100 + i * 37).sum::<u64>());
+    assert_eq!(
+        manifest.total_size,
+        300_000 + (0..20u64).map(|i| 100 + i * 37).sum::<u64>()
+    );
     // The index lists it and expires in a week.
     let (_, _, ij) = get(h.addr, "/index.json", &[]);
     let (_, _, is) = get(h.addr, "/index.json.minisig", &[]);
-    let index = key.verify_index(&ij, std::str::from_utf8(&is).unwrap()).unwrap();
+    let index = key
+        .verify_index(&ij, std::str::from_utf8(&is).unwrap())
+        .unwrap();
     assert_eq!(index.releases.len(), 1);
-    assert_eq!(index.expires_at - index.issued_at, release::INDEX_VALIDITY_SECS);
+    assert_eq!(
+        index.expires_at - index.issued_at,
+        release::INDEX_VALIDITY_SECS
+    );
 
     // The same files are in public/ for any web server to mirror.
-    assert_eq!(std::fs::read(h.dir.join("public/torrents/app-1.0.torrent")).unwrap(), torrent);
-    assert_eq!(std::fs::read(h.dir.join("public/manifests/app-1.0.json")).unwrap(), json);
+    assert_eq!(
+        std::fs::read(h.dir.join("public/torrents/app-1.0.torrent")).unwrap(),
+        torrent
+    );
+    assert_eq!(
+        std::fs::read(h.dir.join("public/manifests/app-1.0.json")).unwrap(),
+        json
+    );
 
     // The feed.
     let (status, head, feed) = get(h.addr, "/feed.xml", &[]);
     assert_eq!(status, 200);
-    assert_eq!(header(&head, "content-type"), Some("application/rss+xml; charset=utf-8"));
+    assert_eq!(
+        header(&head, "content-type"),
+        Some("application/rss+xml; charset=utf-8")
+    );
     let feed = String::from_utf8(feed).unwrap();
-    assert!(feed.contains(&format!("<guid isPermaLink=\"false\">urn:btih:{}</guid>", m.infohash().to_hex())));
-    assert!(feed.contains(&format!("url=\"{base}/torrents/app-1.0.torrent\" length=\"{}\" type=\"application/x-bittorrent\"", torrent.len())));
+    assert!(feed.contains(&format!(
+        "<guid isPermaLink=\"false\">urn:btih:{}</guid>",
+        m.infohash().to_hex()
+    )));
+    assert!(feed.contains(&format!(
+        "url=\"{base}/torrents/app-1.0.torrent\" length=\"{}\" type=\"application/x-bittorrent\"",
+        torrent.len()
+    )));
 
     // The hub seeds it: a download from its seeder completes and matches.
     let peers = h.hub.peer_addrs();
@@ -74,10 +114,14 @@ async fn a_dropped_tree_is_moved_signed_seeded_and_listed() {
     .await
     .unwrap();
     let out = tmp.path().join("dl");
-    let mut add = swarm::AddTorrent::download(swarm::TorrentSource::Metainfo(Box::new(m.clone())), &out);
+    let mut add =
+        swarm::AddTorrent::download(swarm::TorrentSource::Metainfo(Box::new(m.clone())), &out);
     add.peers = peers;
     let handle = session.add_torrent(add).await.unwrap();
-    tokio::time::timeout(Duration::from_secs(60), handle.wait_complete()).await.unwrap().unwrap();
+    tokio::time::timeout(Duration::from_secs(60), handle.wait_complete())
+        .await
+        .unwrap()
+        .unwrap();
     session.shutdown().await;
     assert_eq!(
         std::fs::read(out.join("app-1.0/bin/app")).unwrap(),
@@ -107,7 +151,12 @@ async fn every_bad_entry_is_rejected_with_its_reason_and_nothing_else_is_touched
     std::fs::write(inc.join("bad name/a"), b"x").unwrap();
     std::fs::create_dir(inc.join("has-fifo")).unwrap();
     std::fs::write(inc.join("has-fifo/a"), b"x").unwrap();
-    rustix::fs::mkfifoat(rustix::fs::CWD, inc.join("has-fifo/p"), rustix::fs::Mode::from_raw_mode(0o644)).unwrap();
+    rustix::fs::mkfifoat(
+        rustix::fs::CWD,
+        inc.join("has-fifo/p"),
+        rustix::fs::Mode::from_raw_mode(0o644),
+    )
+    .unwrap();
     let dup = tmp.path().join("good-1");
     make_tree(&dup, 3);
     std::fs::rename(&dup, inc.join("good-1")).unwrap();
@@ -125,8 +174,14 @@ async fn every_bad_entry_is_rejected_with_its_reason_and_nothing_else_is_touched
     for (name, why) in cases {
         let reason = rejected(h.addr, name).await;
         assert!(reason.contains(why), "{name}: {reason}");
-        let moved = h.dir.join("rejected").join(if name == "good-1" { "good-1" } else { name });
-        assert!(std::fs::symlink_metadata(&moved).is_ok(), "{name} moved to rejected/");
+        let moved = h
+            .dir
+            .join("rejected")
+            .join(if name == "good-1" { "good-1" } else { name });
+        assert!(
+            std::fs::symlink_metadata(&moved).is_ok(),
+            "{name} moved to rejected/"
+        );
         let reason_file = std::fs::read_to_string(format!("{}.reason", moved.display())).unwrap();
         assert!(reason_file.contains(why), "{name}: {reason_file}");
     }
@@ -134,16 +189,35 @@ async fn every_bad_entry_is_rejected_with_its_reason_and_nothing_else_is_touched
     assert!(reason.contains("UTF-8"), "{reason}");
     // Nothing is left in incoming/ but the hub's own markers, the good
     // release is intact and still the only one.
-    let left: Vec<_> = std::fs::read_dir(&inc).unwrap().flatten().map(|e| e.file_name()).filter(|n| !n.to_string_lossy().starts_with('.')).collect();
+    let left: Vec<_> = std::fs::read_dir(&inc)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .filter(|n| !n.to_string_lossy().starts_with('.'))
+        .collect();
     assert!(left.is_empty(), "{left:?}");
     let v = get_json(h.addr, "/api/releases");
     assert_eq!(v["releases"].as_array().unwrap().len(), 1);
     assert_eq!(v["rejected_total"], 7);
-    let m = Metainfo::from_bytes(&std::fs::read(h.dir.join("public/torrents/good-1.torrent")).unwrap()).unwrap();
-    assert!(metainfo::verify(m.info(), &h.dir.join("releases"), &metainfo::HashOptions::default(), &()).unwrap().is_ok());
+    let m =
+        Metainfo::from_bytes(&std::fs::read(h.dir.join("public/torrents/good-1.torrent")).unwrap())
+            .unwrap();
+    assert!(
+        metainfo::verify(
+            m.info(),
+            &h.dir.join("releases"),
+            &metainfo::HashOptions::default(),
+            &()
+        )
+        .unwrap()
+        .is_ok()
+    );
     let (_, _, metrics) = get(h.addr, "/metrics", &[]);
     let metrics = String::from_utf8(metrics).unwrap();
-    assert!(metrics.contains("anthill_hub_rejected_total 7"), "{metrics}");
+    assert!(
+        metrics.contains("anthill_hub_rejected_total 7"),
+        "{metrics}"
+    );
     assert!(metrics.contains("anthill_hub_releases 1"));
     h.hub.stop().await.unwrap();
 }
@@ -167,7 +241,10 @@ async fn an_entry_still_being_written_waits_until_it_settles() {
         std::fs::write(dir.join(format!("part{i}")), vec![i as u8; 1000]).unwrap();
         tokio::time::sleep(Duration::from_millis(150)).await;
         let v = get_json(h.addr, "/api/releases");
-        assert!(v["releases"].as_array().unwrap().is_empty(), "published while still changing");
+        assert!(
+            v["releases"].as_array().unwrap().is_empty(),
+            "published while still changing"
+        );
     }
     let r = published(h.addr, "slow-1").await;
     assert_eq!(r["file_count"], 15, "every part written is in the release");
@@ -191,9 +268,17 @@ async fn releases_past_keep_leave_the_feed_and_the_disk() {
         (v["releases"].as_array().unwrap().len() == 2).then_some(())
     })
     .await;
-    wait_for(30, "r-1's data to be deleted", || (!h.dir.join("releases/r-1").exists()).then_some(())).await;
+    wait_for(30, "r-1's data to be deleted", || {
+        (!h.dir.join("releases/r-1").exists()).then_some(())
+    })
+    .await;
     let v = get_json(h.addr, "/api/releases");
-    let seqs: Vec<_> = v["releases"].as_array().unwrap().iter().map(|r| r["seq"].as_u64().unwrap()).collect();
+    let seqs: Vec<_> = v["releases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["seq"].as_u64().unwrap())
+        .collect();
     assert_eq!(seqs, [3, 2]);
     assert!(!h.dir.join("public/torrents/r-1.torrent").exists());
     assert!(h.dir.join("releases/r-2").exists() && h.dir.join("releases/r-3").exists());
@@ -236,26 +321,49 @@ async fn a_restart_serves_the_same_feed_and_seqs() {
     let h = start_with(c).await;
     assert_eq!(h.hub.key_id(), key, "the key is kept");
     let (_, head2, feed2) = get(h.addr, "/feed.xml", &[]);
-    assert!(feed2 == feed, "not the same feed:\n{}\n{}", String::from_utf8_lossy(&feed), String::from_utf8_lossy(&feed2));
+    assert!(
+        feed2 == feed,
+        "not the same feed:\n{}\n{}",
+        String::from_utf8_lossy(&feed),
+        String::from_utf8_lossy(&feed2)
+    );
     assert_eq!(header(&head2, "etag").unwrap(), etag);
-    assert_eq!(std::fs::read(dir.join("public/index.json")).unwrap(), index, "index not re-signed without a change");
+    assert_eq!(
+        std::fs::read(dir.join("public/index.json")).unwrap(),
+        index,
+        "index not re-signed without a change"
+    );
     // Conditional GETs: 304 by ETag and by date.
     let (status, _, body) = get(h.addr, "/feed.xml", &[("If-None-Match", &etag)]);
     assert_eq!((status, body.len()), (304, 0));
     let lm = header(&head2, "last-modified").unwrap().to_string();
-    assert_eq!(get(h.addr, "/feed.xml", &[("If-Modified-Since", &lm)]).0, 304);
-    assert_eq!(get(h.addr, "/feed.xml", &[("If-None-Match", "\"other\"")]).0, 200);
+    assert_eq!(
+        get(h.addr, "/feed.xml", &[("If-Modified-Since", &lm)]).0,
+        304
+    );
+    assert_eq!(
+        get(h.addr, "/feed.xml", &[("If-None-Match", "\"other\"")]).0,
+        200
+    );
     // Seeding resumed.
     let v = wait_for(30, "seeding to resume", || {
         let v = get_json(h.addr, "/api/releases");
-        v["releases"].as_array().unwrap().iter().all(|r| r["seeding"].is_object()).then_some(v)
+        v["releases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["seeding"].is_object())
+            .then_some(v)
     })
     .await;
     assert_eq!(v["releases"][0]["seq"], 2);
     // Two hubs on one directory: the second is refused.
     let l = hub::Listeners::bind("127.0.0.1:0".parse().unwrap()).unwrap();
     let second = hub::Hub::start(config(&dir), l).await;
-    assert!(matches!(second, Err(hub::HubError::Locked { .. })), "{second:?}");
+    assert!(
+        matches!(second, Err(hub::HubError::Locked { .. })),
+        "{second:?}"
+    );
     h.hub.stop().await.unwrap();
 }
 
@@ -274,26 +382,43 @@ async fn foreign_torrents_are_listed_and_tracked() {
         (!v["foreign"].as_array()?.is_empty()).then_some(v)
     })
     .await;
-    assert_eq!(v["foreign"].as_array().unwrap().len(), 1, "the broken one is skipped");
+    assert_eq!(
+        v["foreign"].as_array().unwrap().len(),
+        1,
+        "the broken one is skipped"
+    );
     assert_eq!(v["foreign"][0]["infohash"], m.infohash().to_hex());
     let (status, _, body) = get(h.addr, "/foreign/other.torrent", &[]);
     assert_eq!((status, body), (200, m.to_bytes()));
     let (_, _, feed) = get(h.addr, "/feed.xml", &[]);
-    assert!(String::from_utf8(feed).unwrap().contains(&format!("{}/foreign/other.torrent", h.hub.url())));
+    assert!(
+        String::from_utf8(feed)
+            .unwrap()
+            .contains(&format!("{}/foreign/other.torrent", h.hub.url()))
+    );
     // The embedded tracker serves it, and refuses unknown infohashes.
     let q = |ih: &[u8; 20]| {
         let enc: String = ih.iter().map(|b| format!("%{b:02x}")).collect();
-        format!("/announce?info_hash={enc}&peer_id=-XX0001-aaaaaaaaaaaa&port=7000&uploaded=0&downloaded=0&left=10&compact=1")
+        format!(
+            "/announce?info_hash={enc}&peer_id=-XX0001-aaaaaaaaaaaa&port=7000&uploaded=0&downloaded=0&left=10&compact=1"
+        )
     };
     let (status, _, body) = get(h.addr, &q(&m.infohash().0), &[]);
     assert_eq!(status, 200);
-    assert!(!String::from_utf8_lossy(&body).contains("failure"), "{}", String::from_utf8_lossy(&body));
+    assert!(
+        !String::from_utf8_lossy(&body).contains("failure"),
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
     let (_, _, body) = get(h.addr, &q(&[9; 20]), &[]);
     assert!(String::from_utf8_lossy(&body).contains("failure reason"));
     // Removed from torrents/: gone from the feed.
     std::fs::remove_file(h.dir.join("torrents/other.torrent")).unwrap();
     wait_for(30, "the foreign torrent to leave", || {
-        get_json(h.addr, "/api/releases")["foreign"].as_array()?.is_empty().then_some(())
+        get_json(h.addr, "/api/releases")["foreign"]
+            .as_array()?
+            .is_empty()
+            .then_some(())
     })
     .await;
     assert_eq!(get(h.addr, "/foreign/other.torrent", &[]).0, 404);
@@ -306,10 +431,16 @@ async fn events_announce_publishes_and_the_web_seed_serves_ranges() {
     let tmp = tempfile::tempdir().unwrap();
     let h = start(&tmp.path().join("hub")).await;
     let mut s = tokio::net::TcpStream::connect(h.addr).await.unwrap();
-    s.write_all(b"GET /api/events HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    s.write_all(b"GET /api/events HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
     let mut lines = tokio::io::BufReader::new(s).lines();
     let mut next_data = async || loop {
-        let l = tokio::time::timeout(Duration::from_secs(30), lines.next_line()).await.expect("an event in time").unwrap().unwrap();
+        let l = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+            .await
+            .expect("an event in time")
+            .unwrap()
+            .unwrap();
         if let Some(d) = l.strip_prefix("data: ") {
             return serde_json::from_str::<serde_json::Value>(d).unwrap();
         }
@@ -321,16 +452,31 @@ async fn events_announce_publishes_and_the_web_seed_serves_ranges() {
     make_tree(&src, 7);
     drop_ready(&h.dir, &src);
     let ev = next_data().await;
-    assert_eq!((ev["type"].as_str(), ev["name"].as_str(), ev["seq"].as_u64()), (Some("published"), Some("live-1"), Some(1)));
-    assert!(ev["torrent_url"].as_str().unwrap().ends_with("/torrents/live-1.torrent"));
+    assert_eq!(
+        (ev["type"].as_str(), ev["name"].as_str(), ev["seq"].as_u64()),
+        (Some("published"), Some("live-1"), Some(1))
+    );
+    assert!(
+        ev["torrent_url"]
+            .as_str()
+            .unwrap()
+            .ends_with("/torrents/live-1.torrent")
+    );
     std::fs::create_dir(h.dir.join("incoming/bad name")).unwrap();
     let ev = next_data().await;
     assert_eq!(ev["type"], "rejected");
 
     // BEP 19: ranges of a file of a published release; nothing else.
-    let (status, _, body) = get(h.addr, "/webseed/live-1/bin/app", &[("Range", "bytes=10-19")]);
+    let (status, _, body) = get(
+        h.addr,
+        "/webseed/live-1/bin/app",
+        &[("Range", "bytes=10-19")],
+    );
     assert_eq!(status, 206);
-    assert_eq!(body, std::fs::read(h.dir.join("releases/live-1/bin/app")).unwrap()[10..20]);
+    assert_eq!(
+        body,
+        std::fs::read(h.dir.join("releases/live-1/bin/app")).unwrap()[10..20]
+    );
     assert_eq!(get(h.addr, "/webseed/.anthill/x", &[]).0, 404);
     assert_eq!(get(h.addr, "/webseed/live-1/../../hub.db", &[]).0, 404);
     assert_eq!(get(h.addr, "/webseed/unknown/x", &[]).0, 404);
@@ -339,7 +485,10 @@ async fn events_announce_publishes_and_the_web_seed_serves_ranges() {
     let (status, _, page) = get(h.addr, "/", &[]);
     assert_eq!(status, 200);
     let page = String::from_utf8(page).unwrap();
-    assert!(page.contains("live-1") && page.contains("bad name"), "{page}");
+    assert!(
+        page.contains("live-1") && page.contains("bad name"),
+        "{page}"
+    );
     assert_eq!(get(h.addr, "/releases/live-1", &[]).0, 200);
     h.hub.stop().await.unwrap();
 }

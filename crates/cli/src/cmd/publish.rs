@@ -107,8 +107,13 @@ fn wait(
 ) -> anyhow::Result<ExitCode> {
     let deadline = Instant::now() + timeout;
     loop {
-        if let Some((ReleaseState::Published | ReleaseState::Retired, Some(_))) =
+        let announced: u64 = store
+            .meta(hub::ANNOUNCED_SEQ)?
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        if let Some((ReleaseState::Published | ReleaseState::Retired, Some(seq))) =
             store.state_of(name.as_str())?
+            && announced >= seq
         {
             let r = store
                 .release(name.as_str())?

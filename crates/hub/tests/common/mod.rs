@@ -33,7 +33,9 @@ pub async fn start_with(config: hub::HubConfig) -> TestHub {
     let listeners = hub::Listeners::bind(config.listen).expect("bind");
     let addr = listeners.http_addr().unwrap();
     let dir = config.dir.clone();
-    let hub = hub::Hub::start(config, listeners).await.expect("hub starts");
+    let hub = hub::Hub::start(config, listeners)
+        .await
+        .expect("hub starts");
     TestHub { hub, dir, addr }
 }
 
@@ -49,9 +51,16 @@ pub fn get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> (u16, Stri
     s.write_all(req.as_bytes()).unwrap();
     let mut buf = Vec::new();
     s.read_to_end(&mut buf).unwrap();
-    let split = buf.windows(4).position(|w| w == b"\r\n\r\n").expect("a response head");
+    let split = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a response head");
     let head = String::from_utf8_lossy(&buf[..split]).into_owned();
-    let status = head.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
     (status, head, buf[split + 4..].to_vec())
 }
 
@@ -119,7 +128,11 @@ pub fn make_tree(root: &Path, seed: u8) {
     std::fs::set_permissions(root.join("bin/app"), std::fs::Permissions::from_mode(0o755)).unwrap();
     std::fs::write(root.join("empty"), b"").unwrap();
     for i in 0..20u8 {
-        std::fs::write(root.join(format!("share/doc/f{i}.txt")), vec![seed.wrapping_add(i); 100 + usize::from(i) * 37]).unwrap();
+        std::fs::write(
+            root.join(format!("share/doc/f{i}.txt")),
+            vec![seed.wrapping_add(i); 100 + usize::from(i) * 37],
+        )
+        .unwrap();
     }
 }
 
