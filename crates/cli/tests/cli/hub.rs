@@ -262,3 +262,79 @@ fn hub_config_prints_parses_and_names_its_errors() {
     assert_ne!(out.code, 0);
     assert!(out.stderr.contains("unspecified address"), "{}", out.stderr);
 }
+
+/// The hub's directory on a small file system and `incoming/` on another:
+/// a release is copied across (fsynced), and one that does not fit is
+/// rejected without touching the first or leaving a partial copy. Runs in a
+/// private mount namespace (root and util-linux's `unshare`, as CI has).
+#[test]
+fn a_full_disk_while_moving_rejects_the_entry_and_keeps_the_rest() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    tree(
+        &src.join("small-1"),
+        &[("a", &bytes(200_000, 1)), ("b/c", b"c")],
+    );
+    tree(&src.join("big-1"), &[("a", &bytes(20 << 20, 2))]);
+    let script = r#"
+set -u
+H=$1; BIN=$2; SRC=$3
+mkdir -p "$H"
+mount -t tmpfs -o size=8m tmpfs "$H" || { echo "MOUNT FAILED"; exit 3; }
+mkdir -p "$H/incoming"
+mount -t tmpfs -o size=64m tmpfs "$H/incoming" || { echo "MOUNT FAILED"; exit 3; }
+RUST_LOG=info "$BIN" hub --dir "$H" --listen 127.0.0.1:0 --peer-listen 127.0.0.1:0 --settle 300ms 2>"$SRC/hub.log" &
+PID=$!
+for i in $(seq 1 100); do grep -q "hub running" "$SRC/hub.log" && break; sleep 0.1; done
+"$BIN" publish "$SRC/small-1" --hub "$H" --copy; echo "SMALL=$?"
+"$BIN" publish "$SRC/big-1" --hub "$H" --copy; echo "BIG=$?"
+"$BIN" torrent verify "$H/public/torrents/small-1.torrent" --path "$H/releases" >/dev/null; echo "VERIFY=$?"
+echo "TMP=$(ls -A "$H/tmp" | wc -l)"
+echo "RELEASES=$(ls "$H/releases" | tr '\n' ' ')"
+test -e "$H/incoming/big-1/a" && echo "BIG_KEPT=yes"
+kill -TERM $PID; wait $PID; echo "HUB=$?"
+"#;
+    let out = std::process::Command::new("unshare")
+        .args([
+            "--mount",
+            "--propagation",
+            "private",
+            "--",
+            "sh",
+            "-c",
+            script,
+            "sh",
+        ])
+        .arg(tmp.path().join("hub"))
+        .arg(env!("CARGO_BIN_EXE_anthill"))
+        .arg(&src)
+        .output()
+        .expect("this test needs unshare(1) from util-linux (scripts/setup)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let log = std::fs::read_to_string(src.join("hub.log")).unwrap_or_default();
+    let all = format!("--- stdout\n{stdout}\n--- stderr\n{stderr}\n--- hub log\n{log}");
+    assert!(
+        !stdout.contains("MOUNT FAILED"),
+        "needs root to mount tmpfs\n{all}"
+    );
+    for want in [
+        "SMALL=0",
+        "BIG=1",
+        "VERIFY=0",
+        "TMP=0",
+        "RELEASES=small-1 ",
+        "BIG_KEPT=yes",
+        "HUB=0",
+    ] {
+        assert!(stdout.contains(want), "wanted {want}\n{all}");
+    }
+    assert!(
+        stderr.contains("No space left"),
+        "the reason names the full disk\n{all}"
+    );
+    assert!(
+        src.join("big-1/a").exists() && src.join("small-1/a").exists(),
+        "--copy keeps the originals"
+    );
+}
