@@ -56,8 +56,8 @@ fn recover_and_publish(layout: &Layout, key: &str) -> Vec<u64> {
         .recover()
         .unwrap()
         .into_iter()
-        .filter_map(|o| match o {
-            Outcome::Published(r, _) => Some(r.seq),
+        .map(|o| match o {
+            Outcome::Published(r, _) => r.seq,
             Outcome::Rejected(r) => panic!("rejected: {}", r.reason),
         })
         .collect();
