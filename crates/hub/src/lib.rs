@@ -410,28 +410,7 @@ fn load_or_make_key(layout: &Layout) -> Result<SigningKey, HubError> {
 
 /// Writes a secret file with mode 0600 from its creation on, atomically.
 pub fn write_secret(path: &Path, bytes: &[u8]) -> Result<(), HubError> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let tmp = path.with_extension("tmp");
-    let written = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)
-        .and_then(|mut f| {
-            f.write_all(bytes)?;
-            f.sync_all()
-        });
-    if let Err(e) = written {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(HubError::Io {
-            op: "write",
-            path: tmp,
-            source: e,
-        });
-    }
-    std::fs::rename(&tmp, path).map_err(io("rename", path))?;
-    storage::sync_parent(path).map_err(io("sync", path))
+    storage::write_atomic_mode(path, bytes, 0o600).map_err(io("write", path))
 }
 
 /// `http://ADDR:PORT` with an unspecified address replaced by this host's

@@ -27,71 +27,63 @@ pub(crate) fn render(shared: &Shared) -> String {
     let view = crate::read_view(shared);
     let mut o = String::new();
     let m = &shared.metrics;
-    let _ = writeln!(
-        o,
-        "# HELP anthill_hub_releases Releases currently published."
-    );
-    let _ = writeln!(o, "# TYPE anthill_hub_releases gauge");
-    let _ = writeln!(o, "anthill_hub_releases {}", view.releases.len());
     let newest = view.releases.first().map_or(0, |r| r.seq);
-    let _ = writeln!(
-        o,
-        "# HELP anthill_hub_newest_seq Sequence number of the newest release."
-    );
-    let _ = writeln!(o, "# TYPE anthill_hub_newest_seq gauge");
-    let _ = writeln!(o, "anthill_hub_newest_seq {newest}");
-    let _ = writeln!(
-        o,
-        "# HELP anthill_hub_published_total Releases published since the hub started."
-    );
-    let _ = writeln!(o, "# TYPE anthill_hub_published_total counter");
-    let _ = writeln!(
-        o,
-        "anthill_hub_published_total {}",
-        m.published.load(Ordering::Relaxed)
-    );
-    let _ = writeln!(
-        o,
-        "# HELP anthill_hub_rejected_total Entries rejected since the hub started."
-    );
-    let _ = writeln!(o, "# TYPE anthill_hub_rejected_total counter");
-    let _ = writeln!(
-        o,
-        "anthill_hub_rejected_total {}",
-        m.rejected.load(Ordering::Relaxed)
-    );
-    let _ = writeln!(
-        o,
-        "# HELP anthill_hub_rejections_recorded Rejections in the hub's database, ever."
-    );
-    let _ = writeln!(o, "# TYPE anthill_hub_rejections_recorded gauge");
-    let _ = writeln!(o, "anthill_hub_rejections_recorded {}", view.rejected_total);
-    let _ = writeln!(
-        o,
-        "# HELP anthill_hub_foreign_torrents Torrents listed from torrents/."
-    );
-    let _ = writeln!(o, "# TYPE anthill_hub_foreign_torrents gauge");
-    let _ = writeln!(o, "anthill_hub_foreign_torrents {}", view.foreign.len());
-    let _ = writeln!(
-        o,
-        "# HELP anthill_hub_event_clients Open /api/events streams."
-    );
-    let _ = writeln!(o, "# TYPE anthill_hub_event_clients gauge");
-    let _ = writeln!(
-        o,
-        "anthill_hub_event_clients {}",
-        m.sse_clients.load(Ordering::Relaxed)
-    );
-    let _ = writeln!(
-        o,
-        "# HELP anthill_hub_uptime_seconds Seconds since the hub started."
-    );
-    let _ = writeln!(o, "# TYPE anthill_hub_uptime_seconds gauge");
-    let _ = writeln!(
-        o,
-        "anthill_hub_uptime_seconds {}",
-        shared.started.elapsed().as_secs()
-    );
+    let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
+    for (name, kind, help, value) in [
+        (
+            "releases",
+            "gauge",
+            "Releases currently published.",
+            view.releases.len() as u64,
+        ),
+        (
+            "newest_seq",
+            "gauge",
+            "Sequence number of the newest release.",
+            newest,
+        ),
+        (
+            "published_total",
+            "counter",
+            "Releases published since the hub started.",
+            load(&m.published),
+        ),
+        (
+            "rejected_total",
+            "counter",
+            "Entries rejected since the hub started.",
+            load(&m.rejected),
+        ),
+        (
+            "rejections_recorded",
+            "gauge",
+            "Rejections in the hub's database, ever.",
+            view.rejected_total,
+        ),
+        (
+            "foreign_torrents",
+            "gauge",
+            "Torrents listed from torrents/.",
+            view.foreign.len() as u64,
+        ),
+        (
+            "event_clients",
+            "gauge",
+            "Open /api/events streams.",
+            load(&m.sse_clients),
+        ),
+        (
+            "uptime_seconds",
+            "gauge",
+            "Seconds since the hub started.",
+            shared.started.elapsed().as_secs(),
+        ),
+    ] {
+        let _ = writeln!(
+            o,
+            "# HELP anthill_hub_{name} {help}\n# TYPE anthill_hub_{name} {kind}\nanthill_hub_{name} {value}"
+        );
+    }
     let seeding: Vec<_> = shared
         .seeding
         .lock()

@@ -12,11 +12,21 @@ use std::path::{Path, PathBuf};
 /// On failure (a full disk, say) the temporary file is removed and `path`
 /// is untouched.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    write_atomic_mode(path, bytes, 0o644)
+}
+
+/// [`write_atomic`] with the new file's permission bits (before the umask):
+/// `0o600` for a secret, which is then never readable by others, not even
+/// for an instant.
+pub fn write_atomic_mode(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
     let tmp = temp_path(path);
+    // A leftover temporary (a crash) may have other permissions: start anew.
+    let _ = std::fs::remove_file(&tmp);
     let written = OpenOptions::new()
         .write(true)
-        .create(true)
-        .truncate(true)
+        .create_new(true)
+        .mode(mode)
         .open(&tmp)
         .and_then(|mut f| {
             f.write_all(bytes)?;
@@ -50,7 +60,7 @@ pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
 
 /// `DIR/.NAME.tmp` beside `path`: hidden, and on the same file system so the
 /// rename is atomic.
-fn temp_path(path: &Path) -> PathBuf {
+pub(crate) fn temp_path(path: &Path) -> PathBuf {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())

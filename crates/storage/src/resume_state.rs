@@ -1,6 +1,6 @@
-use std::fs::{File, OpenOptions};
-use std::io::{self, Read, Write};
-use std::path::{Path, PathBuf};
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::Path;
 
 use metainfo::{Info, Infohash};
 use sha1::{Digest, Sha1};
@@ -163,29 +163,7 @@ impl ResumeState {
     /// written and `fsync`ed, renamed over `path`, then the directory is
     /// `fsync`ed. A crash at any point leaves either the old or the new state.
     pub fn save(&self, path: &Path) -> Result<(), ResumeError> {
-        let tmp = temp_path(path);
-        let bytes = self.encode();
-        let written = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp)
-            .and_then(|mut f| {
-                f.write_all(&bytes)?;
-                f.sync_all()
-            });
-        if let Err(e) = written {
-            let _ = std::fs::remove_file(&tmp); // e.g. disk full: don't leave a partial file behind
-            return Err(io_err("write", &tmp, e));
-        }
-        std::fs::rename(&tmp, path).map_err(|e| io_err("rename", path, e))?;
-        let dir = match path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d,
-            _ => Path::new("."),
-        };
-        File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(|e| io_err("sync directory of", path, e))
+        crate::atomic_file::write_atomic(path, &self.encode()).map_err(|e| io_err("write", path, e))
     }
 
     /// Reads and decodes `path`, with a typed error for every failure.
@@ -237,11 +215,6 @@ impl ResumeState {
 }
 
 /// The temporary file [`ResumeState::save`] writes before renaming.
-pub(crate) fn temp_path(path: &Path) -> PathBuf {
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(".tmp");
-    path.with_file_name(name)
-}
 
 fn io_err(op: &'static str, path: &Path, source: io::Error) -> ResumeError {
     ResumeError::Io {

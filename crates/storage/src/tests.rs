@@ -12,7 +12,7 @@ use proptest::prelude::*;
 use sha1::{Digest, Sha1};
 use tempfile::TempDir;
 
-use crate::resume_state::temp_path;
+use crate::atomic_file::temp_path;
 use crate::*;
 
 /// A torrent over generated data, and a temp dir to put it in.
