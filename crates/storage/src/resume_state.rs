@@ -214,8 +214,6 @@ impl ResumeState {
     }
 }
 
-/// The temporary file [`ResumeState::save`] writes before renaming.
-
 fn io_err(op: &'static str, path: &Path, source: io::Error) -> ResumeError {
     ResumeError::Io {
         op,
