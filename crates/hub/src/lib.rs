@@ -703,3 +703,21 @@ fn watch(layout: &Layout, wake: mpsc::Sender<()>) -> Option<notify::RecommendedW
     }
     Some(w)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_public_url_never_names_an_unspecified_address() {
+        let u = default_public_url("0.0.0.0:6880".parse().unwrap());
+        assert!(!u.contains("0.0.0.0") && u.ends_with(":6880"), "{u}");
+        assert!(Urls::new(&u, 6880).is_ok());
+        let u6 = default_public_url("[::]:6880".parse().unwrap());
+        assert!(!u6.contains("[::]") && u6.ends_with(":6880"), "{u6}");
+        assert_eq!(
+            default_public_url("10.1.2.3:80".parse().unwrap()),
+            "http://10.1.2.3:80"
+        );
+    }
+}
