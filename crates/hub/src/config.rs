@@ -41,6 +41,8 @@ pub struct HubConfig {
     pub super_seed: bool,
     /// Files smaller than this fraction of the piece length are packed, not aligned (0 aligns every file).
     pub pack_below_fraction: f64,
+    /// An agent that has not reported for this long is shown as stale.
+    pub agent_stale_after: HumanDuration,
 }
 
 impl Default for HubConfig {
@@ -59,6 +61,7 @@ impl Default for HubConfig {
             announce_interval: HumanDuration::secs(60),
             super_seed: true,
             pack_below_fraction: 0.25,
+            agent_stale_after: HumanDuration::secs(180),
         }
     }
 }
@@ -106,6 +109,10 @@ pub const DOCS: &[(&str, &str)] = &[
     (
         "super_seed",
         "BEP 16 super-seeding: the origin sends each piece out as few times as possible.",
+    ),
+    (
+        "agent_stale_after",
+        "An agent that has not reported for this long is shown as stale (agents report every minute when idle).",
     ),
     (
         "pack_below_fraction",

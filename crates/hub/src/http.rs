@@ -73,6 +73,13 @@ fn router(shared: Arc<Shared>, cancel: CancellationToken) -> Router {
         .route("/api/releases/{name}", get(release))
         .route("/releases/{name}", get(release_page))
         .route("/webseed/{*path}", get(webseed))
+        .route("/api/agents", get(agents))
+        .route(
+            "/api/agents/report",
+            axum::routing::post(report).layer(axum::extract::DefaultBodyLimit::max(
+                crate::agents::MAX_REPORT_BYTES,
+            )),
+        )
         .route(
             "/api/events",
             get(move || {
@@ -193,6 +200,39 @@ async fn release(State(s): S, Path(name): Path<String>) -> Response {
         }
         None => not_found("published release of that name"),
     }
+}
+
+/// `POST /api/agents/report`: an agent's latest state (JSON, bounded).
+async fn report(State(s): S, body: axum::body::Bytes) -> Response {
+    let parsed = serde_json::from_slice::<crate::agents::AgentReport>(&body)
+        .map_err(|e| crate::agents::ReportError::Invalid(e.to_string()))
+        .and_then(crate::agents::AgentReport::validate);
+    let recorded = parsed.and_then(|r| s.agents.record(r));
+    match recorded {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => {
+            let status = match e {
+                crate::agents::ReportError::Full => StatusCode::SERVICE_UNAVAILABLE,
+                crate::agents::ReportError::Invalid(_) => StatusCode::BAD_REQUEST,
+            };
+            (
+                status,
+                [(header::CONTENT_TYPE, "application/json")],
+                serde_json::json!({ "error": "bad_report", "message": e.to_string() }).to_string(),
+            )
+                .into_response()
+        }
+    }
+}
+
+/// `GET /api/agents`: the latest report of every agent, with staleness.
+async fn agents(State(s): S) -> Response {
+    let stale_after = s.config.agent_stale_after.get();
+    axum::Json(serde_json::json!({
+        "stale_after_secs": stale_after.as_secs(),
+        "agents": s.agents.list(stale_after),
+    }))
+    .into_response()
 }
 
 /// Counts open event streams.

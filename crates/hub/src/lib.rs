@@ -21,6 +21,7 @@
 //! # }
 //! ```
 
+pub mod agents;
 pub mod api;
 mod config;
 mod error;
@@ -148,6 +149,7 @@ pub(crate) struct Shared {
     pub(crate) seeding: Mutex<HashMap<Infohash, TorrentHandle>>,
     pub(crate) events: broadcast::Sender<HubEvent>,
     pub(crate) metrics: metrics::Metrics,
+    pub(crate) agents: agents::Agents,
     pub(crate) started: Instant,
 }
 
@@ -226,6 +228,7 @@ impl Hub {
             seeding: Mutex::new(HashMap::new()),
             events,
             metrics: metrics::Metrics::default(),
+            agents: agents::Agents::default(),
             started: Instant::now(),
         });
 

@@ -115,6 +115,30 @@ pub(crate) fn render(shared: &Shared) -> String {
     for (name, n) in peers {
         let _ = writeln!(o, "anthill_hub_peers{{release=\"{name}\"}} {n}");
     }
+    let newest_ih = view.releases.first().map(|r| r.infohash.to_hex());
+    let (agents, stale, states) = shared
+        .agents
+        .summary(shared.config.agent_stale_after.get(), newest_ih.as_deref());
+    let _ = writeln!(
+        o,
+        "# HELP anthill_hub_agents Agents that have reported.\n# TYPE anthill_hub_agents gauge\nanthill_hub_agents {agents}"
+    );
+    let _ = writeln!(
+        o,
+        "# HELP anthill_hub_agents_stale Agents whose last report is older than agent_stale_after.\n# TYPE anthill_hub_agents_stale gauge\nanthill_hub_agents_stale {stale}"
+    );
+    let _ = writeln!(
+        o,
+        "# HELP anthill_hub_agents_newest_release Agents by their state of the newest release.\n# TYPE anthill_hub_agents_newest_release gauge"
+    );
+    let mut states: Vec<_> = states.into_iter().collect();
+    states.sort();
+    for (state, n) in states {
+        let _ = writeln!(
+            o,
+            "anthill_hub_agents_newest_release{{state=\"{state}\"}} {n}"
+        );
+    }
     o.push_str(&shared.tracker.metrics_text(1000));
     o
 }

@@ -492,3 +492,102 @@ async fn events_announce_publishes_and_the_web_seed_serves_ranges() {
     assert_eq!(get(h.addr, "/releases/live-1", &[]).0, 200);
     h.hub.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn agents_report_and_the_hub_keeps_the_latest_of_each() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut c = config(&tmp.path().join("hub"));
+    c.agent_stale_after = tracker::HumanDuration(Duration::from_secs(3600));
+    let h = start_with(c).await;
+    let src = tmp.path().join("app-1");
+    make_tree(&src, 1);
+    drop_ready(&h.dir, &src);
+    let ih = published(h.addr, "app-1").await["infohash"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let report = |name: &str, state: &str, progress: f64| {
+        serde_json::json!({
+            "name": name, "current": "app-1",
+            "releases": [{"infohash": ih, "name": "app-1", "state": state, "progress": progress,
+                          "from_peers": 900, "from_hub": 100, "hook": {"exit_code": 0, "output_tail": "ok"}}]
+        })
+        .to_string()
+    };
+    assert_eq!(
+        post(
+            h.addr,
+            "/api/agents/report",
+            report("web-01", "downloading", 0.5).as_bytes()
+        )
+        .0,
+        204
+    );
+    assert_eq!(
+        post(
+            h.addr,
+            "/api/agents/report",
+            report("web-02", "installed", 1.0).as_bytes()
+        )
+        .0,
+        204
+    );
+    assert_eq!(
+        post(
+            h.addr,
+            "/api/agents/report",
+            report("web-01", "installed", 1.0).as_bytes()
+        )
+        .0,
+        204
+    );
+    let v = get_json(h.addr, "/api/agents");
+    let agents = v["agents"].as_array().unwrap();
+    assert_eq!(agents.len(), 2);
+    assert_eq!(agents[0]["name"], "web-01");
+    assert_eq!(
+        agents[0]["releases"][0]["state"], "installed",
+        "the latest report wins"
+    );
+    assert_eq!(agents[0]["stale"], false);
+    let (_, _, metrics) = get(h.addr, "/metrics", &[]);
+    let metrics = String::from_utf8(metrics).unwrap();
+    assert!(metrics.contains("anthill_hub_agents 2"), "{metrics}");
+    assert!(
+        metrics.contains("anthill_hub_agents_newest_release{state=\"installed\"} 2"),
+        "{metrics}"
+    );
+    // Hostile reports are refused and change nothing.
+    assert_eq!(post(h.addr, "/api/agents/report", b"{not json").0, 400);
+    assert_eq!(
+        post(
+            h.addr,
+            "/api/agents/report",
+            report("../evil", "installed", 1.0).as_bytes()
+        )
+        .0,
+        400
+    );
+    assert_eq!(
+        post(
+            h.addr,
+            "/api/agents/report",
+            report("web-03", "installed", 7.0).as_bytes()
+        )
+        .0,
+        400
+    );
+    let huge = format!(
+        "{{\"name\":\"big\",\"current\":\"{}\"}}",
+        "x".repeat(100_000)
+    );
+    assert_eq!(post(h.addr, "/api/agents/report", huge.as_bytes()).0, 413);
+    assert_eq!(
+        get_json(h.addr, "/api/agents")["agents"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    h.hub.stop().await.unwrap();
+}
