@@ -133,7 +133,9 @@ impl Picker {
     /// call right after [`Picker::new`].
     pub fn with_pads(mut self, pads: Arc<PadMap>) -> Self {
         if !pads.is_empty() {
-            self.pad_only = (0..self.num_pieces()).map(|p| pads.is_pad_only(p)).collect();
+            self.pad_only = (0..self.num_pieces())
+                .map(|p| pads.is_pad_only(p))
+                .collect();
             self.untouched = self
                 .state
                 .iter()

@@ -357,7 +357,11 @@ fn endgame_starts_with_pad_only_pieces_pending() {
     assert_eq!(reqs.len(), 9);
     assert!(p.in_endgame());
     let dup = p.next_requests(B, all, 100);
-    assert_eq!(dup.len(), 9, "endgame duplicates the same (trimmed) requests");
+    assert_eq!(
+        dup.len(),
+        9,
+        "endgame duplicates the same (trimmed) requests"
+    );
     p.check_invariants();
 }
 
@@ -376,7 +380,10 @@ fn superseed_reveals_pad_only_pieces_last_and_never_waits_for_them() {
             .collect();
         let last = *pending.last().expect("a pending real piece");
         let next = s.piece_uploaded(A, last);
-        assert!(!next.is_empty() || revealed.len() == 6, "stalled at {revealed:?}");
+        assert!(
+            !next.is_empty() || revealed.len() == 6,
+            "stalled at {revealed:?}"
+        );
         revealed.extend(next);
     }
     // Both pad-only pieces come after the four real ones, at once.

@@ -449,7 +449,10 @@ impl Actor {
         });
         // Pieces that are all padding need no peer: zeros, hashed as usual.
         for p in pad_only {
-            let size = self.meta.as_ref().map_or(0, |m| m.info.piece_size(p as usize));
+            let size = self
+                .meta
+                .as_ref()
+                .map_or(0, |m| m.info.piece_size(p as usize));
             if let Some(meta) = self.meta.as_mut() {
                 meta.buffers.insert(p, vec![0; size as usize]);
             }
@@ -1470,7 +1473,8 @@ impl Actor {
     }
 
     fn on_complete(&mut self) {
-        info!("download complete");
+        let content = self.meta.as_ref().map_or(0, |m| m.pads.content_total());
+        info!(downloaded = self.downloaded, content, "download complete");
         self.save_resume_background(true);
         let _ = self.events.send(TorrentEvent::Complete);
         self.completed_announced = true;
@@ -1750,11 +1754,8 @@ impl Actor {
                 // A cancel must repeat the request exactly (the last block of
                 // a torrent is shorter), or the peer ignores it: use what went
                 // on the wire.
-                let reqs: Vec<((u32, u32), wire::BlockRequest)> = p
-                    .outstanding
-                    .drain()
-                    .map(|(k, (_, r))| (k, r))
-                    .collect();
+                let reqs: Vec<((u32, u32), wire::BlockRequest)> =
+                    p.outstanding.drain().map(|(k, (_, r))| (k, r)).collect();
                 for &(_, r) in &reqs {
                     p.outbox.msgs.push(Message::Cancel(r));
                 }

@@ -155,7 +155,9 @@ fn pad_layout() -> Vec<Entry> {
 }
 
 /// Downloads [`pad_layout`] from a [`scripted_seeder`]; returns its log.
-async fn download_padded_from_script(mode: OnPartial) -> (Vec<(usize, wire::BlockRequest)>, Vec<(u64, u64)>, u64) {
+async fn download_padded_from_script(
+    mode: OnPartial,
+) -> (Vec<(usize, wire::BlockRequest)>, Vec<(u64, u64)>, u64) {
     let tmp = tempfile::tempdir().unwrap();
     let src = tmp.path().join("src");
     let piece_len = 64 * 1024;
@@ -185,7 +187,10 @@ async fn download_padded_from_script(mode: OnPartial) -> (Vec<(usize, wire::Bloc
         .unwrap();
     assert_same_data(&m, &src, &out);
     let p = h.progress();
-    assert_eq!((p.bytes_have, p.bytes_total), (content_bytes(&m), content_bytes(&m)));
+    assert_eq!(
+        (p.bytes_have, p.bytes_total),
+        (content_bytes(&m), content_bytes(&m))
+    );
     leecher.shutdown().await;
     let log = log.lock().unwrap().clone();
     (log, pads, m.info().total_length())
@@ -205,12 +210,17 @@ async fn pad_bytes_are_never_requested() {
     let (log, pads, total) = download_padded_from_script(OnPartial::Serve).await;
     assert!(!log.is_empty());
     for (_, r) in &log {
-        assert_eq!(pad_bytes_in(r, &pads), 0, "request {r:?} asks for pad bytes");
+        assert_eq!(
+            pad_bytes_in(r, &pads),
+            0,
+            "request {r:?} asks for pad bytes"
+        );
     }
     // Pieces 3 and 4 are all padding: never asked for at all.
     assert!(log.iter().all(|(_, r)| r.piece.0 != 3 && r.piece.0 != 4));
     assert!(
-        log.iter().any(|(_, r)| is_partial(r, 64 * 1024, total as usize)),
+        log.iter()
+            .any(|(_, r)| is_partial(r, 64 * 1024, total as usize)),
         "expected requests for part of a block"
     );
 }
@@ -224,7 +234,10 @@ async fn falls_back_to_whole_blocks(mode: OnPartial) {
     let partial = |r: &wire::BlockRequest| is_partial(r, pl, total);
     let refused: Vec<wire::BlockRequest> =
         log.iter().map(|(_, r)| *r).filter(|r| partial(r)).collect();
-    assert!(!refused.is_empty(), "{mode:?}: partial requests were never tried");
+    assert!(
+        !refused.is_empty(),
+        "{mode:?}: partial requests were never tried"
+    );
     // The fallback: a refused block asked for again, whole.
     let same_block = |a: &wire::BlockRequest, b: &wire::BlockRequest| {
         a.piece == b.piece && a.offset.0 / (16 * 1024) == b.offset.0 / (16 * 1024)

@@ -67,10 +67,11 @@ impl Args {
         }
         let p = handle.progress();
         eprintln!(
-            "complete: {} ({}) verified in {}",
+            "complete: {} ({}) verified in {}; received {}",
             p.name.clone().unwrap_or_default(),
             human(p.bytes_total),
-            self.output.display()
+            self.output.display(),
+            human(p.downloaded)
         );
         let mut code = ExitCode::SUCCESS;
         if let Some(cmd) = &self.on_complete {
