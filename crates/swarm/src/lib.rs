@@ -36,6 +36,7 @@ pub mod choker;
 mod event;
 pub mod http;
 mod options;
+pub mod pad;
 mod peer;
 pub mod picker;
 pub mod rate;

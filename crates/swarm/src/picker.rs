@@ -13,15 +13,22 @@
 //! - Endgame starts when every missing block is requested: a peer may then
 //!   request blocks already requested from others (at most
 //!   [`ENDGAME_MAX_REQUESTERS`] per block) and the first arrival cancels the rest.
+//! - Pad bytes (BEP 47) are never asked for ([`Picker::with_pads`]): a block
+//!   that is all padding counts as received from the start, a block partly
+//!   in padding is requested for its real bytes only, and a piece that is all
+//!   padding is never claimed; [`Picker::take_pad_only_pieces`] hands those
+//!   to the engine, which hashes them as zeros.
 //!
 //! The picker is sans-IO and deterministic given its seed: the engine feeds
 //! it events and asks for requests.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use crate::rng::Rng;
 use wire::{BlockLength, BlockOffset, BlockRequest, PieceIndex};
 
+use crate::pad::PadMap;
 use crate::{BLOCK_SIZE, PeerSlot};
 
 /// Pieces picked at random before rarest-first takes over.
@@ -92,8 +99,12 @@ pub struct Picker {
     have_count: u32,
     /// Sum of `unrequested` over partials.
     unrequested_blocks: u64,
-    /// Pieces in `PieceState::Missing`.
+    /// Pieces in `PieceState::Missing` that have real bytes to request.
     untouched: u32,
+    /// Where the pad bytes are (empty: none).
+    pads: Arc<PadMap>,
+    /// Pieces that are all padding (empty when the torrent has no pads).
+    pad_only: Vec<bool>,
     rng: Rng,
 }
 
@@ -112,8 +123,57 @@ impl Picker {
             have_count: 0,
             unrequested_blocks: 0,
             untouched: num_pieces,
+            pads: Arc::new(PadMap::default()),
+            pad_only: Vec::new(),
             rng: Rng::new(seed),
         }
+    }
+
+    /// Skips the pad bytes described by `pads` (built from the same torrent);
+    /// call right after [`Picker::new`].
+    pub fn with_pads(mut self, pads: Arc<PadMap>) -> Self {
+        if !pads.is_empty() {
+            self.pad_only = (0..self.num_pieces())
+                .map(|p| pads.is_pad_only(p))
+                .collect();
+            self.untouched = self
+                .state
+                .iter()
+                .zip(&self.pad_only)
+                .filter(|(s, pad)| **s == PieceState::Missing && !**pad)
+                .count() as u32;
+        }
+        self.pads = pads;
+        self
+    }
+
+    fn is_pad_only(&self, p: u32) -> bool {
+        self.pad_only.get(p as usize) == Some(&true)
+    }
+
+    /// Missing pieces that are all padding, now in progress with nothing to
+    /// request: the engine completes each with zeros, hashes it and reports
+    /// [`Picker::piece_verified`] or [`Picker::piece_failed`] as for any piece.
+    pub fn take_pad_only_pieces(&mut self) -> Vec<u32> {
+        let mut out = Vec::new();
+        for p in 0..self.num_pieces() {
+            if self.is_pad_only(p) && self.state[p as usize] == PieceState::Missing {
+                self.state[p as usize] = PieceState::Partial;
+                let blocks = self.blocks_in(p) as usize;
+                self.partials.insert(
+                    p,
+                    Partial {
+                        owner: None,
+                        blocks: vec![Block::Received; blocks],
+                        missing: 0,
+                        unrequested: 0,
+                        contributors: Vec::new(),
+                    },
+                );
+                out.push(p);
+            }
+        }
+        out
     }
 
     /// Number of pieces.
@@ -155,13 +215,34 @@ impl Picker {
         self.piece_size(p).div_ceil(BLOCK_SIZE)
     }
 
-    fn block_request(&self, p: u32, b: u32) -> BlockRequest {
-        let offset = b * BLOCK_SIZE;
-        BlockRequest::new(
+    /// What to request for block `b` of piece `p`: the whole block, or only
+    /// its real bytes when part of it is padding; `None` past the piece's end
+    /// or when the block is all padding.
+    pub fn block_request(&self, p: u32, b: u32) -> Option<BlockRequest> {
+        let (offset, len) = if self.pads.is_empty() {
+            let offset = b.checked_mul(BLOCK_SIZE)?;
+            let size = self.piece_size(p);
+            if offset >= size {
+                return None;
+            }
+            (offset, (size - offset).min(BLOCK_SIZE))
+        } else {
+            self.pads.block_range(p, b)?
+        };
+        Some(BlockRequest::new(
             PieceIndex(p),
             BlockOffset(offset),
-            BlockLength((self.piece_size(p) - offset).min(BLOCK_SIZE)),
-        )
+            BlockLength(len),
+        ))
+    }
+
+    /// The whole block (pad bytes included) that request `r` lies in, for
+    /// peers that answer only whole blocks.
+    pub fn whole_block(&self, r: BlockRequest) -> BlockRequest {
+        let p = r.piece.get();
+        let offset = r.offset.get() / BLOCK_SIZE * BLOCK_SIZE;
+        let len = self.piece_size(p).saturating_sub(offset).min(BLOCK_SIZE);
+        BlockRequest::new(r.piece, BlockOffset(offset), BlockLength(len))
     }
 
     /// Marks pieces we already have on disk (resume); call before any peer event.
@@ -170,7 +251,9 @@ impl Picker {
             if *s == PieceState::Missing {
                 *s = PieceState::Have;
                 self.have_count += 1;
-                self.untouched -= 1;
+                if self.pad_only.get(p as usize) != Some(&true) {
+                    self.untouched -= 1;
+                }
             }
         }
     }
@@ -257,9 +340,7 @@ impl Picker {
                 picked.push(b as u32);
             }
         }
-        for b in picked {
-            out.push(self.block_request(p, b));
-        }
+        out.extend(picked.into_iter().filter_map(|b| self.block_request(p, b)));
     }
 
     /// Picks a piece for `peer` and makes it the owner.
@@ -277,22 +358,29 @@ impl Picker {
             return None;
         }
         let random = self.have_count < RANDOM_FIRST_PIECES;
-        let (state, availability) = (&self.state, &self.availability);
+        let (state, availability, pad_only) = (&self.state, &self.availability, &self.pad_only);
         let p = self.rng.random_min_by_key(state.len(), |i| {
-            (state[i] == PieceState::Missing && has(i as u32))
+            (state[i] == PieceState::Missing && pad_only.get(i) != Some(&true) && has(i as u32))
                 .then(|| if random { 0 } else { availability[i] })
         })? as u32;
-        let blocks = self.blocks_in(p);
+        // Blocks that are all padding are "received" from the start.
+        let blocks: Vec<Block> = (0..self.blocks_in(p))
+            .map(|b| match self.block_request(p, b) {
+                Some(_) => Block::Missing,
+                None => Block::Received,
+            })
+            .collect();
+        let real = blocks.iter().filter(|b| **b == Block::Missing).count() as u32;
         self.state[p as usize] = PieceState::Partial;
         self.untouched -= 1;
-        self.unrequested_blocks += u64::from(blocks);
+        self.unrequested_blocks += u64::from(real);
         self.partials.insert(
             p,
             Partial {
                 owner: Some(peer),
-                blocks: vec![Block::Missing; blocks as usize],
-                missing: blocks,
-                unrequested: blocks,
+                blocks,
+                missing: real,
+                unrequested: real,
                 contributors: Vec::new(),
             },
         );
@@ -330,19 +418,21 @@ impl Picker {
                 }
             }
         }
-        for (p, b) in picked {
-            out.push(self.block_request(p, b));
-        }
+        out.extend(
+            picked
+                .into_iter()
+                .filter_map(|(p, b)| self.block_request(p, b)),
+        );
     }
 
     /// A block arrived from `peer`.
     pub fn block_received(&mut self, peer: PeerSlot, req: BlockRequest) -> BlockOutcome {
         let (piece, offset) = (req.piece.get(), req.offset.get());
-        if offset % BLOCK_SIZE != 0 || piece >= self.num_pieces() {
+        if piece >= self.num_pieces() {
             return BlockOutcome::Unexpected;
         }
         let b = offset / BLOCK_SIZE;
-        if b >= self.blocks_in(piece) || self.block_request(piece, b) != req {
+        if self.block_request(piece, b) != Some(req) {
             return BlockOutcome::Unexpected;
         }
         let Some(partial) = self.partials.get_mut(&piece) else {
@@ -397,7 +487,9 @@ impl Picker {
         match self.drop_partial(p) {
             Some(partial) => {
                 self.state[p as usize] = PieceState::Missing;
-                self.untouched += 1;
+                if !self.is_pad_only(p) {
+                    self.untouched += 1;
+                }
                 partial.contributors
             }
             None => Vec::new(),
@@ -499,7 +591,8 @@ impl Picker {
         let untouched = self
             .state
             .iter()
-            .filter(|s| **s == PieceState::Missing)
+            .enumerate()
+            .filter(|(i, s)| **s == PieceState::Missing && !self.is_pad_only(*i as u32))
             .count() as u32;
         assert_eq!(untouched, self.untouched);
         for list in self.owned.values() {

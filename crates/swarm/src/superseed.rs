@@ -11,6 +11,10 @@
 //! it): the origin's uplink never idles waiting for gossip, which is what
 //! made super-seeding slow to start in measured clients. Agents then trade
 //! the pieces among themselves.
+//!
+//! Pieces that are all padding (BEP 47, [`SuperSeeder::set_pad_only`]) cost a
+//! pad-aware peer nothing: they are revealed last, all at once, and count as
+//! delivered at once, so they never hold a slot of the reveal window.
 
 use std::collections::HashMap;
 
@@ -37,6 +41,8 @@ pub struct SuperSeeder {
     sent: Vec<u32>,
     /// Peers that announced each piece.
     availability: Vec<u32>,
+    /// Pieces that are all padding (revealed last, never pending).
+    pad_only: Vec<bool>,
     peers: HashMap<PeerSlot, PeerView>,
     window: usize,
     rng: Rng,
@@ -48,9 +54,17 @@ impl SuperSeeder {
         Self {
             sent: vec![0; num_pieces as usize],
             availability: vec![0; num_pieces as usize],
+            pad_only: vec![false; num_pieces as usize],
             peers: HashMap::new(),
             window: window.max(1),
             rng: Rng::new(seed),
+        }
+    }
+
+    /// Marks piece `p` as all padding; call before peers join.
+    pub fn set_pad_only(&mut self, p: u32) {
+        if let Some(f) = self.pad_only.get_mut(p as usize) {
+            *f = true;
         }
     }
 
@@ -136,23 +150,26 @@ impl SuperSeeder {
                 break;
             };
             self.sent[p as usize] += 1;
-            view.pending.push(p);
+            if !self.pad_only[p as usize] {
+                view.pending.push(p);
+            }
             view.revealed[p as usize] = true;
             out.push(p);
         }
         out
     }
 
-    /// Least-sent piece the peer lacks and was not yet revealed to it; then rarest; random ties.
+    /// Least-sent piece the peer lacks and was not yet revealed to it; then
+    /// rarest; random ties. Pad-only pieces come after all others.
     fn choose(&mut self, view: &PeerView) -> Option<u32> {
         let n = self.sent.len();
         if n == 0 {
             return None;
         }
-        let (sent, availability) = (&self.sent, &self.availability);
+        let (sent, availability, pad) = (&self.sent, &self.availability, &self.pad_only);
         self.rng
             .random_min_by_key(n, |i| {
-                (!view.has[i] && !view.revealed[i]).then(|| (sent[i], availability[i]))
+                (!view.has[i] && !view.revealed[i]).then(|| (pad[i], sent[i], availability[i]))
             })
             .map(|i| i as u32)
     }

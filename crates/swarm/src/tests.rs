@@ -1,6 +1,9 @@
 use std::collections::{HashMap, VecDeque};
 
+use std::sync::Arc;
+
 use crate::choker::{ChokeMode, Choker};
+use crate::pad::PadMap;
 use crate::picker::{BlockOutcome, ENDGAME_MAX_REQUESTERS, Picker};
 use crate::superseed::SuperSeeder;
 use wire::{BlockLength, BlockOffset, PieceIndex};
@@ -263,6 +266,130 @@ fn superseed_skips_pieces_the_peer_has_and_recycles_on_leave() {
     assert_eq!(r.len(), 4);
     // a HAVE for a pending piece frees the window but there is nothing left to reveal
     assert!(s.peer_has(B, r[0]).is_empty());
+}
+
+/// 4 pieces of 4 blocks: piece 0 is data then pad from 20 000 on, piece 1
+/// is all padding, piece 2 has a pad up to 20 000, piece 3 is data.
+fn padded_picker(seed: u64) -> Picker {
+    let pl = 4 * BLOCK_SIZE;
+    let total = 4 * u64::from(pl);
+    let pads = PadMap::from_pads(
+        u64::from(pl),
+        total,
+        [(20_000, 2 * u64::from(pl) - 20_000 + 20_000)],
+    );
+    Picker::new(4, pl, total, seed).with_pads(Arc::new(pads))
+}
+
+#[test]
+fn pad_bytes_are_never_picked() {
+    for seed in 0..20 {
+        let mut p = padded_picker(seed);
+        p.peer_has_all_of(all);
+        assert_eq!(p.take_pad_only_pieces(), vec![1]);
+        let mut reqs = Vec::new();
+        loop {
+            let r = p.next_requests(A, all, 3);
+            if r.is_empty() {
+                break;
+            }
+            reqs.extend(r);
+            p.check_invariants();
+        }
+        reqs.sort_by_key(|r| (r.piece.0, r.offset.0));
+        assert_eq!(
+            reqs,
+            vec![
+                req(0, 0, BLOCK_SIZE),
+                req(0, BLOCK_SIZE, 20_000 - BLOCK_SIZE),
+                req(2, 20_000, 2 * BLOCK_SIZE - 20_000),
+                req(2, 2 * BLOCK_SIZE, BLOCK_SIZE),
+                req(2, 3 * BLOCK_SIZE, BLOCK_SIZE),
+                req(3, 0, BLOCK_SIZE),
+                req(3, BLOCK_SIZE, BLOCK_SIZE),
+                req(3, 2 * BLOCK_SIZE, BLOCK_SIZE),
+                req(3, 3 * BLOCK_SIZE, BLOCK_SIZE),
+            ],
+            "seed {seed}"
+        );
+        // A whole block where part was asked for is not what was asked for.
+        assert_eq!(
+            p.block_received(A, req(0, BLOCK_SIZE, BLOCK_SIZE)),
+            BlockOutcome::Unexpected
+        );
+        assert_eq!(p.whole_block(reqs[1]), req(0, BLOCK_SIZE, BLOCK_SIZE));
+        assert_eq!(p.whole_block(reqs[2]), req(2, BLOCK_SIZE, BLOCK_SIZE));
+        let mut complete = Vec::new();
+        for r in reqs {
+            if accept(&mut p, A, r) {
+                complete.push(r.piece.0);
+            }
+        }
+        complete.sort_unstable();
+        assert_eq!(complete, vec![0, 2, 3]);
+        for q in [0, 1, 2, 3] {
+            p.piece_verified(q);
+        }
+        assert!(p.is_complete());
+        p.check_invariants();
+    }
+}
+
+#[test]
+fn pad_only_piece_failing_its_hash_is_not_requested_from_peers() {
+    let mut p = padded_picker(1);
+    p.peer_has_all_of(all);
+    assert_eq!(p.take_pad_only_pieces(), vec![1]);
+    assert!(p.piece_failed(1).is_empty());
+    p.check_invariants();
+    let reqs = p.next_requests(A, all, 100);
+    assert!(reqs.iter().all(|r| r.piece.0 != 1));
+    // and the next call hands it out again, to be zero-filled and hashed
+    assert_eq!(p.take_pad_only_pieces(), vec![1]);
+}
+
+#[test]
+fn endgame_starts_with_pad_only_pieces_pending() {
+    let mut p = padded_picker(2);
+    p.peer_has_all_of(all);
+    let _ = p.take_pad_only_pieces();
+    let reqs = p.next_requests(A, all, 100);
+    assert_eq!(reqs.len(), 9);
+    assert!(p.in_endgame());
+    let dup = p.next_requests(B, all, 100);
+    assert_eq!(
+        dup.len(),
+        9,
+        "endgame duplicates the same (trimmed) requests"
+    );
+    p.check_invariants();
+}
+
+#[test]
+fn superseed_reveals_pad_only_pieces_last_and_never_waits_for_them() {
+    let mut s = SuperSeeder::new(6, 2, 5);
+    s.set_pad_only(1);
+    s.set_pad_only(4);
+    let mut revealed = s.peer_joined(A, |_| false);
+    assert_eq!(revealed.len(), 2);
+    while revealed.len() < 6 {
+        let pending: Vec<u32> = revealed
+            .iter()
+            .copied()
+            .filter(|&q| q != 1 && q != 4)
+            .collect();
+        let last = *pending.last().expect("a pending real piece");
+        let next = s.piece_uploaded(A, last);
+        assert!(
+            !next.is_empty() || revealed.len() == 6,
+            "stalled at {revealed:?}"
+        );
+        revealed.extend(next);
+    }
+    // Both pad-only pieces come after the four real ones, at once.
+    let mut tail = revealed[4..].to_vec();
+    tail.sort_unstable();
+    assert_eq!(tail, vec![1, 4], "reveal order {revealed:?}");
 }
 
 #[test]

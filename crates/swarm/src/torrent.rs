@@ -29,6 +29,7 @@ use wire::{
 
 use crate::choker::{ChokeChange, Choker};
 use crate::event::{Connected, Event, PeerCmd, TorrentCmd};
+use crate::pad::PadMap;
 use crate::picker::{BlockOutcome, Picker};
 use crate::rate::RateLimiter;
 use crate::session::SessionShared;
@@ -53,6 +54,15 @@ const MAX_UNREQUESTED: u32 = 32;
 const REVEAL_WINDOW: usize = 2;
 /// HAVEs remembered per peer before the metadata is known.
 const MAX_EARLY_HAVES: usize = 100_000;
+/// A request for part of a block still unanswered this long after the peer
+/// answered a later one means the peer ignores such requests.
+const PARTIAL_IGNORED: Duration = Duration::from_secs(5);
+
+/// Key of a request in `PeerState::outstanding`: piece and block index (a
+/// request for part of a block and for the whole block share it).
+fn block_key(r: &wire::BlockRequest) -> (u32, u32) {
+    (r.piece.0, r.offset.0 / BLOCK_SIZE)
+}
 
 /// Where a torrent's data comes from and goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,9 +101,9 @@ pub struct TorrentProgress {
     pub pieces_have: u32,
     /// Pieces in the torrent (0 until the metadata is known).
     pub pieces_total: u32,
-    /// Bytes of verified pieces.
+    /// Real bytes of verified pieces (BEP 47 pad bytes not counted).
     pub bytes_have: u64,
-    /// Torrent size (0 until known).
+    /// Size of the torrent's real data, pad bytes not counted (0 until known).
     pub bytes_total: u64,
     /// Payload bytes received from peers in this session.
     pub downloaded: u64,
@@ -185,6 +195,10 @@ struct Meta {
     /// Records verified pieces and saves the resume state (storage crate).
     resume: Arc<ResumeWriter>,
     picker: Picker,
+    /// Where the pad bytes are; shared with the picker.
+    pads: Arc<PadMap>,
+    /// Real bytes of the pieces in `have`.
+    content_have: u64,
     have: Bitfield,
     superseed: Option<SuperSeeder>,
     /// Pieces being assembled, by index.
@@ -225,10 +239,18 @@ struct PeerState {
     am_interested: bool,
     peer_choking: bool,
     peer_interested: bool,
-    /// Our requests: (piece, offset) -> (sent at, length).
-    outstanding: HashMap<(u32, u32), (Instant, u32)>,
-    /// Requests we cancelled; their blocks may still arrive.
+    /// Our requests by (piece, block index): when sent, and exactly what
+    /// went on the wire (the picker's request, or its whole block).
+    outstanding: HashMap<(u32, u32), (Instant, wire::BlockRequest)>,
+    /// Requests we cancelled, by (piece, block index); their blocks may still arrive.
     cancelled: HashSet<(u32, u32)>,
+    /// Ask this peer for whole blocks, pad bytes included: it refused,
+    /// ignored or hung up on a request for part of a block.
+    whole_blocks: bool,
+    /// The peer answered a request for part of a block (no fallback needed).
+    partial_ok: bool,
+    /// Send time of the latest-sent request the peer answered.
+    last_answered_sent: Option<Instant>,
     depth: usize,
     allowed_fast: HashSet<u32>,
     /// Blocks handed to the writer and not yet reported sent.
@@ -298,6 +320,8 @@ pub(crate) struct Actor {
     banned_addrs: HashSet<SocketAddr>,
     banned_ids: HashSet<PeerId>,
     strikes: HashMap<SocketAddr, u32>,
+    /// Addresses that hung up on a request for part of a block.
+    whole_block_addrs: HashSet<SocketAddr>,
     metadata: Option<MetadataAssembler>,
     metadata_inflight: HashMap<u32, (PeerSlot, Instant)>,
     paused: bool,
@@ -350,6 +374,7 @@ impl Actor {
             banned_addrs: HashSet::new(),
             banned_ids: HashSet::new(),
             strikes: HashMap::new(),
+            whole_block_addrs: HashSet::new(),
             metadata: None,
             metadata_inflight: HashMap::new(),
             paused: false,
@@ -386,16 +411,26 @@ impl Actor {
         let info = Arc::clone(&l.info);
         let n = u32::try_from(info.num_pieces()).unwrap_or(u32::MAX);
         let piece_len = u32::try_from(info.piece_length()).unwrap_or(u32::MAX);
-        let mut picker = Picker::new(n, piece_len, info.total_length(), self.rng.next_u64());
+        let pads = Arc::new(PadMap::new(&info));
+        let mut picker = Picker::new(n, piece_len, info.total_length(), self.rng.next_u64())
+            .with_pads(Arc::clone(&pads));
         let mut have = Bitfield::new(n);
+        let mut content_have = 0;
         for (i, h) in l.have.iter().enumerate() {
             if *h {
                 picker.set_have(i as u32);
                 let _ = have.set(PieceIndex(i as u32));
+                content_have += u64::from(pads.content_len(i as u32));
             }
         }
-        let superseed = (self.super_seed && have.is_full())
-            .then(|| SuperSeeder::new(n, REVEAL_WINDOW, self.rng.next_u64()));
+        let superseed = (self.super_seed && have.is_full()).then(|| {
+            let mut ss = SuperSeeder::new(n, REVEAL_WINDOW, self.rng.next_u64());
+            for p in (0..n).filter(|&p| pads.is_pad_only(p)) {
+                ss.set_pad_only(p);
+            }
+            ss
+        });
+        let pad_only = picker.take_pad_only_pieces();
         self.name = Some(info.name().to_string());
         let _ = self.shared.store.set(l.store.clone() as Arc<dyn Storage>);
         self.shared.piece_count.store(n, Ordering::Relaxed);
@@ -405,11 +440,24 @@ impl Actor {
             store: l.store,
             resume: l.resume,
             picker,
+            pads,
+            content_have,
             have,
             superseed,
             buffers: HashMap::new(),
             spare: Vec::new(),
         });
+        // Pieces that are all padding need no peer: zeros, hashed as usual.
+        for p in pad_only {
+            let size = self
+                .meta
+                .as_ref()
+                .map_or(0, |m| m.info.piece_size(p as usize));
+            if let Some(meta) = self.meta.as_mut() {
+                meta.buffers.insert(p, vec![0; size as usize]);
+            }
+            self.start_verify(p);
+        }
         // Peers that connected before the metadata: parse what they sent.
         let slots: Vec<PeerSlot> = self.peers.keys().copied().collect();
         for slot in slots {
@@ -556,8 +604,23 @@ impl Actor {
             Event::Messages(slot, msgs) => self.on_messages(slot, msgs).await,
             Event::Uploaded(slot, reqs) => self.on_uploaded(slot, &reqs),
             Event::Gone(slot, reason) => {
-                if self.peers.contains_key(&slot) {
+                if let Some(p) = self.peers.get(&slot) {
                     debug!(slot = slot.0, %reason, "peer gone");
+                    // It may have hung up on a request for part of a block:
+                    // ask it for whole blocks if it comes back.
+                    if !p.partial_ok && !p.whole_blocks {
+                        if let Some(meta) = self.meta.as_ref() {
+                            let partial = p
+                                .outstanding
+                                .values()
+                                .any(|(_, r)| meta.picker.whole_block(*r) != *r);
+                            if partial {
+                                debug!(peer = %p.addr, "peer left with partial-block requests pending; whole blocks from now on");
+                                self.whole_block_addrs.insert(p.addr);
+                                self.whole_block_addrs.extend(p.listen_addr());
+                            }
+                        }
+                    }
                     self.remove_peer(slot, false);
                 }
             }
@@ -744,6 +807,9 @@ impl Actor {
             peer_interested: false,
             outstanding: HashMap::new(),
             cancelled: HashSet::new(),
+            whole_blocks: self.whole_block_addrs.contains(&addr),
+            partial_ok: false,
+            last_answered_sent: None,
             depth: MIN_DEPTH,
             allowed_fast: HashSet::new(),
             serving: 0,
@@ -975,8 +1041,20 @@ impl Actor {
                 let Some(p) = self.peers.get_mut(&slot) else {
                     return;
                 };
-                if p.outstanding.remove(&(r.piece.0, r.offset.0)).is_some() {
+                let key = block_key(&r);
+                if p.outstanding.get(&key).is_some_and(|(_, w)| *w == r) {
+                    p.outstanding.remove(&key);
                     if let Some(meta) = self.meta.as_mut() {
+                        // Rejecting part of a block while unchoking us: the
+                        // peer may serve only whole blocks (pad bytes and all).
+                        if meta.picker.whole_block(r) != r
+                            && !p.peer_choking
+                            && !p.partial_ok
+                            && !p.whole_blocks
+                        {
+                            debug!(peer = %p.addr, "peer rejected part of a block; whole blocks from now on");
+                            p.whole_blocks = true;
+                        }
                         meta.picker.request_dropped(slot, r);
                     }
                     // Someone else may take it.
@@ -1133,8 +1211,13 @@ impl Actor {
         );
         let now = Instant::now();
         for r in reqs {
-            let key = (r.piece.0, r.offset.0);
-            p.outstanding.insert(key, (now, r.length.0));
+            let r = if p.whole_blocks {
+                meta.picker.whole_block(r)
+            } else {
+                r
+            };
+            let key = block_key(&r);
+            p.outstanding.insert(key, (now, r));
             p.cancelled.remove(&key);
             p.outbox.msgs.push(Message::Request(r));
         }
@@ -1184,11 +1267,14 @@ impl Actor {
             return;
         };
         for r in reqs {
+            // Real bytes only: pad-aware peers never ask for the pad bytes.
             let i = r.piece.0;
-            let size = meta.info.piece_size(i as usize);
+            let real = meta
+                .pads
+                .content_in(i, r.offset.0, r.offset.0.saturating_add(r.length.0));
             let c = p.uploaded_per_piece.entry(i).or_default();
-            *c += u64::from(r.length.0);
-            if *c >= size {
+            *c += u64::from(real);
+            if *c >= u64::from(meta.pads.content_len(i)) {
                 p.uploaded_per_piece.remove(&i);
                 if let Some(ss) = meta.superseed.as_mut() {
                     let reveal = ss.piece_uploaded(slot, i);
@@ -1204,17 +1290,30 @@ impl Actor {
         let Some(p) = self.peers.get_mut(&slot) else {
             return;
         };
-        let key = (piece.index.0, piece.offset.0);
+        let got = piece.block();
+        let key = block_key(&got);
         let len = piece.data.len() as u64;
         self.downloaded += len;
         self.tick_down += len;
         p.down_tick += len;
         let now = Instant::now();
-        match p.outstanding.remove(&key) {
-            Some((sent, _)) => {
+        let asked = match p.outstanding.get(&key) {
+            Some(&(sent, wire)) if wire == got => p.outstanding.remove(&key).map(|_| sent),
+            _ => None,
+        };
+        match asked {
+            Some(sent) => {
                 let lat = now.duration_since(sent);
                 p.min_latency = Some(p.min_latency.map_or(lat, |m| m.min(lat)));
                 p.last_block = now;
+                if p.last_answered_sent.is_none_or(|t| t < sent) {
+                    p.last_answered_sent = Some(sent);
+                }
+                if let Some(m) = self.meta.as_ref() {
+                    if m.picker.whole_block(got) != got {
+                        p.partial_ok = true;
+                    }
+                }
             }
             None => {
                 if !p.cancelled.remove(&key) {
@@ -1231,7 +1330,12 @@ impl Actor {
         let Some(meta) = self.meta.as_mut() else {
             return;
         };
-        let req = piece.block();
+        // What the picker asked for: the block's real bytes. A whole-block
+        // answer carries pad bytes around them, which are dropped (the
+        // buffer's pad ranges are zeros).
+        let Some(req) = meta.picker.block_request(key.0, key.1) else {
+            return;
+        };
         match meta.picker.block_received(slot, req) {
             BlockOutcome::Accepted {
                 piece_complete,
@@ -1239,19 +1343,25 @@ impl Actor {
             } => {
                 let size = meta.info.piece_size(req.piece.as_usize()) as usize;
                 let spare = &mut meta.spare;
+                let pads = &meta.pads;
                 let buf = meta.buffers.entry(req.piece.0).or_insert_with(|| {
                     let mut b = spare.pop().unwrap_or_default();
                     b.resize(size, 0);
+                    // A reused buffer holds an old piece: zero the pad ranges.
+                    for &(a, z) in pads.pads(req.piece.0) {
+                        b[a as usize..z as usize].fill(0);
+                    }
                     b
                 });
                 let off = req.offset.0 as usize;
-                buf[off..off + piece.data.len()].copy_from_slice(&piece.data);
-                for (q, r) in cancel {
+                let from = (req.offset.0 - got.offset.0) as usize;
+                buf[off..off + req.length.as_usize()]
+                    .copy_from_slice(&piece.data[from..from + req.length.as_usize()]);
+                for (q, _) in cancel {
                     if let Some(qp) = self.peers.get_mut(&q) {
-                        let k = (r.piece.0, r.offset.0);
-                        if qp.outstanding.remove(&k).is_some() {
-                            qp.cancelled.insert(k);
-                            qp.outbox.msgs.push(Message::Cancel(r));
+                        if let Some((_, wire)) = qp.outstanding.remove(&key) {
+                            qp.cancelled.insert(key);
+                            qp.outbox.msgs.push(Message::Cancel(wire));
                         }
                     }
                 }
@@ -1305,6 +1415,9 @@ impl Actor {
         match result {
             Ok(true) => {
                 meta.picker.piece_verified(piece);
+                if !meta.have.get(PieceIndex(piece)) {
+                    meta.content_have += u64::from(meta.pads.content_len(piece));
+                }
                 let _ = meta.have.set(PieceIndex(piece));
                 meta.resume.piece_written(PieceIndex(piece));
                 self.resume_dirty = true;
@@ -1360,7 +1473,8 @@ impl Actor {
     }
 
     fn on_complete(&mut self) {
-        info!("download complete");
+        let content = self.meta.as_ref().map_or(0, |m| m.pads.content_total());
+        info!(downloaded = self.downloaded, content, "download complete");
         self.save_resume_background(true);
         let _ = self.events.send(TorrentEvent::Complete);
         self.completed_announced = true;
@@ -1573,6 +1687,7 @@ impl Actor {
         let now = Instant::now();
         let timeout = self.shared.session.options.request_timeout;
         let mut snubbed = Vec::new();
+        let mut ignored = Vec::new();
         // Rates and adaptive pipeline depth.
         for (slot, p) in self.peers.iter_mut() {
             p.down_rate = p.down_rate * 0.6 + p.down_tick as f64 * 0.4;
@@ -1588,24 +1703,61 @@ impl Actor {
             p.depth = target.clamp(MIN_DEPTH, MAX_DEPTH);
             if !p.outstanding.is_empty() && now.duration_since(p.last_block) > timeout {
                 snubbed.push(*slot);
+            } else if !p.partial_ok && !p.whole_blocks {
+                // A request for part of a block left unanswered while the
+                // peer answered later ones (or for as long as a snub): the
+                // peer ignores such requests; ask it for whole blocks.
+                if let Some(meta) = self.meta.as_ref() {
+                    let later = p.last_answered_sent;
+                    let stale: Vec<(u32, u32)> = p
+                        .outstanding
+                        .iter()
+                        .filter(|(_, (sent, r))| {
+                            let age = now.duration_since(*sent);
+                            meta.picker.whole_block(*r) != *r
+                                && (age > timeout
+                                    || (age > PARTIAL_IGNORED && later.is_some_and(|t| t > *sent)))
+                        })
+                        .map(|(k, _)| *k)
+                        .collect();
+                    if !stale.is_empty() {
+                        debug!(peer = %p.addr, "peer ignores requests for part of a block; whole blocks from now on");
+                        p.whole_blocks = true;
+                        for k in stale {
+                            if let Some((_, r)) = p.outstanding.remove(&k) {
+                                p.cancelled.insert(k);
+                                p.outbox.msgs.push(Message::Cancel(r));
+                                ignored.push((*slot, r));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(meta) = self.meta.as_mut() {
+            for (slot, r) in ignored {
+                meta.picker.request_dropped(slot, r);
             }
         }
         for slot in snubbed {
             if let Some(p) = self.peers.get_mut(&slot) {
                 debug!(peer = %p.addr, "peer snubbed us; releasing its requests");
+                let partial = self.meta.as_ref().is_some_and(|m| {
+                    p.outstanding
+                        .values()
+                        .any(|(_, r)| m.picker.whole_block(*r) != *r)
+                });
+                if partial && !p.partial_ok {
+                    // Perhaps because of requests for part of a block.
+                    p.whole_blocks = true;
+                }
                 // A cancel must repeat the request exactly (the last block of
-                // a torrent is shorter), or the peer ignores it.
-                let reqs: Vec<((u32, u32), u32)> = p
-                    .outstanding
-                    .drain()
-                    .map(|(k, (_, len))| (k, len))
-                    .collect();
-                for &((piece, offset), len) in &reqs {
-                    p.outbox.msgs.push(Message::Cancel(wire::BlockRequest::new(
-                        PieceIndex(piece),
-                        wire::BlockOffset(offset),
-                        wire::BlockLength(len),
-                    )));
+                // a torrent is shorter), or the peer ignores it: use what went
+                // on the wire.
+                let reqs: Vec<((u32, u32), wire::BlockRequest)> =
+                    p.outstanding.drain().map(|(k, (_, r))| (k, r)).collect();
+                for &(_, r) in &reqs {
+                    p.outbox.msgs.push(Message::Cancel(r));
                 }
                 p.cancelled.extend(reqs.into_iter().map(|(k, _)| k));
                 p.depth = MIN_DEPTH / 4;
@@ -1735,15 +1887,8 @@ impl Actor {
         if let Some(meta) = self.meta.as_ref() {
             g.pieces_total = meta.have.len();
             g.pieces_have = meta.have.count_ones();
-            g.bytes_total = meta.info.total_length();
-            let n = meta.have.len();
-            let full = u64::from(meta.have.count_ones()) * meta.info.piece_length();
-            // Every piece but the last is piece_length long.
-            g.bytes_have = if n > 0 && meta.have.get(PieceIndex(n - 1)) {
-                full - meta.info.piece_length() + meta.info.piece_size(n as usize - 1)
-            } else {
-                full
-            };
+            g.bytes_total = meta.pads.content_total();
+            g.bytes_have = meta.content_have;
         }
         g.state = if let Some(e) = &self.error {
             TorrentState::Error(e.clone())

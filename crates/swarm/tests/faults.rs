@@ -41,6 +41,233 @@ async fn greet(
     Some(MessageDecoder::with_buffer(buf, DecoderOptions::default()))
 }
 
+/// What [`scripted_seeder`] does with a request for part of a block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OnPartial {
+    Serve,
+    Close,
+    Ignore,
+    Reject,
+}
+
+/// Every request a [`scripted_seeder`] received, with its connection number.
+type RequestLog = Arc<std::sync::Mutex<Vec<(usize, wire::BlockRequest)>>>;
+
+/// True if `r` is not a whole 16 KiB block (or the short last block of its piece).
+fn is_partial(r: &wire::BlockRequest, piece_len: usize, total: usize) -> bool {
+    let piece_size = (total - r.piece.as_usize() * piece_len).min(piece_len);
+    let off = r.offset.0 as usize;
+    off % (16 * 1024) != 0 || r.length.as_usize() != (piece_size - off).min(16 * 1024)
+}
+
+/// A seeder built from the wire codec that answers requests with the
+/// torrent's bytes (`space`: the whole byte space, pads as zeros) and logs
+/// every request; what it does with requests for part of a block is `mode`.
+async fn scripted_seeder(
+    infohash: [u8; 20],
+    piece_len: usize,
+    space: Arc<Vec<u8>>,
+    mode: OnPartial,
+) -> (std::net::SocketAddr, RequestLog) {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let log: RequestLog = Default::default();
+    let log2 = Arc::clone(&log);
+    let pieces = space.len().div_ceil(piece_len) as u32;
+    tokio::spawn(async move {
+        for conn in 0.. {
+            let Ok((mut s, _)) = l.accept().await else {
+                return;
+            };
+            let (log, space) = (Arc::clone(&log2), Arc::clone(&space));
+            tokio::spawn(async move {
+                let fast = mode == OnPartial::Reject;
+                let mut buf = BytesMut::new();
+                let mut hp = HandshakeParser::new();
+                while hp.decode(&mut buf).unwrap().is_none() {
+                    if s.read_buf(&mut buf).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                }
+                let mut out = BytesMut::new();
+                let id = PeerId(*b"-XX0001-scriptedseed");
+                let reserved = Reserved::NONE.with_fast(fast);
+                Handshake::new(reserved, wire::Infohash(infohash), id).encode(&mut out);
+                Bitfield::full(pieces).to_message().encode(&mut out);
+                Message::Unchoke.encode(&mut out);
+                if s.write_all(&out).await.is_err() {
+                    return;
+                }
+                let mut dec = MessageDecoder::with_buffer(buf, DecoderOptions::default());
+                loop {
+                    let mut out = BytesMut::new();
+                    while let Ok(Some(m)) = dec.next_message() {
+                        let Message::Request(r) = m else { continue };
+                        log.lock().unwrap().push((conn, r));
+                        if is_partial(&r, piece_len, space.len()) {
+                            match mode {
+                                OnPartial::Serve => {}
+                                OnPartial::Close => return,
+                                OnPartial::Ignore => continue,
+                                OnPartial::Reject => {
+                                    Message::RejectRequest(r).encode(&mut out);
+                                    continue;
+                                }
+                            }
+                        }
+                        let start = r.piece.as_usize() * piece_len + r.offset.0 as usize;
+                        let data = space[start..start + r.length.as_usize()].to_vec();
+                        let p = Piece {
+                            index: r.piece,
+                            offset: r.offset,
+                            data: data.into(),
+                        };
+                        Message::Piece(p).encode(&mut out);
+                    }
+                    if !out.is_empty() && s.write_all(&out).await.is_err() {
+                        return;
+                    }
+                    if s.read_buf(dec.buffer_mut()).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (addr, log)
+}
+
+/// Files and pads with every case: a block partly in a pad, blocks wholly
+/// in pads, a piece that is all padding, a piece split by a pad mid-block.
+fn pad_layout() -> Vec<Entry> {
+    const PL: usize = 64 * 1024;
+    vec![
+        Entry::File("a.bin".into(), 20_000),
+        Entry::Pad(PL - 20_000),
+        Entry::File("b.bin".into(), PL + 40_000),
+        // pieces 3 and 4 are all padding
+        Entry::Pad(PL - 40_000 + 2 * PL),
+        Entry::File("c.bin".into(), 5000),
+        // a pad ending mid-block: d.bin starts 10 000 bytes into a block
+        Entry::Pad(16 * 1024 + 5000),
+        Entry::File("d/e.bin".into(), 3 * PL + 123),
+    ]
+}
+
+/// Downloads [`pad_layout`] from a [`scripted_seeder`]; returns its log.
+async fn download_padded_from_script(
+    mode: OnPartial,
+) -> (Vec<(usize, wire::BlockRequest)>, Vec<(u64, u64)>, u64) {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    let piece_len = 64 * 1024;
+    let (m, space) = padded_torrent(&src, "padded", &pad_layout(), piece_len, 5);
+    let pads: Vec<(u64, u64)> = m
+        .info()
+        .files()
+        .iter()
+        .filter(|f| f.is_pad())
+        .map(|f| (f.offset, f.end()))
+        .collect();
+    assert!(
+        (0..m.info().num_pieces() as u64).any(|p| pads
+            .iter()
+            .any(|&(a, z)| a <= p * piece_len as u64 && z >= (p + 1) * piece_len as u64)),
+        "the layout must have a piece that is all padding"
+    );
+    let (seeder, log) = scripted_seeder(m.infohash().0, piece_len, Arc::new(space), mode).await;
+    let leecher = session().await;
+    let out = tmp.path().join("out");
+    let mut add = AddTorrent::download(TorrentSource::Metainfo(Box::new(m.clone())), &out);
+    add.peers = vec![seeder];
+    let h = leecher.add_torrent(add).await.unwrap();
+    tokio::time::timeout(deadline(), h.wait_complete())
+        .await
+        .unwrap_or_else(|_| panic!("{mode:?}: timed out; requests {:?}", log.lock().unwrap()))
+        .unwrap();
+    assert_same_data(&m, &src, &out);
+    let p = h.progress();
+    assert_eq!(
+        (p.bytes_have, p.bytes_total),
+        (content_bytes(&m), content_bytes(&m))
+    );
+    leecher.shutdown().await;
+    let log = log.lock().unwrap().clone();
+    (log, pads, m.info().total_length())
+}
+
+/// Bytes of request `r` that lie in a pad range.
+fn pad_bytes_in(r: &wire::BlockRequest, pads: &[(u64, u64)]) -> u64 {
+    let a = r.piece.0 as u64 * 64 * 1024 + u64::from(r.offset.0);
+    let z = a + u64::from(r.length.0);
+    pads.iter()
+        .map(|&(pa, pz)| pz.min(z).saturating_sub(pa.max(a)))
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pad_bytes_are_never_requested() {
+    let (log, pads, total) = download_padded_from_script(OnPartial::Serve).await;
+    assert!(!log.is_empty());
+    for (_, r) in &log {
+        assert_eq!(
+            pad_bytes_in(r, &pads),
+            0,
+            "request {r:?} asks for pad bytes"
+        );
+    }
+    // Pieces 3 and 4 are all padding: never asked for at all.
+    assert!(log.iter().all(|(_, r)| r.piece.0 != 3 && r.piece.0 != 4));
+    assert!(
+        log.iter()
+            .any(|(_, r)| is_partial(r, 64 * 1024, total as usize)),
+        "expected requests for part of a block"
+    );
+}
+
+/// A peer that cannot do partial requests gets whole blocks instead, and
+/// the download still completes.
+async fn falls_back_to_whole_blocks(mode: OnPartial) {
+    let (log, _, total) = download_padded_from_script(mode).await;
+    let total = total as usize;
+    let pl = 64 * 1024;
+    let partial = |r: &wire::BlockRequest| is_partial(r, pl, total);
+    let refused: Vec<wire::BlockRequest> =
+        log.iter().map(|(_, r)| *r).filter(|r| partial(r)).collect();
+    assert!(
+        !refused.is_empty(),
+        "{mode:?}: partial requests were never tried"
+    );
+    // The fallback: a refused block asked for again, whole.
+    let same_block = |a: &wire::BlockRequest, b: &wire::BlockRequest| {
+        a.piece == b.piece && a.offset.0 / (16 * 1024) == b.offset.0 / (16 * 1024)
+    };
+    let fallback = log
+        .iter()
+        .position(|(_, r)| !partial(r) && refused.iter().any(|q| same_block(q, r)))
+        .unwrap_or_else(|| panic!("{mode:?}: no refused block was asked for whole: {log:?}"));
+    let after: Vec<_> = log[fallback..].iter().filter(|(_, r)| partial(r)).collect();
+    assert!(
+        after.is_empty(),
+        "{mode:?}: partial requests after falling back to whole blocks: {after:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_closing_on_partial_requests_gets_whole_blocks() {
+    falls_back_to_whole_blocks(OnPartial::Close).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_ignoring_partial_requests_gets_whole_blocks() {
+    falls_back_to_whole_blocks(OnPartial::Ignore).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_rejecting_partial_requests_gets_whole_blocks() {
+    falls_back_to_whole_blocks(OnPartial::Reject).await;
+}
+
 /// A peer built from the wire codec that claims every piece and answers
 /// every request with garbage. Counts the connections it accepted.
 async fn corrupt_peer(infohash: [u8; 20], pieces: u32) -> (std::net::SocketAddr, Arc<AtomicUsize>) {

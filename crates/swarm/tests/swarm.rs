@@ -120,6 +120,78 @@ async fn three_thousand_small_files() {
     seeder.shutdown().await;
 }
 
+/// A few hundred small files (and a few larger ones), as `torrent create`
+/// aligns them: most of the padded byte space is pad files.
+fn many_small_files() -> Vec<(String, usize)> {
+    (0..400)
+        .map(|i| {
+            let len = if i % 97 == 5 {
+                300_000 + i * 11
+            } else {
+                100 + (i * 7919) % 30_000
+            };
+            (format!("d{}/f{i}.bin", i % 9), len)
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aligned_small_files_move_no_pad_bytes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    let m = aligned_multi_file(&src, "aligned", &many_small_files(), 64 * 1024, 21);
+    let content = content_bytes(&m);
+    let padded = m.info().total_length();
+    assert!(
+        padded > 2 * content,
+        "test layout should be mostly padding: {content} of {padded} bytes"
+    );
+    // The origin super-seeds (the default): it must count the real bytes of
+    // a piece as delivered, or it never reveals the next piece.
+    let seeder = session().await;
+    let sh = seeder
+        .add_torrent(AddTorrent::seed(m.clone(), &src))
+        .await
+        .unwrap();
+    let leecher = session().await;
+    let out = tmp.path().join("out");
+    let mut add = AddTorrent::download(TorrentSource::Metainfo(Box::new(m.clone())), &out);
+    add.peers.push(addr(&seeder));
+    let h = leecher.add_torrent(add).await.unwrap();
+    tokio::time::timeout(deadline(), h.wait_complete())
+        .await
+        .expect("timed out")
+        .unwrap();
+    assert_same_data(&m, &src, &out);
+    assert!(
+        !out.join("aligned/.pad").exists(),
+        "pad files must not be written"
+    );
+    let p = h.progress();
+    eprintln!(
+        "content {content} B, padded {padded} B, received {} B ({:.3}x content)",
+        p.downloaded,
+        p.downloaded as f64 / content as f64
+    );
+    assert!(
+        p.downloaded * 100 <= content * 103,
+        "received {} payload bytes for {content} bytes of content",
+        p.downloaded
+    );
+    let up = sh.progress().uploaded;
+    assert!(
+        up * 100 <= content * 103,
+        "the seeder sent {up} payload bytes for {content} bytes of content"
+    );
+    // Progress counts real bytes only, on both sides.
+    assert_eq!((p.bytes_have, p.bytes_total), (content, content));
+    assert_eq!(p.pieces_have, p.pieces_total);
+    let s = sh.progress();
+    assert_eq!((s.bytes_have, s.bytes_total), (content, content));
+    leecher.shutdown().await;
+    seeder.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leechers_find_each_other_through_pex() {
     use std::time::Duration;
@@ -178,15 +250,26 @@ async fn leechers_find_each_other_through_pex() {
 
 /// A tiny HTTP/1.1 file server with Range support, for the web seed test.
 async fn http_file_server(root: std::path::PathBuf) -> std::net::SocketAddr {
+    http_file_server_counting(root).await.0
+}
+
+/// Body bytes a [`http_file_server_counting`] sent, and the paths it had no file for.
+type ServedLog = std::sync::Arc<std::sync::Mutex<(u64, Vec<String>)>>;
+
+/// [`http_file_server`] that also logs what it served.
+async fn http_file_server_counting(root: std::path::PathBuf) -> (std::net::SocketAddr, ServedLog) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = l.local_addr().unwrap();
+    let log: ServedLog = Default::default();
+    let log2 = std::sync::Arc::clone(&log);
     tokio::spawn(async move {
         loop {
             let Ok((mut s, _)) = l.accept().await else {
                 return;
             };
             let root = root.clone();
+            let log = std::sync::Arc::clone(&log2);
             tokio::spawn(async move {
                 let mut buf = Vec::new();
                 while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
@@ -198,8 +281,13 @@ async fn http_file_server(root: std::path::PathBuf) -> std::net::SocketAddr {
                 }
                 let head = String::from_utf8_lossy(&buf).to_string();
                 let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
-                let data =
-                    std::fs::read(root.join(path.trim_start_matches('/'))).unwrap_or_default();
+                let data = match std::fs::read(root.join(path.trim_start_matches('/'))) {
+                    Ok(d) => d,
+                    Err(_) => {
+                        log.lock().unwrap().1.push(path.clone());
+                        Vec::new()
+                    }
+                };
                 let range = head
                     .lines()
                     .find_map(|l| l.strip_prefix("Range: bytes=").map(str::to_string));
@@ -215,12 +303,13 @@ async fn http_file_server(root: std::path::PathBuf) -> std::net::SocketAddr {
                     "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
                     body.len()
                 );
+                log.lock().unwrap().0 += body.len() as u64;
                 let _ = s.write_all(resp.as_bytes()).await;
                 let _ = s.write_all(&body).await;
             });
         }
     });
-    addr
+    (addr, log)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -249,6 +338,46 @@ async fn web_seed_is_used_when_no_peer_delivers() {
         .expect("timed out")
         .unwrap();
     assert_same_data(&m, &src, &out);
+    leecher.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn web_seed_fetches_no_pad_ranges() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    let files: Vec<(String, usize)> = many_small_files().into_iter().take(60).collect();
+    let m = aligned_multi_file(&src, "wsa", &files, 64 * 1024, 17);
+    let content = content_bytes(&m);
+    let (http, log) = http_file_server_counting(src.clone()).await;
+    let m = metainfo::Metainfo::from_bytes(
+        &m.with_web_seeds(vec![format!("http://{http}/")]).to_bytes(),
+    )
+    .unwrap();
+    let leecher = session().await;
+    let out = tmp.path().join("out");
+    let h = leecher
+        .add_torrent(AddTorrent::download(
+            TorrentSource::Metainfo(Box::new(m.clone())),
+            &out,
+        ))
+        .await
+        .unwrap();
+    tokio::time::timeout(deadline(), h.wait_complete())
+        .await
+        .expect("timed out")
+        .unwrap();
+    assert_same_data(&m, &src, &out);
+    let (served, missing) = log.lock().unwrap().clone();
+    assert!(
+        missing.is_empty(),
+        "asked for files that do not exist: {missing:?}"
+    );
+    assert!(
+        served * 100 <= content * 103,
+        "the web seed served {served} bytes for {content} bytes of content"
+    );
+    let p = h.progress();
+    assert_eq!((p.bytes_have, p.bytes_total), (content, content));
     leecher.shutdown().await;
 }
 

@@ -97,10 +97,11 @@ impl Args {
         let p = handle.progress();
         let name = p.name.clone().unwrap_or_default();
         say(&format!(
-            "complete: {} ({}) verified in {}",
+            "complete: {} ({}) verified in {}; received {}",
             Shown(&name),
             Bytes(content.unwrap_or(p.bytes_total)),
-            shown::path(&self.output)
+            shown::path(&self.output),
+            Bytes(p.downloaded)
         ));
         let mut code = ExitCode::SUCCESS;
         if let Some(cmd) = &self.on_complete {

@@ -68,6 +68,82 @@ pub fn multi_file(
     Metainfo::from_bytes(&Metainfo::new(info).to_bytes()).unwrap()
 }
 
+/// One entry of a hand-made layout: a file (path, length) or a pad file.
+pub enum Entry {
+    File(String, usize),
+    Pad(usize),
+}
+
+/// Writes the files of `layout` under `dir/name` (pad files are not
+/// written) and returns their torrent and its whole byte space (pad bytes
+/// as zeros).
+pub fn padded_torrent(
+    dir: &Path,
+    name: &str,
+    layout: &[Entry],
+    piece_len: usize,
+    seed: u64,
+) -> (Metainfo, Vec<u8>) {
+    let mut all = Vec::new();
+    let mut entries = Vec::new();
+    for (i, e) in layout.iter().enumerate() {
+        match e {
+            Entry::Pad(len) => {
+                all.resize(all.len() + len, 0);
+                entries.push(FileEntry::pad(*len as u64));
+            }
+            Entry::File(path, len) => {
+                let bytes = data(*len, seed + i as u64);
+                let p = dir.join(name).join(path);
+                std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+                std::fs::write(&p, &bytes).unwrap();
+                all.extend_from_slice(&bytes);
+                entries.push(FileEntry::new(
+                    path.split('/').map(String::from).collect(),
+                    *len as u64,
+                ));
+            }
+        }
+    }
+    let info = Info::multi(name, piece_len as u64, hashes(&all, piece_len), entries);
+    let m = Metainfo::from_bytes(&Metainfo::new(info).to_bytes()).unwrap();
+    (m, all)
+}
+
+/// Writes files `dir/name/<path>` and returns their torrent, aligned the
+/// way `anthill torrent create` aligns: a BEP 47 pad file before every file
+/// that would not start on a piece boundary (never after the last one).
+pub fn aligned_multi_file(
+    dir: &Path,
+    name: &str,
+    files: &[(String, usize)],
+    piece_len: usize,
+    seed: u64,
+) -> Metainfo {
+    let mut layout = Vec::new();
+    let mut offset = 0;
+    for (path, len) in files {
+        if *len > 0 && offset % piece_len != 0 {
+            let pad = piece_len - offset % piece_len;
+            layout.push(Entry::Pad(pad));
+            offset += pad;
+        }
+        layout.push(Entry::File(path.clone(), *len));
+        offset += len;
+    }
+    padded_torrent(dir, name, &layout, piece_len, seed).0
+}
+
+/// Bytes of real data in `m` (pad files not counted).
+pub fn content_bytes(m: &Metainfo) -> u64 {
+    m.info()
+        .files()
+        .iter()
+        .filter(|f| !f.is_pad())
+        .map(|f| f.length)
+        .sum()
+}
+
 /// Options for a test session on 127.0.0.1, port 0.
 pub fn opts() -> SessionOptions {
     SessionOptions {
