@@ -1709,17 +1709,25 @@ impl Actor {
                 // peer ignores such requests; ask it for whole blocks.
                 if let Some(meta) = self.meta.as_ref() {
                     let later = p.last_answered_sent;
-                    let stale: Vec<(u32, u32)> = p
-                        .outstanding
-                        .iter()
-                        .filter(|(_, (sent, r))| {
-                            let age = now.duration_since(*sent);
-                            meta.picker.whole_block(*r) != *r
-                                && (age > timeout
-                                    || (age > PARTIAL_IGNORED && later.is_some_and(|t| t > *sent)))
-                        })
-                        .map(|(k, _)| *k)
-                        .collect();
+                    let partial = |r: &wire::BlockRequest| meta.picker.whole_block(*r) != *r;
+                    let ignores = p.outstanding.values().any(|(sent, r)| {
+                        let age = now.duration_since(*sent);
+                        partial(r)
+                            && (age > timeout
+                                || (age > PARTIAL_IGNORED && later.is_some_and(|t| t > *sent)))
+                    });
+                    // Once a peer is known to ignore them, every partial
+                    // request still out to it goes back to the picker, the
+                    // younger ones too: it would never answer them either.
+                    let stale: Vec<(u32, u32)> = if ignores {
+                        p.outstanding
+                            .iter()
+                            .filter(|(_, (_, r))| partial(r))
+                            .map(|(k, _)| *k)
+                            .collect()
+                    } else {
+                        Vec::new()
+                    };
                     if !stale.is_empty() {
                         debug!(peer = %p.addr, "peer ignores requests for part of a block; whole blocks from now on");
                         p.whole_blocks = true;
