@@ -75,11 +75,24 @@ pub struct Listeners {
 impl Listeners {
     /// Binds TCP `addr`, then UDP on the same address and port.
     pub fn bind(addr: SocketAddr) -> Result<Self, HubError> {
-        let http = std::net::TcpListener::bind(addr).map_err(|source| HubError::Listen {
+        let err = |source| HubError::Listen {
             protocol: "http",
             addr,
             source,
-        })?;
+        };
+        // A deep accept backlog: a fleet reconnecting at once (a hub
+        // restart) opens thousands of connections in a burst, and an
+        // overflowing queue costs each dropped one a 1 s SYN retry.
+        let s = socket2::Socket::new(
+            socket2::Domain::for_address(addr),
+            socket2::Type::STREAM,
+            Some(socket2::Protocol::TCP),
+        )
+        .map_err(err)?;
+        s.set_reuse_address(true).map_err(err)?;
+        s.bind(&addr.into()).map_err(err)?;
+        s.listen(4096).map_err(err)?;
+        let http: std::net::TcpListener = s.into();
         let bound = http.local_addr().map_err(|source| HubError::Listen {
             protocol: "http",
             addr,
@@ -687,7 +700,17 @@ async fn round(shared: &Arc<Shared>, full: bool) -> Result<(), HubError> {
 /// pipeline; the periodic rescan covers file systems where inotify is silent.
 fn watch(layout: &Layout, wake: mpsc::Sender<()>) -> Option<notify::RecommendedWatcher> {
     use notify::Watcher;
-    let mut w = match notify::recommended_watcher(move |_res: notify::Result<notify::Event>| {
+    let mut w = match notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+        // Opening and reading (our own scans do) is no change: waking on it
+        // would make every scan wake the next one.
+        if let Ok(ev) = &res
+            && matches!(
+                ev.kind,
+                notify::EventKind::Access(_) | notify::EventKind::Other
+            )
+        {
+            return;
+        }
         let _ = wake.try_send(());
     }) {
         Ok(w) => w,

@@ -338,3 +338,29 @@ kill -TERM $PID; wait $PID; echo "HUB=$?"
         "--copy keeps the originals"
     );
 }
+
+/// CPU time (user + system, in clock ticks) a process has used so far.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the command name, which is in parentheses.
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
+}
+
+/// Regression: the hub's own scans of incoming/ (opening the directory)
+/// woke its file watcher, which started the next scan: an idle hub used a
+/// whole core. Idle, it must use next to nothing.
+#[test]
+fn an_idle_hub_does_not_spin() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (proc, _) = start_hub(&tmp.path().join("hub"));
+    let src = tmp.path().join("idle-1");
+    release_tree(&src, 4);
+    anthill(tmp.path(), ["publish", "idle-1", "--hub", "hub"]).expect(0);
+    let before = cpu_ticks(proc.0.id());
+    std::thread::sleep(Duration::from_secs(5));
+    let used = cpu_ticks(proc.0.id()) - before;
+    // A busy loop burns ~500 ticks in 5 s; an idle hub wakes a few times a second.
+    assert!(used < 100, "an idle hub used {used} ticks of CPU in 5 s");
+}

@@ -45,8 +45,8 @@ struct Stats {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    // Both ends need a file descriptor per connection (children inherit it).
-    let want = (args.agents as u64) * 2 + 1024;
+    // Each side needs a file descriptor per stream (the hub inherits this).
+    let want = args.agents as u64 + 1024;
     let lim = rustix::process::getrlimit(rustix::process::Resource::Nofile);
     let max = lim.maximum.unwrap_or(u64::MAX).max(want);
     rustix::process::setrlimit(
