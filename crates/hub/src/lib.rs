@@ -249,6 +249,7 @@ impl Hub {
         for r in published.iter().rev() {
             seed(&shared, r).await;
         }
+        set_served(&shared, published.iter().map(|r| r.seq).max().unwrap_or(0)).await?;
 
         let cancel = CancellationToken::new();
         let failed = CancellationToken::new();
@@ -576,6 +577,17 @@ async fn seed(shared: &Arc<Shared>, r: &ReleaseRecord) {
     }
 }
 
+/// Records that the releases up to `seq` are in the view and seeded.
+async fn set_served(shared: &Arc<Shared>, seq: u64) -> Result<(), HubError> {
+    let s = Arc::clone(shared);
+    blocking(move || {
+        let p = s.publisher.lock().unwrap_or_else(|e| e.into_inner());
+        p.store().set_served_seq(seq)?;
+        Ok(())
+    })
+    .await
+}
+
 /// Watches `incoming/` and `torrents/` and runs the pipeline: each round
 /// scans, publishes what settled, retires what is past `keep`, rewrites
 /// `public/`, then updates the seeder, the tracker and the event stream.
@@ -642,10 +654,12 @@ async fn round(shared: &Arc<Shared>, full: bool) -> Result<(), HubError> {
         }
         let _ = shared.events.send(HubEvent::FeedChanged);
     }
+    let mut served = None;
     for o in outcomes {
         match o {
             Outcome::Published(record, _) => {
                 seed(shared, &record).await;
+                served = served.max(Some(record.seq));
                 shared.metrics.published();
                 let view = api::ReleaseView::new(&record, &shared.urls, None);
                 let _ = shared.events.send(HubEvent::Published(view));
@@ -655,6 +669,9 @@ async fn round(shared: &Arc<Shared>, full: bool) -> Result<(), HubError> {
                 let _ = shared.events.send(HubEvent::Rejected(r));
             }
         }
+    }
+    if let Some(seq) = served {
+        set_served(shared, seq).await?;
     }
     for r in retired {
         let handle = shared

@@ -2,6 +2,7 @@
 //! One test binary (see `[[test]]` in Cargo.toml); one module per area.
 
 mod engine;
+mod hub_interop;
 mod interop;
 mod peer_interop;
 mod safety;
