@@ -310,6 +310,20 @@ fn api_release(hub: &Hub, name: &str) -> serde_json::Value {
         .clone()
 }
 
+/// Prints (not asserts: either source is fine) how much of `name` the hub's
+/// seeder sent over BitTorrent; the rest came from the web seed.
+fn report_sources(hub: &Hub, ns: Option<&Netns>, name: &str, client: &str) {
+    let url = format!("{}/api/releases/{name}", hub.url);
+    let r: serde_json::Value = curl(ns, &[&url])
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    eprintln!(
+        "{client}: {} of {} bytes of {name} came from the hub's BitTorrent seeder",
+        r["seeding"]["uploaded"], r["total_size"]
+    );
+}
+
 // ---------------------------------------------------------------------------
 // 1. qBittorrent's RSS auto-downloader
 // ---------------------------------------------------------------------------
@@ -505,6 +519,7 @@ fn qbittorrent_rss_auto_downloader_fetches_a_release_from_the_hub() {
         },
     );
     assert_same_tree(&src, &save.join("app-1.0"));
+    report_sources(&hub, Some(&ns), "app-1.0", "qBittorrent");
 }
 
 // ---------------------------------------------------------------------------
@@ -711,8 +726,9 @@ fn minisign_verifies_manifests_and_index() {
 // ---------------------------------------------------------------------------
 
 /// Prints what libtorrent reads from the torrent (JSON line), then downloads
-/// it into argv[2] through the torrent's own trackers and web seed; exits 0
-/// once libtorrent has verified every piece.
+/// it into argv[2] from the peers the torrent's trackers return, with the
+/// web seed removed (on loopback libtorrent would take everything from it);
+/// exits 0 once libtorrent has verified every piece.
 const LT_DOWNLOAD: &str = r#"
 import json, sys, time
 import libtorrent as lt
@@ -729,6 +745,7 @@ print(json.dumps({
     "trackers": [t.url for t in ti.trackers()],
     "web_seeds": [w["url"] for w in ti.web_seeds()],
 }), flush=True)
+ti.set_web_seeds([])
 s = lt.session({"listen_interfaces": "127.0.0.1:0", "enable_dht": False, "enable_lsd": False,
                 "enable_upnp": False, "enable_natpmp": False,
                 "alert_mask": lt.alert.category_t.error_notification})
@@ -862,6 +879,14 @@ fn transmission_and_libtorrent_read_hub_torrents_and_libtorrent_downloads() {
     );
     assert!(rest.iter().any(|l| l.starts_with("complete")), "{rest:?}");
     assert_same_tree(&src, &out.join("app-3.0"));
+    // It all came from the hub's seeder, found through the hub's tracker.
+    let size = api["total_size"].as_u64().unwrap();
+    wait_for(
+        Duration::from_secs(60),
+        "the hub counting what it uploaded",
+        || format!("{}\n{}", api_release(&hub, "app-3.0"), hub.log()),
+        || api_release(&hub, "app-3.0")["seeding"]["uploaded"].as_u64() >= Some(size),
+    );
 }
 
 // ---------------------------------------------------------------------------
