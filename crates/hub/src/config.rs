@@ -171,7 +171,7 @@ mod tests {
         let c = HubConfig::default();
         let text = c.to_toml();
         assert_eq!(HubConfig::from_toml(&text).unwrap(), c);
-        let mut with_url = c.clone();
+        let mut with_url = c;
         with_url.public_url = Some("http://h:1".into());
         assert_eq!(HubConfig::from_toml(&with_url.to_toml()).unwrap(), with_url);
         // every serialized key has a doc line, and every doc names a field

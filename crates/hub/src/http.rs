@@ -217,15 +217,13 @@ fn events(ctx: &Ctx) -> impl IntoResponse + use<> {
     };
     let rx = s.events.subscribe();
     let live = futures_util::stream::unfold((rx, guard), |(mut rx, guard)| async move {
-        loop {
-            match rx.recv().await {
-                Ok(ev) => return Some((to_sse(&ev), (rx, guard))),
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                    let ev = Event::default().event("lagged").data(n.to_string());
-                    return Some((ev, (rx, guard)));
-                }
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+        match rx.recv().await {
+            Ok(ev) => Some((to_sse(&ev), (rx, guard))),
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                let ev = Event::default().event("lagged").data(n.to_string());
+                Some((ev, (rx, guard)))
             }
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => None,
         }
     });
     let stream = futures_util::stream::once(async move { to_sse(&hello) })

@@ -555,7 +555,7 @@ impl Publisher {
         ) {
             if let Ok(old) = ReleaseIndex::from_json(json.as_bytes()) {
                 let mut sorted = entries.clone();
-                sorted.sort_by(|a, b| b.seq.cmp(&a.seq));
+                sorted.sort_by_key(|r| std::cmp::Reverse(r.seq));
                 if old.releases == sorted
                     && now - old.issued_at < 24 * 3600
                     && old.hub == self.key.key_id()

@@ -52,7 +52,7 @@ impl ReleaseIndex {
 
     /// An index of `releases` issued at `now`, valid for a week.
     pub fn new(hub: KeyId, now: i64, mut releases: Vec<IndexEntry>) -> Self {
-        releases.sort_by(|a, b| b.seq.cmp(&a.seq));
+        releases.sort_by_key(|r| std::cmp::Reverse(r.seq));
         Self {
             format: Self::FORMAT,
             hub,

@@ -163,7 +163,7 @@ mod tests {
 
         // Signed by the key, but naming another hub.
         let other = SigningKey::generate().unwrap();
-        let mut m2 = m.clone();
+        let mut m2 = m;
         m2.hub = other.key_id();
         let j2 = m2.to_json();
         let s2 = k.sign(&j2, &m2.trusted_comment()).unwrap();

@@ -416,10 +416,7 @@ fn qbittorrent_rss_auto_downloader_fetches_a_release_from_the_hub() {
             .spawn()
             .expect("cannot start qbittorrent-nox"),
     );
-    let qbt = Qbt {
-        ns: &ns,
-        profile: profile.clone(),
-    };
+    let qbt = Qbt { ns: &ns, profile };
     let context = || {
         format!(
             "--- torrents\n{}\n--- rss items\n{}\n{}\n--- stdout\n{}\n--- hub log\n{}",
@@ -433,7 +430,7 @@ fn qbittorrent_rss_auto_downloader_fetches_a_release_from_the_hub() {
     wait_for(
         Duration::from_secs(60),
         "qBittorrent's WebUI answering",
-        &context,
+        context,
         || qbt.get("app/version").is_ok(),
     );
     let prefs = serde_json::json!({
@@ -473,7 +470,7 @@ fn qbittorrent_rss_auto_downloader_fetches_a_release_from_the_hub() {
     wait_for(
         DOWNLOAD_DEADLINE,
         "qBittorrent reading the release from the feed",
-        &context,
+        context,
         || {
             let items = qbt.get_json("rss/items?withData=true");
             let found = items.as_ref().is_some_and(|i| {
@@ -502,7 +499,7 @@ fn qbittorrent_rss_auto_downloader_fetches_a_release_from_the_hub() {
     wait_for(
         DOWNLOAD_DEADLINE,
         "qBittorrent completing the release",
-        &context,
+        context,
         || {
             qbt.get_json("torrents/info").is_some_and(|list| {
                 list.as_array().is_some_and(|l| {
