@@ -283,15 +283,24 @@ fn to_sse(ev: &HubEvent) -> Event {
 }
 
 /// BEP 19 web seed: `/webseed/NAME[/PATH]` serves `releases/NAME[/PATH]`
-/// with range requests, for published releases only, never hidden paths.
+/// with range requests, for published releases only, never hidden paths;
+/// and the release's BEP 47 pad files `NAME/.pad/N` as N zero bytes.
 async fn webseed(State(s): S, Path(path): Path<String>, req: Request) -> Response {
-    let mut parts = path.split('/');
-    let first = parts.next().unwrap_or("");
-    let published = read_view(&s)
-        .releases
-        .iter()
-        .any(|r| r.name.as_str() == first);
-    if !published || path.split('/').any(|c| c.is_empty() || c.starts_with('.')) {
+    let parts: Vec<&str> = path.split('/').collect();
+    let view = read_view(&s);
+    let Some(release) = view.releases.iter().find(|r| r.name.as_str() == parts[0]) else {
+        return not_found("published file at that path");
+    };
+    if let [_, ".pad", len] = parts.as_slice() {
+        // Our pad files are shorter than a piece; their names are their lengths.
+        return match len.parse::<u64>() {
+            Ok(n) if n > 0 && n < release.piece_length && n.to_string() == *len => {
+                pad_file(n, req.headers())
+            }
+            _ => not_found("published file at that path"),
+        };
+    }
+    if parts.iter().any(|c| c.is_empty() || c.starts_with('.')) {
         return not_found("published file at that path");
     }
     let (mut p, body) = req.into_parts();
@@ -306,6 +315,82 @@ async fn webseed(State(s): S, Path(path): Path<String>, req: Request) -> Respons
         Ok(r) => r.map(Body::new).into_response(),
         Err(e) => match e {},
     }
+}
+
+/// A pad file of `len` zero bytes, with a single byte range if asked.
+/// Clients that do not know BEP 47 (aria2 1.36) fetch pad files from the
+/// web seed like any other file; without them a piece that ends in padding
+/// could not be completed from the web seed.
+fn pad_file(len: u64, headers: &HeaderMap) -> Response {
+    let range = headers
+        .get(header::RANGE)
+        .and_then(|v| v.to_str().ok())
+        .map_or(Ok(None), |v| byte_range(v, len));
+    let (status, start, end) = match range {
+        Ok(None) => (StatusCode::OK, 0, len - 1),
+        Ok(Some((a, b))) => (StatusCode::PARTIAL_CONTENT, a, b),
+        Err(()) => {
+            return (
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                [(header::CONTENT_RANGE, format!("bytes */{len}"))],
+            )
+                .into_response();
+        }
+    };
+    let body = vec![0u8; usize::try_from(end - start + 1).unwrap_or(0)];
+    let mut r = (
+        status,
+        [
+            (header::CONTENT_TYPE, "application/octet-stream".to_string()),
+            (header::ACCEPT_RANGES, "bytes".to_string()),
+        ],
+        body,
+    )
+        .into_response();
+    if status == StatusCode::PARTIAL_CONTENT {
+        if let Ok(v) = HeaderValue::from_str(&format!("bytes {start}-{end}/{len}")) {
+            r.headers_mut().insert(header::CONTENT_RANGE, v);
+        }
+    }
+    r
+}
+
+/// A `Range` header for a body of `len > 0` bytes: `Ok(None)` to send it
+/// whole (no single byte range: RFC 9110 lets a server ignore the header),
+/// `Ok(Some((first, last)))`, or `Err` if it starts past the end.
+fn byte_range(v: &str, len: u64) -> Result<Option<(u64, u64)>, ()> {
+    let Some((a, b)) = v
+        .trim()
+        .strip_prefix("bytes=")
+        .and_then(|s| s.split_once('-'))
+    else {
+        return Ok(None);
+    };
+    let (a, b) = (a.trim(), b.trim());
+    if b.contains(',') || a.contains(',') {
+        return Ok(None);
+    }
+    if a.is_empty() {
+        return match b.parse::<u64>() {
+            Ok(0) => Err(()),
+            Ok(n) => Ok(Some((len.saturating_sub(n), len - 1))),
+            Err(_) => Ok(None),
+        };
+    }
+    let Ok(first) = a.parse::<u64>() else {
+        return Ok(None);
+    };
+    let last = match b {
+        "" => len - 1,
+        b => match b.parse::<u64>() {
+            Ok(l) if l >= first => l.min(len - 1),
+            _ => return Ok(None),
+        },
+    };
+    if first >= len {
+        return Err(());
+    }
+    Ok(Some((first, last)))
 }
 
 /// Files of `public/` (torrents, manifests, signatures, index, public key).
@@ -443,4 +528,23 @@ async fn release_page(State(s): S, Path(name): Path<String>) -> Response {
         n = html(&v.name),
     );
     page(&v.name, &b).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::byte_range;
+
+    #[test]
+    fn byte_ranges_of_a_pad_file() {
+        assert_eq!(byte_range("bytes=0-15", 100), Ok(Some((0, 15))));
+        assert_eq!(byte_range("bytes=90-", 100), Ok(Some((90, 99))));
+        assert_eq!(byte_range("bytes=90-500", 100), Ok(Some((90, 99))));
+        assert_eq!(byte_range("bytes=-10", 100), Ok(Some((90, 99))));
+        assert_eq!(byte_range("bytes=-500", 100), Ok(Some((0, 99))));
+        assert_eq!(byte_range("bytes=100-", 100), Err(()));
+        assert_eq!(byte_range("bytes=-0", 100), Err(()));
+        assert_eq!(byte_range("bytes=0-1,5-6", 100), Ok(None));
+        assert_eq!(byte_range("items=0-1", 100), Ok(None));
+        assert_eq!(byte_range("bytes=5-2", 100), Ok(None));
+    }
 }

@@ -58,10 +58,6 @@ use tracing::{error, info, warn};
 use crate::api::HubEvent;
 use crate::error::io;
 
-/// Database setting: the highest seq whose publish is visible everywhere
-/// (feed, API, events) and seeded.
-pub const ANNOUNCED_SEQ: &str = "announced_seq";
-
 /// The bound sockets of a hub: the HTTP listener and the UDP tracker's
 /// socket on the same port. Tests bind port 0.
 #[derive(Debug)]
@@ -269,6 +265,7 @@ impl Hub {
         for r in published.iter().rev() {
             seed(&shared, r).await;
         }
+        set_served(&shared, published.iter().map(|r| r.seq).max().unwrap_or(0)).await?;
 
         let cancel = CancellationToken::new();
         let failed = CancellationToken::new();
@@ -575,6 +572,17 @@ async fn seed(shared: &Arc<Shared>, r: &ReleaseRecord) {
     }
 }
 
+/// Records that the releases up to `seq` are in the view and seeded.
+async fn set_served(shared: &Arc<Shared>, seq: u64) -> Result<(), HubError> {
+    let s = Arc::clone(shared);
+    blocking(move || {
+        let p = s.publisher.lock().unwrap_or_else(|e| e.into_inner());
+        p.store().set_served_seq(seq)?;
+        Ok(())
+    })
+    .await
+}
+
 /// Watches `incoming/` and `torrents/` and runs the pipeline: each round
 /// scans, publishes what settled, retires what is past `keep`, rewrites
 /// `public/`, then updates the seeder, the tracker and the event stream.
@@ -641,13 +649,13 @@ async fn round(shared: &Arc<Shared>, full: bool) -> Result<(), HubError> {
         }
         let _ = shared.events.send(HubEvent::FeedChanged);
     }
-    let mut newest = None;
+    let mut served = None;
     for o in outcomes {
         match o {
             Outcome::Published(record, _) => {
                 seed(shared, &record).await;
+                served = served.max(Some(record.seq));
                 shared.metrics.published();
-                newest = newest.max(Some(record.seq));
                 let view = api::ReleaseView::new(&record, &shared.urls, None);
                 let _ = shared.events.send(HubEvent::Published(view));
             }
@@ -657,16 +665,10 @@ async fn round(shared: &Arc<Shared>, full: bool) -> Result<(), HubError> {
             }
         }
     }
-    if let Some(seq) = newest {
+    if let Some(seq) = served {
         // `anthill publish` waits for this: the release is in the feed, the
         // API and the event stream, and seeded.
-        let s = Arc::clone(shared);
-        blocking(move || {
-            let p = s.publisher.lock().unwrap_or_else(|e| e.into_inner());
-            p.store().set_meta(ANNOUNCED_SEQ, &seq.to_string())?;
-            Ok(())
-        })
-        .await?;
+        set_served(shared, seq).await?;
     }
     for r in retired {
         let handle = shared

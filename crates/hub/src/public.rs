@@ -202,10 +202,12 @@ impl PublicFiles {
             manifest_url: None,
             signature_url: None,
         }));
-        // Newest first; ties broken by infohash so the order is stable.
+        // Newest first; releases published in the same second by seq, then
+        // by infohash so the order is stable.
         items.sort_by(|a, b| {
             b.published
                 .cmp(&a.published)
+                .then(b.seq.cmp(&a.seq))
                 .then(a.infohash.0.cmp(&b.infohash.0))
         });
         items.truncate(self.settings.max_items.max(1));

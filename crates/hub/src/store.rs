@@ -13,6 +13,9 @@ use metainfo::Infohash;
 use release::ReleaseName;
 use rusqlite::{Connection, OptionalExtension, params};
 
+/// The `meta` key of [`Store::served_seq`].
+const SERVED_SEQ: &str = "served_seq";
+
 /// A database error, with what was being done.
 #[derive(Debug, thiserror::Error)]
 #[error("hub database: cannot {op}: {source}")]
@@ -201,6 +204,21 @@ impl Store {
             )
             .map(drop)
             .map_err(err("write a setting"))
+    }
+
+    /// The newest seq the running hub serves: in its feed and API and
+    /// seeded (0 before the first). `anthill publish` waits for it, since a
+    /// release is recorded as published before it is served.
+    pub fn served_seq(&self) -> Result<u64, StoreError> {
+        Ok(self
+            .meta(SERVED_SEQ)?
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0))
+    }
+
+    /// Records that releases up to `seq` are served.
+    pub fn set_served_seq(&self, seq: u64) -> Result<(), StoreError> {
+        self.set_meta(SERVED_SEQ, &seq.to_string())
     }
 
     /// The state and seq of the release called `name`, if any.

@@ -107,14 +107,13 @@ fn wait(
 ) -> anyhow::Result<ExitCode> {
     let deadline = Instant::now() + timeout;
     loop {
-        let announced: u64 = store
-            .meta(hub::ANNOUNCED_SEQ)?
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
-        if let Some((ReleaseState::Published | ReleaseState::Retired, Some(seq))) =
-            store.state_of(name.as_str())?
-            && announced >= seq
-        {
+        // Recorded as published, then served (in the feed, seeded): wait for both.
+        let done = match store.state_of(name.as_str())? {
+            Some((ReleaseState::Retired, Some(_))) => true,
+            Some((ReleaseState::Published, Some(seq))) => store.served_seq()? >= seq,
+            _ => false,
+        };
+        if done {
             let r = store
                 .release(name.as_str())?
                 .context("the hub recorded the release but it cannot be read")?;

@@ -3,6 +3,7 @@
 
 mod engine;
 mod hub;
+mod hub_interop;
 mod interop;
 mod peer_interop;
 mod safety;
