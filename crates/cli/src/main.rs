@@ -44,6 +44,8 @@ enum Command {
     Publish(cmd::publish::Args),
     /// Make a minisign Ed25519 key pair for a hub and print the public key.
     Keygen(cmd::keygen::Args),
+    /// Follow hub feeds: verify, download, install and seed each new release exactly once.
+    Agent(cmd::agent::Args),
 }
 
 fn main() -> ExitCode {
@@ -58,6 +60,7 @@ fn main() -> ExitCode {
         Command::Hub(a) => a.run(),
         Command::Publish(a) => a.run(),
         Command::Keygen(a) => a.run(),
+        Command::Agent(a) => a.run(),
     };
     match result {
         Ok(code) => code,

@@ -116,7 +116,10 @@ impl PublicFiles {
         let digest = hex::encode(Sha1::digest(
             items
                 .iter()
-                .map(|i| format!("{}|{}|{}\n", i.infohash, i.torrent_url, i.published))
+                .map(|i| {
+                    let ih = i.infohash.map(|h| h.to_hex()).unwrap_or_default();
+                    format!("{ih}|{}|{}\n", i.torrent_url, i.published)
+                })
                 .collect::<String>(),
         ));
         let last_build = match (store.meta("feed_digest")?, store.meta("feed_changed_at")?) {
@@ -165,7 +168,7 @@ impl PublicFiles {
             .iter()
             .map(|r| FeedItem {
                 title: r.name.to_string(),
-                infohash: r.infohash,
+                infohash: Some(r.infohash),
                 published: r.published_at,
                 torrent_url: urls.torrent(&r.name),
                 torrent_length: r.torrent.len() as u64,
@@ -189,7 +192,7 @@ impl PublicFiles {
             .collect();
         items.extend(foreign.iter().map(|f| FeedItem {
             title: f.name.clone(),
-            infohash: f.infohash,
+            infohash: Some(f.infohash),
             published: f.modified,
             torrent_url: urls.foreign(&f.file),
             torrent_length: f.torrent_size,
@@ -208,7 +211,7 @@ impl PublicFiles {
             b.published
                 .cmp(&a.published)
                 .then(b.seq.cmp(&a.seq))
-                .then(a.infohash.0.cmp(&b.infohash.0))
+                .then(a.infohash.cmp(&b.infohash))
         });
         items.truncate(self.settings.max_items.max(1));
         items

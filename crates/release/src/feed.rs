@@ -48,8 +48,10 @@ pub struct Feed {
 pub struct FeedItem {
     /// The release name.
     pub title: String,
-    /// Infohash (the guid is `urn:btih:<hex>`).
-    pub infohash: Infohash,
+    /// Infohash (the guid is `urn:btih:<hex>`). Always set by a hub; a
+    /// plain feed from elsewhere may name only the `.torrent`, whose
+    /// infohash is then known once it is fetched.
+    pub infohash: Option<Infohash>,
     /// When it was published (unix seconds).
     pub published: i64,
     /// URL of the `.torrent`.
@@ -118,15 +120,13 @@ impl Feed {
 
 impl FeedItem {
     fn write(&self, o: &mut String) {
-        let hex = self.infohash.to_hex();
         o.push_str("    <item>\n");
         element(o, 3, "title", &self.title);
-        element(
-            o,
-            3,
-            "guid isPermaLink=\"false\"",
-            &format!("urn:btih:{hex}"),
-        );
+        let guid = match self.infohash {
+            Some(ih) => format!("urn:btih:{}", ih.to_hex()),
+            None => self.torrent_url.clone(),
+        };
+        element(o, 3, "guid isPermaLink=\"false\"", &guid);
         element(o, 3, "pubDate", &rfc822(self.published));
         element(o, 3, "link", &self.link);
         element(o, 3, "description", &self.description);
@@ -136,7 +136,9 @@ impl FeedItem {
             "\" length=\"{}\" type=\"{TORRENT_MIME}\"/>\n",
             self.torrent_length
         ));
-        element(o, 3, "torrent:infoHash", &hex);
+        if let Some(ih) = self.infohash {
+            element(o, 3, "torrent:infoHash", &ih.to_hex());
+        }
         element(
             o,
             3,
@@ -159,10 +161,10 @@ impl FeedItem {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn feed() -> Feed {
+    pub(crate) fn feed() -> Feed {
         Feed {
             title: "anthill hub <test>".into(),
             link: "http://h:6880/".into(),
@@ -172,7 +174,7 @@ mod tests {
             last_build: 1_764_578_111,
             items: vec![FeedItem {
                 title: "app-1.0".into(),
-                infohash: Infohash([0xab; 20]),
+                infohash: Some(Infohash([0xab; 20])),
                 published: 1_764_578_000,
                 torrent_url: "http://h:6880/torrents/app-1.0.torrent?a=1&b=2".into(),
                 torrent_length: 321,

@@ -7,7 +7,8 @@
 //! the releases it currently serves, re-signed daily with an expiry a week
 //! later, so that an agent can tell a frozen or rolled-back feed from a fresh
 //! one. Both are listed in an RSS 2.0 [`Feed`] that stock clients
-//! (qBittorrent's RSS downloader) follow too.
+//! (qBittorrent's RSS downloader) follow too, and that agents read back
+//! with [`Feed::parse`] (also plain feeds of torrents from other servers).
 //!
 //! Keys are minisign Ed25519 keys: [`SigningKey`] signs (the hub),
 //! [`PublicKey`] verifies (agents, operators).
@@ -33,6 +34,7 @@
 
 mod error;
 mod feed;
+mod feed_parse;
 mod index;
 mod keys;
 mod manifest;
@@ -41,6 +43,7 @@ mod xml;
 
 pub use error::{KeyError, ManifestError, SignatureError};
 pub use feed::{ANTHILL_NS, Feed, FeedItem, TORRENT_MIME, TORRENT_NS, rfc822, unix_now};
+pub use feed_parse::FeedError;
 pub use index::{INDEX_VALIDITY_SECS, IndexEntry, ReleaseIndex};
 pub use keys::{KeyId, PublicKey, SigningKey};
 pub use manifest::Manifest;

@@ -185,6 +185,12 @@ impl TorrentHandle {
             .unwrap_or_else(|e| e.into_inner())
             .clone()
     }
+    /// The torrent's metainfo once it is known: at once for a `.torrent`
+    /// source, after [`TorrentEvent::MetadataReceived`] for a magnet link
+    /// (the info dictionary from peers, BEP 9; no announce list).
+    pub fn metainfo(&self) -> Option<Arc<Metainfo>> {
+        self.shared.metainfo.get().cloned()
+    }
     /// Events from now on (metadata, verified pieces, completion, errors).
     pub fn subscribe(&self) -> broadcast::Receiver<TorrentEvent> {
         self.events.subscribe()

@@ -142,6 +142,8 @@ pub(crate) struct TorrentShared {
     pub(crate) peer_id: PeerId,
     pub(crate) events: mpsc::Sender<Event>,
     store: OnceLock<Arc<dyn Storage>>,
+    /// The torrent's metainfo, once known (from the start, or from peers).
+    pub(crate) metainfo: OnceLock<Arc<Metainfo>>,
     piece_count: AtomicU32,
     /// Per-torrent limits.
     pub(crate) up: RateLimiter,
@@ -172,6 +174,7 @@ impl TorrentShared {
             peer_id: session.peer_id,
             events,
             store: OnceLock::new(),
+            metainfo: OnceLock::new(),
             piece_count: AtomicU32::new(0),
             up: RateLimiter::new(limits.0),
             down: RateLimiter::new(limits.1),
@@ -433,6 +436,7 @@ impl Actor {
         let pad_only = picker.take_pad_only_pieces();
         self.name = Some(info.name().to_string());
         let _ = self.shared.store.set(l.store.clone() as Arc<dyn Storage>);
+        let _ = self.shared.metainfo.set(Arc::clone(&l.metainfo));
         self.shared.piece_count.store(n, Ordering::Relaxed);
         self.meta = Some(Meta {
             metainfo: l.metainfo,

@@ -1,5 +1,6 @@
 //! One module per subcommand, mirroring the CLI tree.
 
+pub(crate) mod agent;
 pub(crate) mod completions;
 pub(crate) mod demo;
 pub(crate) mod get;

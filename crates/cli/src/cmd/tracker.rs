@@ -111,7 +111,7 @@ enum Mode {
 
 /// The value of a boolean flag's environment variable: 1/0, true/false,
 /// yes/no, on/off; empty is unset (off), as in a systemd `Environment=`.
-fn boolish(s: &str) -> Result<bool, String> {
+pub(crate) fn boolish(s: &str) -> Result<bool, String> {
     match s.trim().to_ascii_lowercase().as_str() {
         "" | "0" | "false" | "no" | "off" => Ok(false),
         "1" | "true" | "yes" | "on" => Ok(true),

@@ -1,6 +1,7 @@
 //! Binary-level tests: the built `anthill` run in temporary directories.
 //! One test binary (see `[[test]]` in Cargo.toml); one module per area.
 
+mod agent;
 mod engine;
 mod hub;
 mod hub_interop;

@@ -1,0 +1,914 @@
+//! anthill's agent: follows one or more feeds, and installs each new
+//! release exactly once — verified, atomically, with a hook — then keeps
+//! seeding it so that agents share among themselves.
+//!
+//! Layout: [`follower`] learns of releases (feed polls and the hub's event
+//! stream) and hands batches to the core; [`planner`] holds the decisions
+//! (which releases to take, the install state machine, what a restart does)
+//! as plain functions; [`trust`] decides on signatures, seqs and the index;
+//! [`store`] keeps the state in SQLite; [`installer`] changes the directory
+//! (staging, releases, `current`, hook); this file is the thin tokio shell
+//! that carries the steps out one release at a time, and [`status`] serves
+//! `/metrics` and `/status`. The states, their on-disk forms and what a
+//! restart does in each are in `STATE.md`.
+//!
+//! ```no_run
+//! # async fn f() -> Result<(), agent::AgentError> {
+//! let config = agent::AgentConfig {
+//!     feeds: vec!["http://hub:6880/feed.xml".into()],
+//!     dir: "/srv/agent".into(),
+//!     ..Default::default()
+//! };
+//! agent::run(config, async { let _ = tokio::signal::ctrl_c().await; }).await
+//! # }
+//! ```
+
+pub mod config;
+mod error;
+pub mod follower;
+pub mod http;
+pub mod installer;
+pub mod planner;
+pub mod sse;
+pub mod status;
+pub mod store;
+pub mod trust;
+
+pub use config::{AgentConfig, DOCS as CONFIG_DOCS};
+pub use error::AgentError;
+pub use status::{ReleaseStatus, Snapshot};
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use metainfo::{Infohash, Metainfo};
+use release::{PublicKey, ReleaseName};
+use swarm::{AddTorrent, Session, SessionOptions, TorrentHandle, TorrentSource, TorrentState};
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, warn};
+
+use crate::error::io;
+use crate::follower::{FeedStatus, FollowOptions, Learnt, sibling};
+use crate::http::Client;
+use crate::installer::Layout;
+use crate::planner::{Admission, Event, Resume, State, admit, backoff, on_restart};
+use crate::store::{Change, Record, Store};
+use crate::trust::{Evidence, Refusal};
+
+/// Largest manifest, signature or index read.
+const MAX_SIGNED: usize = 1 << 20;
+/// First retry of a failed release after about this long (then doubling).
+const RETRY_BASE: Duration = Duration::from_secs(2);
+
+/// Runs an agent until `shutdown` completes (or a task fails).
+pub async fn run(
+    config: AgentConfig,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), AgentError> {
+    let agent = Agent::start(config).await?;
+    let failed = agent.failed.clone();
+    tokio::select! {
+        () = shutdown => {}
+        () = failed.cancelled() => {}
+    }
+    agent.stop().await
+}
+
+/// A running agent (tests drive it directly).
+pub struct Agent {
+    cancel: CancellationToken,
+    failed: CancellationToken,
+    tasks: tokio::task::JoinSet<()>,
+    core: Option<tokio::task::JoinHandle<Result<(), AgentError>>>,
+    snapshot: watch::Receiver<Snapshot>,
+    status_addr: Option<SocketAddr>,
+    session: Session,
+    _lock: std::fs::File,
+}
+
+impl std::fmt::Debug for Agent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Agent")
+            .field("status", &self.status_addr)
+            .finish()
+    }
+}
+
+/// Shared with the status server.
+pub(crate) struct Shared {
+    pub(crate) name: String,
+    pub(crate) dir: std::path::PathBuf,
+    pub(crate) trusted: bool,
+    pub(crate) feeds: Vec<Arc<Mutex<FeedStatus>>>,
+    pub(crate) snapshot: watch::Receiver<Snapshot>,
+    pub(crate) session: Session,
+    pub(crate) counters: status::Counters,
+}
+
+impl Agent {
+    /// Opens (creating) the directory, recovers from any crash, starts the
+    /// engine, the followers, the core and the status listener.
+    pub async fn start(config: AgentConfig) -> Result<Self, AgentError> {
+        config.validate().map_err(AgentError::Config)?;
+        let keys = load_keys(&config.trust)?;
+        let layout = Layout::new(&config.dir);
+        layout.create().map_err(io("create", layout.root()))?;
+        let lock = lock_dir(&layout)?;
+        let store = Store::open(&layout.database())?;
+        if keys.is_empty() {
+            warn!(
+                "no --trust key given: releases are installed WITHOUT any signature check; \
+                 give the hub's public key (its /hub.pub) with --trust"
+            );
+        } else {
+            let ids: Vec<String> = keys.iter().map(|k| k.key_id().to_string()).collect();
+            info!(keys = ?ids, "installing only releases signed by these keys");
+        }
+        let session = start_session(&config).await?;
+        let client = Client::new(config.fetch_timeout())?;
+        let name = config.name.clone().unwrap_or_else(hostname);
+
+        let (snap_tx, snap_rx) = watch::channel(Snapshot::default());
+        let feeds: Vec<Arc<Mutex<FeedStatus>>> = config
+            .feeds
+            .iter()
+            .map(|u| {
+                Arc::new(Mutex::new(FeedStatus {
+                    url: u.clone(),
+                    ..FeedStatus::default()
+                }))
+            })
+            .collect();
+        let shared = Arc::new(Shared {
+            name,
+            dir: config.dir.clone(),
+            trusted: !keys.is_empty(),
+            feeds: feeds.clone(),
+            snapshot: snap_rx.clone(),
+            session: session.clone(),
+            counters: status::Counters::default(),
+        });
+
+        let cancel = CancellationToken::new();
+        let failed = CancellationToken::new();
+        let mut tasks = tokio::task::JoinSet::new();
+        let status_addr = match config.listen {
+            Some(addr) => {
+                let l = std::net::TcpListener::bind(addr)
+                    .map_err(|source| AgentError::Listen { addr, source })?;
+                let bound = l
+                    .local_addr()
+                    .map_err(|source| AgentError::Listen { addr, source })?;
+                l.set_nonblocking(true)
+                    .map_err(|source| AgentError::Listen { addr, source })?;
+                let l = tokio::net::TcpListener::from_std(l)
+                    .map_err(|source| AgentError::Listen { addr, source })?;
+                let (s, c) = (Arc::clone(&shared), cancel.clone());
+                tasks.spawn(async move { status::serve(s, l, c).await });
+                info!(addr = %bound, "status and metrics listening");
+                Some(bound)
+            }
+            None => None,
+        };
+
+        let (tx, rx) = mpsc::channel::<Learnt>(64);
+        let opts = FollowOptions {
+            interval: config.poll_interval(),
+            max_backoff: config.max_backoff(),
+            events: config.events,
+        };
+        for (url, st) in config.feeds.iter().zip(&feeds) {
+            follower::follow(
+                url.clone(),
+                client.clone(),
+                opts.clone(),
+                tx.clone(),
+                Arc::clone(st),
+                cancel.clone(),
+                &mut tasks,
+            );
+        }
+        drop(tx);
+
+        let core = Core {
+            config,
+            layout,
+            store,
+            keys,
+            client,
+            session: session.clone(),
+            seeding: HashMap::new(),
+            snapshot: snap_tx,
+            shared: Arc::clone(&shared),
+        };
+        let (c, f) = (cancel.clone(), failed.clone());
+        let core = tokio::spawn(async move {
+            let r = core.run(rx, c).await;
+            if let Err(e) = &r {
+                error!(error = %e, "the agent failed");
+                f.cancel();
+            }
+            r
+        });
+        info!(peers = ?session.listen_addrs(), "agent running");
+        Ok(Self {
+            cancel,
+            failed,
+            tasks,
+            core: Some(core),
+            snapshot: snap_rx,
+            status_addr,
+            session,
+            _lock: lock,
+        })
+    }
+
+    /// The state as the core last published it.
+    pub fn snapshot(&self) -> watch::Receiver<Snapshot> {
+        self.snapshot.clone()
+    }
+
+    /// Where `/metrics` and `/status` are served.
+    pub fn status_addr(&self) -> Option<SocketAddr> {
+        self.status_addr
+    }
+
+    /// The engine's peer listen addresses.
+    pub fn peer_addrs(&self) -> Vec<SocketAddr> {
+        self.session.listen_addrs()
+    }
+
+    /// Stops everything (the engine saves its resume states) and waits.
+    pub async fn stop(mut self) -> Result<(), AgentError> {
+        self.cancel.cancel();
+        while self.tasks.join_next().await.is_some() {}
+        let r = match self.core.take() {
+            Some(h) => h.await.map_err(|e| AgentError::Bug(e.to_string()))?,
+            None => Ok(()),
+        };
+        info!("agent stopped");
+        r
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "agent".into())
+}
+
+/// Each `--trust` value: a base64 key, or the path of a key file.
+fn load_keys(trust: &[String]) -> Result<Vec<PublicKey>, AgentError> {
+    trust
+        .iter()
+        .map(|t| {
+            let text = if Path::new(t).is_file() {
+                let b = installer::read_limited(Path::new(t), 64 * 1024).map_err(io("read", t))?;
+                String::from_utf8_lossy(&b).into_owned()
+            } else {
+                t.clone()
+            };
+            PublicKey::parse(&text).map_err(|source| AgentError::Key {
+                key: t.clone(),
+                source,
+            })
+        })
+        .collect()
+}
+
+fn lock_dir(layout: &Layout) -> Result<std::fs::File, AgentError> {
+    use std::io::Write;
+    let path = layout.lock_file();
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(io("open", &path))?;
+    if rustix::fs::flock(&f, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_err() {
+        return Err(AgentError::Locked {
+            dir: layout.root().to_path_buf(),
+            lock: path,
+        });
+    }
+    f.set_len(0).map_err(io("write", &path))?;
+    writeln!(f, "{}", std::process::id()).map_err(io("write", &path))?;
+    Ok(f)
+}
+
+async fn start_session(config: &AgentConfig) -> Result<Session, AgentError> {
+    let listen = &config.peer_listen;
+    let opts = |listen| SessionOptions {
+        listen,
+        download_rate: swarm::Rate(config.max_download_rate),
+        upload_rate: swarm::Rate(config.max_upload_rate),
+        ..SessionOptions::default()
+    };
+    match Session::new(opts(listen.to_vec())).await {
+        Ok(s) => Ok(s),
+        Err(e) => {
+            let any: Vec<SocketAddr> = listen.iter().map(|a| SocketAddr::new(a.ip(), 0)).collect();
+            warn!(error = %e, "peer port taken; using a free one");
+            Ok(Session::new(opts(any)).await?)
+        }
+    }
+}
+
+/// Why a step did not complete.
+enum StepError {
+    /// Retry later.
+    Fail(String),
+    /// Refuse for good (the torrent is not the signed one, or unsafe).
+    Refuse(String),
+    /// The agent itself is broken (database).
+    Fatal(AgentError),
+}
+
+impl From<AgentError> for StepError {
+    fn from(e: AgentError) -> Self {
+        StepError::Fatal(e)
+    }
+}
+
+impl From<store::StoreError> for StepError {
+    fn from(e: store::StoreError) -> Self {
+        StepError::Fatal(e.into())
+    }
+}
+
+/// The core: owns the store and carries out the pipeline, one release at
+/// a time, oldest first.
+struct Core {
+    config: AgentConfig,
+    layout: Layout,
+    store: Store,
+    keys: Vec<PublicKey>,
+    client: Client,
+    session: Session,
+    seeding: HashMap<Infohash, TorrentHandle>,
+    snapshot: watch::Sender<Snapshot>,
+    shared: Arc<Shared>,
+}
+
+impl Core {
+    async fn run(
+        mut self,
+        mut rx: mpsc::Receiver<Learnt>,
+        cancel: CancellationToken,
+    ) -> Result<(), AgentError> {
+        let r = self.main(&mut rx, &cancel).await;
+        for ih in self.seeding.keys().copied().collect::<Vec<_>>() {
+            self.session.remove_torrent(ih).await;
+        }
+        self.session.shutdown().await;
+        r
+    }
+
+    async fn main(
+        &mut self,
+        rx: &mut mpsc::Receiver<Learnt>,
+        cancel: &CancellationToken,
+    ) -> Result<(), AgentError> {
+        self.recover().await?;
+        self.publish()?;
+        let mut rx_open = true;
+        loop {
+            while let Ok(l) = rx.try_recv() {
+                self.learn(l)?;
+            }
+            let now = release::unix_now();
+            if let Some(rec) = self.store.next_work(now)? {
+                tokio::select! {
+                    biased;
+                    () = cancel.cancelled() => return Ok(()),
+                    r = self.step(rec) => r?,
+                }
+                self.publish()?;
+                continue;
+            }
+            let wait = self
+                .store
+                .next_retry()?
+                .map_or(Duration::from_secs(3600), |t| {
+                    Duration::from_secs(u64::try_from(t - now).unwrap_or(0).max(1))
+                });
+            tokio::select! {
+                () = cancel.cancelled() => return Ok(()),
+                l = rx.recv(), if rx_open => match l {
+                    Some(l) => self.learn(l)?,
+                    None => rx_open = false,
+                },
+                () = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+
+    /// Publishes the state for `/status`, `/metrics` and tests.
+    fn publish(&self) -> Result<(), AgentError> {
+        let records = self.store.all()?;
+        let snap = Snapshot {
+            current: self.layout.read_current(),
+            releases: records.iter().map(ReleaseStatus::from).collect(),
+        };
+        self.snapshot.send_replace(snap);
+        Ok(())
+    }
+
+    /// A restart: seeds what is on disk, finishes interrupted hooks'
+    /// bookkeeping, and deletes staging leftovers.
+    async fn recover(&mut self) -> Result<(), AgentError> {
+        let now = release::unix_now();
+        let mut keep = HashSet::new();
+        for rec in self.store.all()? {
+            match on_restart(rec.state) {
+                Resume::HookInterrupted => {
+                    warn!(release = %rec.name, "the agent stopped while the hook ran; it is not run again");
+                    let hook = (
+                        "interrupted: the agent stopped while the hook ran; not run again"
+                            .to_string(),
+                        String::new(),
+                    );
+                    self.store.apply(
+                        &rec.infohash,
+                        Event::HookDone,
+                        Change {
+                            hook: Some(hook),
+                            ..Change::default()
+                        },
+                        now,
+                    )?;
+                    self.seed(&rec).await;
+                }
+                Resume::Seed | Resume::Switch | Resume::RunHook => self.seed(&rec).await,
+                Resume::Check | Resume::Download | Resume::Move | Resume::RetryLater => {
+                    keep.insert(rec.infohash);
+                }
+                Resume::Nothing => {}
+            }
+        }
+        self.layout
+            .clean(&keep)
+            .map_err(io("clean", self.layout.root()))?;
+        Ok(())
+    }
+
+    /// Records a learnt batch: new releases are taken or skipped.
+    fn learn(&mut self, l: Learnt) -> Result<(), AgentError> {
+        let first = self.store.first_start()?;
+        if first && !l.full {
+            return Ok(()); // the first choice is made on a whole feed
+        }
+        let known = self.store.known()?;
+        let decided = admit(first, self.config.backfill, &known, &l.candidates);
+        if decided.is_empty() && !first {
+            return Ok(());
+        }
+        let batch: Vec<_> = decided
+            .into_iter()
+            .map(|(c, a)| {
+                let skip = match a {
+                    Admission::Take => {
+                        info!(release = %c.name, infohash = %c.infohash, seq = ?c.seq, feed = %l.feed, "new release");
+                        None
+                    }
+                    Admission::Skip(reason) => {
+                        info!(release = %c.name, infohash = %c.infohash, reason = %reason, "skipping a release");
+                        Some(reason)
+                    }
+                };
+                (c, skip)
+            })
+            .collect();
+        self.store.learn(&batch, release::unix_now())?;
+        self.publish()
+    }
+
+    /// One step of one release's pipeline.
+    async fn step(&mut self, rec: Record) -> Result<(), AgentError> {
+        let ih = rec.infohash;
+        let r = match rec.state {
+            State::Seen => self.check(&rec).await,
+            State::Downloading => self.download(&rec).await,
+            State::Verified => self.install(&rec).await,
+            State::Installed => self.switch(&rec),
+            State::Activating => self.hook(&rec).await,
+            State::HookRunning => {
+                // Only reached if a restart's recovery did not record it.
+                let hook = ("interrupted; not run again".to_string(), String::new());
+                self.apply(
+                    &ih,
+                    Event::HookDone,
+                    Change {
+                        hook: Some(hook),
+                        ..Change::default()
+                    },
+                )?;
+                Ok(())
+            }
+            State::Failed => {
+                let admitted = rec.key_id.is_some();
+                info!(release = %rec.name, attempt = rec.attempts + 1, "retrying");
+                self.apply(&ih, Event::RetryDue { admitted }, Change::default())?;
+                Ok(())
+            }
+            _ => Ok(()),
+        };
+        match r {
+            Ok(()) => Ok(()),
+            Err(StepError::Fatal(e)) => Err(e),
+            Err(StepError::Refuse(reason)) => {
+                warn!(release = %rec.name, infohash = %ih, reason = %reason, "release refused; it will not be installed");
+                self.shared.counters.inc_refused();
+                self.session.remove_torrent(ih).await;
+                self.apply(
+                    &ih,
+                    Event::Refused,
+                    Change {
+                        reason: Some(reason),
+                        ..Change::default()
+                    },
+                )?;
+                let _ = self.layout.delete(&self.layout.staging(&ih));
+                Ok(())
+            }
+            Err(StepError::Fail(reason)) => {
+                let attempt = rec.attempts + 1;
+                let wait = backoff(RETRY_BASE, attempt, self.config.max_backoff());
+                warn!(release = %rec.name, infohash = %ih, reason = %reason, retry_in = ?wait, "release step failed");
+                self.session.remove_torrent(ih).await;
+                let retry_at = release::unix_now()
+                    + i64::try_from(wait.as_secs()).unwrap_or(i64::MAX / 2).max(1);
+                self.apply(
+                    &ih,
+                    Event::Failed,
+                    Change {
+                        reason: Some(reason),
+                        retry_at: Some(retry_at),
+                        ..Change::default()
+                    },
+                )?;
+                Ok(())
+            }
+        }
+    }
+
+    fn apply(&mut self, ih: &Infohash, ev: Event, change: Change) -> Result<Record, AgentError> {
+        Ok(self.store.apply(ih, ev, change, release::unix_now())?)
+    }
+
+    /// Seen: trust (if configured) and disk space, then downloading.
+    async fn check(&mut self, rec: &Record) -> Result<(), StepError> {
+        let mut change = Change::default();
+        if !self.keys.is_empty() {
+            let (Some(m_url), Some(s_url)) = (&rec.manifest_url, &rec.signature_url) else {
+                return Err(StepError::Refuse(Refusal::Unsigned.to_string()));
+            };
+            let fetch = |u: String| {
+                let c = self.client.clone();
+                async move {
+                    c.get_body(&u, MAX_SIGNED)
+                        .await
+                        .map_err(|e| StepError::Fail(e.to_string()))
+                }
+            };
+            let manifest = fetch(m_url.clone()).await?;
+            let signature = fetch(s_url.clone()).await?;
+            let index = fetch(sibling(&rec.feed, "index.json")).await?;
+            let index_sig = fetch(sibling(&rec.feed, "index.json.minisig")).await?;
+            let ev = Evidence {
+                manifest: &manifest,
+                signature: &String::from_utf8_lossy(&signature),
+                index: &index,
+                index_signature: &String::from_utf8_lossy(&index_sig),
+                feed_infohash: rec.infohash,
+                now: release::unix_now(),
+            };
+            match trust::check(&self.keys, ev, &self.store.history()?) {
+                Ok(a) => {
+                    info!(release = %a.manifest.name, seq = a.manifest.seq, key = %a.key, "signature valid");
+                    change.name = Some(a.manifest.name.to_string());
+                    change.total_size = Some(a.manifest.total_size);
+                    change.signed = Some((a.manifest.seq, a.key.to_string(), a.index_issued_at));
+                }
+                Err(r) => return Err(StepError::Refuse(r.to_string())),
+            }
+        }
+        let size = change.total_size.unwrap_or(rec.total_size);
+        self.check_space(size)?;
+        self.apply(&rec.infohash, Event::Admitted, change)?;
+        Ok(())
+    }
+
+    fn check_space(&self, size: u64) -> Result<(), StepError> {
+        let free = installer::free_space(self.layout.root())
+            .map_err(|e| StepError::Fail(format!("cannot stat the disk: {e}")))?;
+        if size > free {
+            return Err(StepError::Fail(format!(
+                "not enough disk space: the release needs {size} bytes, {free} are free"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Downloading: metadata (peers first, then the `.torrent`), then the
+    /// data into staging; complete means every piece verified.
+    async fn download(&mut self, rec: &Record) -> Result<(), StepError> {
+        let ih = rec.infohash;
+        let staging = self.layout.staging(&ih);
+        std::fs::create_dir_all(&staging)
+            .map_err(|e| StepError::Fail(format!("cannot create {}: {e}", staging.display())))?;
+        let magnet: Option<metainfo::Magnet> = rec
+            .magnet
+            .parse()
+            .ok()
+            .filter(|m: &metainfo::Magnet| m.infohash == ih);
+        let trackers: Vec<String> = magnet
+            .as_ref()
+            .map(|m| m.trackers.clone())
+            .unwrap_or_default();
+        let saved = self.layout.torrent(&ih);
+        let handle = if let Ok(bytes) =
+            installer::read_limited(&saved, metainfo::MAX_TORRENT_FILE_SIZE as u64)
+        {
+            let m = Metainfo::from_bytes(&bytes)
+                .map_err(|e| StepError::Fail(format!("saved torrent: {e}")))?;
+            self.add_download(TorrentSource::Metainfo(Box::new(m)), &staging, &trackers)
+                .await?
+        } else {
+            let from_peers = match &magnet {
+                Some(m) if self.config.metadata_timeout() > Duration::ZERO => {
+                    let h = self
+                        .add_download(TorrentSource::Magnet(Box::new(m.clone())), &staging, &[])
+                        .await?;
+                    if wait_metadata(&h, self.config.metadata_timeout()).await {
+                        info!(release = %rec.name, "metadata from peers");
+                        Some(h)
+                    } else {
+                        info!(release = %rec.name, "no metadata from peers in time; fetching the .torrent");
+                        self.session.remove_torrent(ih).await;
+                        None
+                    }
+                }
+                _ => None,
+            };
+            match from_peers {
+                Some(h) => h,
+                None => {
+                    if rec.torrent_url.is_empty() {
+                        return Err(StepError::Fail(
+                            "no metadata from peers and no .torrent URL".into(),
+                        ));
+                    }
+                    let bytes = self
+                        .client
+                        .get_body(&rec.torrent_url, metainfo::MAX_TORRENT_FILE_SIZE)
+                        .await
+                        .map_err(|e| StepError::Fail(e.to_string()))?;
+                    let m = Metainfo::from_bytes(&bytes).map_err(|e| {
+                        StepError::Fail(format!("{} is not a valid torrent: {e}", rec.torrent_url))
+                    })?;
+                    if m.infohash() != ih {
+                        return Err(StepError::Refuse(format!(
+                            "the .torrent at {} has infohash {}, not {ih}",
+                            rec.torrent_url,
+                            m.infohash()
+                        )));
+                    }
+                    self.add_download(TorrentSource::Metainfo(Box::new(m)), &staging, &trackers)
+                        .await?
+                }
+            }
+        };
+        let m = handle
+            .metainfo()
+            .ok_or_else(|| StepError::Fail("the engine has no metadata".into()))?;
+        let tname = m.info().name().to_string();
+        if ReleaseName::new(&tname).is_err() {
+            return Err(StepError::Refuse(format!(
+                "the torrent's name {tname:?} is not a safe release name"
+            )));
+        }
+        if rec.key_id.is_some() && tname != rec.name {
+            return Err(StepError::Refuse(
+                Refusal::NameMismatch {
+                    manifest: rec.name.clone(),
+                    torrent: tname,
+                }
+                .to_string(),
+            ));
+        }
+        if rec.key_id.is_none() && rec.total_size == 0 {
+            let p = handle.progress();
+            self.check_space(p.bytes_total.saturating_sub(p.bytes_have))?;
+        }
+        if !saved.exists() {
+            let bytes = m.to_bytes();
+            storage::write_atomic(&saved, &bytes)
+                .map_err(|e| StepError::Fail(format!("cannot save {}: {e}", saved.display())))?;
+        }
+        let done = handle.wait_complete().await;
+        self.session.remove_torrent(ih).await;
+        if let Err(e) = done {
+            return Err(StepError::Fail(format!("download failed: {e}")));
+        }
+        let p = handle.progress();
+        info!(release = %tname, bytes = p.bytes_total, pieces = p.pieces_total, "downloaded; every piece verified");
+        self.apply(
+            &ih,
+            Event::Complete,
+            Change {
+                name: Some(tname),
+                ..Change::default()
+            },
+        )?;
+        Ok(())
+    }
+
+    async fn add_download(
+        &self,
+        source: TorrentSource,
+        dir: &Path,
+        trackers: &[String],
+    ) -> Result<TorrentHandle, StepError> {
+        let mut add = AddTorrent::download(source, dir);
+        add.trackers = trackers.to_vec();
+        self.session
+            .add_torrent(add)
+            .await
+            .map_err(|e| StepError::Fail(format!("cannot start the download: {e}")))
+    }
+
+    /// Verified: into `releases/`, then seeded.
+    async fn install(&mut self, rec: &Record) -> Result<(), StepError> {
+        self.layout
+            .move_into_releases(&rec.infohash, &rec.name)
+            .map_err(|e| StepError::Fail(format!("cannot install: {e}")))?;
+        let rec = self.apply(&rec.infohash, Event::Moved, Change::default())?;
+        info!(release = %rec.name, path = %self.layout.release(&rec.name).display(), "installed");
+        self.seed(&rec).await;
+        Ok(())
+    }
+
+    /// Installed: `current` switched to it.
+    fn switch(&mut self, rec: &Record) -> Result<(), StepError> {
+        let previous = self
+            .store
+            .current()?
+            .filter(|c| c.infohash != rec.infohash)
+            .map(|c| c.name);
+        self.layout
+            .switch_current(&rec.name)
+            .map_err(|e| StepError::Fail(format!("cannot switch current: {e}")))?;
+        self.apply(
+            &rec.infohash,
+            Event::Switched,
+            Change {
+                previous: previous.clone(),
+                ..Change::default()
+            },
+        )?;
+        self.shared.counters.inc_installed();
+        info!(release = %rec.name, previous = ?previous, "current switched");
+        Ok(())
+    }
+
+    /// Activating: the hook, started at most once, then old releases pruned.
+    async fn hook(&mut self, rec: &Record) -> Result<(), StepError> {
+        let ih = rec.infohash;
+        let outcome = match self.config.hook.clone() {
+            None => None,
+            Some(cmd) => {
+                self.apply(&ih, Event::HookStarted, Change::default())?;
+                let path = self.layout.release(&rec.name);
+                let env = [
+                    ("ANTHILL_RELEASE", rec.name.clone()),
+                    ("ANTHILL_RELEASE_PATH", path.display().to_string()),
+                    ("ANTHILL_INFOHASH", ih.to_hex()),
+                    (
+                        "ANTHILL_PREVIOUS_RELEASE",
+                        rec.previous.clone().unwrap_or_default(),
+                    ),
+                ];
+                let o =
+                    installer::run_hook(&cmd, &env, self.layout.root(), self.config.hook_timeout())
+                        .await;
+                if o.success {
+                    info!(release = %rec.name, status = %o.status, "hook done");
+                } else {
+                    self.shared.counters.inc_hook_failed();
+                    warn!(release = %rec.name, status = %o.status, output = %o.output, "hook failed");
+                }
+                Some((o.status, o.output))
+            }
+        };
+        self.apply(
+            &ih,
+            Event::HookDone,
+            Change {
+                hook: outcome,
+                ..Change::default()
+            },
+        )?;
+        self.prune().await?;
+        Ok(())
+    }
+
+    /// Deletes installed releases past `keep` (never current or previous).
+    async fn prune(&mut self) -> Result<(), StepError> {
+        let all = self.store.all()?;
+        let current = all.iter().rev().find(|r| matches!(r.state, State::Active));
+        let (cur, prev) = (
+            current.map(|r| r.name.clone()),
+            current.and_then(|r| r.previous.clone()),
+        );
+        let installed: Vec<(Infohash, String)> = all
+            .iter()
+            .filter(|r| r.state.on_disk())
+            .map(|r| (r.infohash, r.name.clone()))
+            .collect();
+        let gone: Vec<(Infohash, String)> = planner::prune(
+            &installed,
+            self.config.keep,
+            cur.as_deref(),
+            prev.as_deref(),
+        )
+        .into_iter()
+        .cloned()
+        .collect();
+        for (ih, name) in gone {
+            if self.seeding.remove(&ih).is_some() {
+                self.session.remove_torrent(ih).await;
+            }
+            let path = self.layout.release(&name);
+            if let Err(e) = self.layout.delete(&path) {
+                warn!(release = %name, error = %e, "cannot delete an old release");
+                continue;
+            }
+            let _ = self
+                .layout
+                .delete(&swarm::resume_path(&self.layout.releases(), &ih));
+            let _ = self.layout.delete(&self.layout.torrent(&ih));
+            self.apply(&ih, Event::Pruned, Change::default())?;
+            info!(release = %name, "deleted an old release");
+        }
+        Ok(())
+    }
+
+    /// Seeds an installed release from `releases/`.
+    async fn seed(&mut self, rec: &Record) {
+        if self.seeding.contains_key(&rec.infohash) {
+            return;
+        }
+        let path = self.layout.torrent(&rec.infohash);
+        let m = match installer::read_limited(&path, metainfo::MAX_TORRENT_FILE_SIZE as u64)
+            .map_err(|e| e.to_string())
+            .and_then(|b| Metainfo::from_bytes(&b).map_err(|e| e.to_string()))
+        {
+            Ok(m) => m,
+            Err(e) => {
+                warn!(release = %rec.name, error = %e, "cannot seed: no usable saved torrent");
+                return;
+            }
+        };
+        let mut add = AddTorrent::seed(m, self.layout.releases());
+        add.super_seed = false;
+        if let Ok(mg) = rec.magnet.parse::<metainfo::Magnet>() {
+            add.trackers = mg.trackers;
+        }
+        match self.session.add_torrent(add).await {
+            Ok(h) => {
+                let p = h.progress();
+                if p.pieces_have != p.pieces_total {
+                    error!(release = %rec.name, missing = p.pieces_total - p.pieces_have, "an installed release was modified on disk; seeding what is intact");
+                }
+                self.seeding.insert(rec.infohash, h);
+            }
+            Err(swarm::SwarmError::Duplicate(_)) => {}
+            Err(e) => warn!(release = %rec.name, error = %e, "cannot seed"),
+        }
+    }
+}
+
+/// Waits up to `timeout` for a magnet torrent's metadata.
+async fn wait_metadata(h: &TorrentHandle, timeout: Duration) -> bool {
+    let wait = async {
+        loop {
+            let p = h.progress();
+            if h.metainfo().is_some() {
+                return true;
+            }
+            if matches!(p.state, TorrentState::Error(_) | TorrentState::Stopped) {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    tokio::time::timeout(timeout, wait).await.unwrap_or(false)
+}

@@ -1,0 +1,416 @@
+//! In-process tests: a real hub (and a plain static feed server) in the
+//! same process, one or two agents, real HTTP, SSE and peer traffic on
+//! loopback. Every wait is for a condition (with a generous bound so a
+//! broken build fails instead of hanging).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use agent::{Agent, AgentConfig, Snapshot};
+use tokio::sync::watch;
+
+const BOUND: Duration = Duration::from_secs(120);
+
+fn bytes(n: usize, seed: u8) -> Vec<u8> {
+    let mut x = u64::from(seed) | 0x9e37_79b9_0000_0000;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+struct TestHub {
+    hub: hub::Hub,
+    dir: PathBuf,
+    feed: String,
+}
+
+impl TestHub {
+    async fn start(dir: &Path) -> Self {
+        let config = hub::HubConfig {
+            dir: dir.to_path_buf(),
+            listen: "127.0.0.1:0".parse().unwrap(),
+            public_url: None,
+            peer_listen: vec!["127.0.0.1:0".parse().unwrap()],
+            settle: tracker::HumanDuration(Duration::from_millis(200)),
+            ..Default::default()
+        };
+        let listeners = hub::Listeners::bind(config.listen).unwrap();
+        let hub = hub::Hub::start(config, listeners).await.unwrap();
+        let feed = format!("{}/feed.xml", hub.url());
+        Self {
+            hub,
+            dir: dir.to_path_buf(),
+            feed,
+        }
+    }
+
+    fn public_key(&self) -> String {
+        let text = std::fs::read_to_string(self.dir.join("keys/hub.pub")).unwrap();
+        release::PublicKey::parse(&text).unwrap().to_base64()
+    }
+
+    /// Drops a release tree into incoming/ with the publish marker, and
+    /// waits until the hub's API lists it.
+    async fn publish(&self, name: &str, seed: u8, size: usize) {
+        let layout = hub::Layout::new(&self.dir);
+        let src = self.dir.with_extension(format!("src-{name}"));
+        std::fs::create_dir_all(src.join("bin")).unwrap();
+        std::fs::write(src.join("bin/app"), bytes(size, seed)).unwrap();
+        std::fs::write(src.join("VERSION"), name).unwrap();
+        std::fs::rename(&src, layout.incoming().join(name)).unwrap();
+        storage::write_atomic(&layout.ready_marker(name), b"").unwrap();
+        let client = agent::http::Client::new(Duration::from_secs(10)).unwrap();
+        let url = format!("{}/api/releases/{name}", self.hub.url());
+        tokio::time::timeout(BOUND, async {
+            while client.get_body(&url, 1 << 20).await.is_err() {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+        .await
+        .expect("the hub did not publish");
+    }
+}
+
+fn config(feeds: &[&str], dir: &Path) -> AgentConfig {
+    AgentConfig {
+        feeds: feeds.iter().map(|s| s.to_string()).collect(),
+        dir: dir.to_path_buf(),
+        listen: Some("127.0.0.1:0".parse().unwrap()),
+        peer_listen: vec!["127.0.0.1:0".parse().unwrap()],
+        metadata_timeout_secs: 3.0,
+        max_backoff_secs: 2.0,
+        ..Default::default()
+    }
+}
+
+async fn wait_for(
+    rx: &mut watch::Receiver<Snapshot>,
+    what: &str,
+    f: impl Fn(&Snapshot) -> bool,
+) -> Snapshot {
+    let got = match tokio::time::timeout(BOUND, rx.wait_for(|s| f(s))).await {
+        Ok(Ok(s)) => Some(s.clone()),
+        _ => None,
+    };
+    got.unwrap_or_else(|| panic!("agent never reached: {what}\nlast: {:#?}", *rx.borrow()))
+}
+
+fn active(s: &Snapshot, name: &str) -> bool {
+    s.current.as_deref() == Some(name) && s.release(name).is_some_and(|r| r.state == "active")
+}
+
+fn state<'a>(s: &'a Snapshot, name: &str) -> &'a str {
+    s.release(name).map_or("-", |r| r.state.as_str())
+}
+
+fn hook_lines(log: &Path) -> Vec<String> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signed_releases_install_once_switch_current_run_the_hook_and_survive_restarts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let hub = TestHub::start(&tmp.path().join("hub")).await;
+    hub.publish("app-1", 1, 300_000).await;
+
+    let dir = tmp.path().join("agent");
+    let log = tmp.path().join("hook.log");
+    let mut c = config(&[&hub.feed], &dir);
+    c.trust = vec![hub.public_key()];
+    // Only the event stream can make app-2 known in time: polls are an hour apart.
+    c.poll_interval_secs = 3600.0;
+    c.hook = Some(format!(
+        "echo \"$ANTHILL_RELEASE|$ANTHILL_RELEASE_PATH|$ANTHILL_INFOHASH|$ANTHILL_PREVIOUS_RELEASE|$(cat \"$ANTHILL_RELEASE_PATH/VERSION\")\" >> {}",
+        log.display()
+    ));
+    let a = Agent::start(c.clone()).await.unwrap();
+    let mut rx = a.snapshot();
+    let s = wait_for(&mut rx, "app-1 active", |s| active(s, "app-1")).await;
+    let ih1 = s.release("app-1").unwrap().infohash.clone();
+    assert_eq!(
+        std::fs::read(dir.join("current/bin/app")).unwrap(),
+        bytes(300_000, 1),
+        "current names the complete release"
+    );
+    assert_eq!(
+        std::fs::read_link(dir.join("current")).unwrap(),
+        Path::new("releases/app-1")
+    );
+    let releases = dir.join("releases");
+    assert_eq!(
+        hook_lines(&log),
+        [format!(
+            "app-1|{}|{ih1}||app-1",
+            releases.join("app-1").display()
+        )]
+    );
+
+    // A second release replaces it, learnt from the event stream.
+    hub.publish("app-2", 2, 200_000).await;
+    let s = wait_for(&mut rx, "app-2 active", |s| active(s, "app-2")).await;
+    let ih2 = s.release("app-2").unwrap().infohash.clone();
+    assert_eq!(state(&s, "app-1"), "retired");
+    assert_eq!(
+        s.release("app-2").unwrap().previous.as_deref(),
+        Some("app-1")
+    );
+    assert_eq!(
+        s.release("app-2").unwrap().hook_status.as_deref(),
+        Some("exit 0")
+    );
+    assert_eq!(
+        hook_lines(&log)[1],
+        format!(
+            "app-2|{}|{ih2}|app-1|app-2",
+            releases.join("app-2").display()
+        )
+    );
+    assert_eq!(
+        std::fs::read(dir.join("current/VERSION")).unwrap(),
+        b"app-2"
+    );
+
+    // Status and metrics.
+    let client = agent::http::Client::new(Duration::from_secs(10)).unwrap();
+    let base = format!("http://{}", a.status_addr().unwrap());
+    let status: serde_json::Value = serde_json::from_slice(
+        &client
+            .get_body(&format!("{base}/status"), 1 << 20)
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(status["current"], "app-2");
+    assert_eq!(status["trusted_keys"], true);
+    assert_eq!(status["feeds"][0]["events_connected"], true);
+    let metrics = String::from_utf8(
+        client
+            .get_body(&format!("{base}/metrics"), 1 << 20)
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(
+        metrics.contains("anthill_agent_releases{state=\"active\"} 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("anthill_agent_current_seq 2"), "{metrics}");
+    assert!(
+        metrics.contains("anthill_agent_installs_total 2"),
+        "{metrics}"
+    );
+    a.stop().await.unwrap();
+
+    // A restart installs nothing again and runs no hook again; a third
+    // release is taken as usual, and the oldest beyond keep = 2 is deleted.
+    let mut c2 = c.clone();
+    c2.keep = 2;
+    let a = Agent::start(c2).await.unwrap();
+    let mut rx = a.snapshot();
+    wait_for(&mut rx, "restarted with app-2 current", |s| {
+        active(s, "app-2")
+    })
+    .await;
+    hub.publish("app-3", 3, 100_000).await;
+    let s = wait_for(&mut rx, "app-3 active", |s| active(s, "app-3")).await;
+    let lines = hook_lines(&log);
+    assert_eq!(lines.len(), 3, "one hook run per install: {lines:?}");
+    assert!(lines[2].starts_with("app-3|"));
+    let s = if state(&s, "app-1") == "removed" {
+        s
+    } else {
+        wait_for(&mut rx, "app-1 pruned", |s| state(s, "app-1") == "removed").await
+    };
+    assert_eq!(state(&s, "app-2"), "retired");
+    assert!(!releases.join("app-1").exists(), "pruned past keep");
+    assert!(
+        releases.join("app-2").exists(),
+        "the previous release is kept"
+    );
+    a.stop().await.unwrap();
+    hub.hub.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn untrusted_tampered_and_replayed_releases_are_refused_and_never_downloaded() {
+    let tmp = tempfile::tempdir().unwrap();
+    let hub = TestHub::start(&tmp.path().join("hub")).await;
+    hub.publish("rel-1", 1, 50_000).await;
+
+    // Trusting another key: refused, nothing installed.
+    let other = release::SigningKey::generate()
+        .unwrap()
+        .public_key()
+        .to_base64();
+    let mut c = config(&[&hub.feed], &tmp.path().join("a1"));
+    c.trust = vec![other];
+    let a = Agent::start(c).await.unwrap();
+    let mut rx = a.snapshot();
+    let s = wait_for(&mut rx, "rel-1 refused", |s| state(s, "rel-1") == "refused").await;
+    let reason = s.release("rel-1").unwrap().reason.clone().unwrap();
+    assert!(reason.contains("not trusted"), "{reason}");
+    assert_eq!(s.current, None);
+    assert_eq!(
+        std::fs::read_dir(tmp.path().join("a1/releases"))
+            .unwrap()
+            .count(),
+        0
+    );
+    a.stop().await.unwrap();
+
+    // A tampered manifest signature: refused.
+    let sig = hub.dir.join("public/manifests/rel-1.json.minisig");
+    let text = std::fs::read_to_string(&sig).unwrap();
+    std::fs::write(&sig, text.replace("seq=1", "seq=7")).unwrap();
+    let mut c = config(&[&hub.feed], &tmp.path().join("a2"));
+    c.trust = vec![hub.public_key()];
+    let a = Agent::start(c).await.unwrap();
+    let mut rx = a.snapshot();
+    let s = wait_for(&mut rx, "tampered rel-1 refused", |s| {
+        state(s, "rel-1") == "refused"
+    })
+    .await;
+    let reason = s.release("rel-1").unwrap().reason.clone().unwrap();
+    assert!(reason.contains("bad manifest"), "{reason}");
+    assert!(!tmp.path().join("a2/current").exists());
+    a.stop().await.unwrap();
+    std::fs::write(&sig, text).unwrap();
+
+    // A replay: a second hub with the same key serves an older seq than
+    // one the agent accepted already.
+    hub.publish("rel-2", 2, 50_000).await;
+    let twin_dir = tmp.path().join("twin");
+    std::fs::create_dir_all(twin_dir.join("keys")).unwrap();
+    std::fs::copy(hub.dir.join("keys/hub.key"), twin_dir.join("keys/hub.key")).unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(
+            twin_dir.join("keys/hub.key"),
+            std::fs::Permissions::from_mode(0o600),
+        )
+        .unwrap();
+    }
+    let twin = TestHub::start(&twin_dir).await;
+    twin.publish("old-1", 9, 50_000).await;
+    assert_eq!(twin.public_key(), hub.public_key());
+
+    let dir = tmp.path().join("a3");
+    let mut c = config(&[&hub.feed], &dir);
+    c.trust = vec![hub.public_key()];
+    let a = Agent::start(c.clone()).await.unwrap();
+    let mut rx = a.snapshot();
+    let s = wait_for(&mut rx, "rel-2 active", |s| active(s, "rel-2")).await;
+    assert_eq!(
+        state(&s, "rel-1"),
+        "skipped",
+        "first start takes only the newest"
+    );
+    a.stop().await.unwrap();
+    c.feeds.push(twin.feed.clone());
+    let a = Agent::start(c).await.unwrap();
+    let mut rx = a.snapshot();
+    let s = wait_for(&mut rx, "old-1 refused", |s| state(s, "old-1") == "refused").await;
+    let reason = s.release("old-1").unwrap().reason.clone().unwrap();
+    assert!(reason.contains("replay"), "{reason}");
+    assert_eq!(s.current.as_deref(), Some("rel-2"));
+    assert!(!dir.join("releases/old-1").exists());
+    a.stop().await.unwrap();
+    twin.hub.stop().await.unwrap();
+    hub.hub.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_agents_share_and_backfill_takes_every_release_in_order() {
+    let tmp = tempfile::tempdir().unwrap();
+    let hub = TestHub::start(&tmp.path().join("hub")).await;
+    hub.publish("v1", 1, 100_000).await;
+    hub.publish("v2", 2, 100_000).await;
+    let log = tmp.path().join("hook.log");
+    let mut c = config(
+        &[&hub.feed, &hub.feed.replace("127.0.0.1", "localhost")],
+        &tmp.path().join("b1"),
+    );
+    c.trust = vec![hub.public_key()];
+    c.backfill = true;
+    c.hook = Some(format!("echo \"$ANTHILL_RELEASE\" >> {}", log.display()));
+    let a1 = Agent::start(c).await.unwrap();
+    let mut rx1 = a1.snapshot();
+    wait_for(&mut rx1, "v2 active", |s| active(s, "v2")).await;
+    assert_eq!(
+        hook_lines(&log),
+        ["v1", "v2"],
+        "backfill: every release, oldest first, once (two mirrors)"
+    );
+
+    let c2 = config(&[&hub.feed], &tmp.path().join("b2"));
+    let a2 = Agent::start(c2).await.unwrap();
+    let mut rx2 = a2.snapshot();
+    let s = wait_for(&mut rx2, "v2 active on the second agent", |s| {
+        active(s, "v2")
+    })
+    .await;
+    assert_eq!(state(&s, "v1"), "skipped");
+    a2.stop().await.unwrap();
+    a1.stop().await.unwrap();
+    hub.hub.stop().await.unwrap();
+}
+
+/// A plain feed of torrents, as another server would serve it: no
+/// infohash in the feed (the `.torrent` tells), data from a BEP 19 web seed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plain_static_feed_of_torrents_installs_without_trust() {
+    let tmp = tempfile::tempdir().unwrap();
+    let site = tmp.path().join("site");
+    let data = site.join("data/plain-1");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("a.bin"), bytes(70_000, 7)).unwrap();
+    std::fs::write(data.join("b.txt"), b"hello").unwrap();
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr: SocketAddr = listener.local_addr().unwrap();
+    let info = metainfo::create(&data, &metainfo::CreateOptions::default()).unwrap();
+    let m = metainfo::Metainfo::new(info).with_web_seeds(vec![format!("http://{addr}/data/")]);
+    std::fs::create_dir_all(site.join("t")).unwrap();
+    std::fs::write(site.join("t/plain-1.torrent"), m.to_bytes()).unwrap();
+    std::fs::write(
+        site.join("feed.xml"),
+        format!(
+            "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>plain</title>\
+             <item><title>a news item</title><link>http://{addr}/news</link></item>\
+             <item><title>plain-1</title><link>http://{addr}/t/plain-1.torrent</link></item>\
+             </channel></rss>"
+        ),
+    )
+    .unwrap();
+    let app = axum::Router::new().fallback_service(tower_http::services::ServeDir::new(&site));
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let dir = tmp.path().join("agent");
+    let a = Agent::start(config(&[&format!("http://{addr}/feed.xml")], &dir))
+        .await
+        .unwrap();
+    let mut rx = a.snapshot();
+    let s = wait_for(&mut rx, "plain-1 active", |s| active(s, "plain-1")).await;
+    assert_eq!(
+        s.release("plain-1").unwrap().infohash,
+        m.infohash().to_hex()
+    );
+    assert_eq!(s.release("plain-1").unwrap().seq, None);
+    assert_eq!(
+        std::fs::read(dir.join("current/a.bin")).unwrap(),
+        bytes(70_000, 7)
+    );
+    assert_eq!(std::fs::read(dir.join("current/b.txt")).unwrap(), b"hello");
+    a.stop().await.unwrap();
+    server.abort();
+}
