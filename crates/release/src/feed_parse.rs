@@ -99,8 +99,19 @@ struct RawItem {
 
 fn is_torrent_path(url: &str) -> bool {
     let path = url.split(['?', '#']).next().unwrap_or("");
-    path.len() > ".torrent".len()
-        && path[path.len() - ".torrent".len()..].eq_ignore_ascii_case(".torrent")
+    // Compared as bytes: the path may end in multi-byte characters, and
+    // slicing the str there would panic (found by the fuzz target).
+    let b = path.as_bytes();
+    b.len() > ".torrent".len() && b[b.len() - ".torrent".len()..].eq_ignore_ascii_case(b".torrent")
+}
+
+#[cfg(test)]
+#[test]
+fn torrent_paths_ending_in_multibyte_characters_do_not_panic() {
+    assert!(!is_torrent_path("https://e.org/dl?x"));
+    assert!(!is_torrent_path("https://e.org/\u{fffd}\u{fffd}\u{fffd}x"));
+    assert!(!is_torrent_path("https://e.org/ab\u{fffd}"));
+    assert!(is_torrent_path("https://e.org/a.TORRENT?x=1"));
 }
 
 fn http_date(s: &str) -> i64 {
