@@ -241,8 +241,7 @@ fn hub_config_prints_parses_and_names_its_errors() {
     let tmp = tempfile::tempdir().unwrap();
     let out = anthill(tmp.path(), ["hub", "--print-config"]).expect(0);
     assert!(
-        out.stdout.contains("keep = 10") && out.stdout.contains("# Newest")
-            || out.stdout.contains("keep = 10"),
+        out.stdout.contains("keep = 10") && out.stdout.contains("# Number of newest releases kept"),
         "{}",
         out.stdout
     );
