@@ -42,6 +42,8 @@ pub struct AgentConfig {
     pub metadata_timeout_secs: f64,
     /// Time limit of one HTTP fetch.
     pub fetch_timeout_secs: f64,
+    /// A download without a newly verified piece for this long fails (retried later).
+    pub stall_timeout_secs: f64,
     /// Where the engine accepts peers.
     pub peer_listen: Vec<SocketAddr>,
     /// Download limit, bytes/s (0: none).
@@ -67,6 +69,7 @@ impl Default for AgentConfig {
             events: true,
             metadata_timeout_secs: 5.0,
             fetch_timeout_secs: 30.0,
+            stall_timeout_secs: 600.0,
             peer_listen: vec![SocketAddr::from(([0, 0, 0, 0], 6881))],
             max_download_rate: 0,
             max_upload_rate: 0,
@@ -130,6 +133,10 @@ pub const DOCS: &[(&str, &str)] = &[
         "Time limit in seconds of one HTTP fetch (feed, .torrent, manifest, index).",
     ),
     (
+        "stall_timeout_secs",
+        "A download during which no piece is verified for this many seconds fails and is retried later with backoff, so that newer releases are not held up behind one nobody serves.",
+    ),
+    (
         "peer_listen",
         "Addresses where the engine accepts BitTorrent peers (a taken port falls back to a free one).",
     ),
@@ -172,6 +179,7 @@ impl AgentConfig {
             ("hook_timeout_secs", self.hook_timeout_secs, 0.01),
             ("metadata_timeout_secs", self.metadata_timeout_secs, 0.0),
             ("fetch_timeout_secs", self.fetch_timeout_secs, 0.1),
+            ("stall_timeout_secs", self.stall_timeout_secs, 0.1),
         ] {
             if !v.is_finite() || v < min {
                 return Err(format!(
@@ -197,6 +205,10 @@ impl AgentConfig {
     /// The wait for metadata from peers.
     pub fn metadata_timeout(&self) -> Duration {
         secs(self.metadata_timeout_secs)
+    }
+    /// How long a download may go without a verified piece.
+    pub fn stall_timeout(&self) -> Duration {
+        secs(self.stall_timeout_secs)
     }
     /// One fetch's time limit.
     pub fn fetch_timeout(&self) -> Duration {

@@ -713,7 +713,7 @@ impl Core {
             storage::write_atomic(&saved, &bytes)
                 .map_err(|e| StepError::Fail(format!("cannot save {}: {e}", saved.display())))?;
         }
-        let done = handle.wait_complete().await;
+        let done = wait_download(&handle, self.config.stall_timeout()).await;
         self.session.remove_torrent(ih).await;
         if let Err(e) = done {
             return Err(StepError::Fail(format!("download failed: {e}")));
@@ -893,6 +893,31 @@ impl Core {
             Err(swarm::SwarmError::Duplicate(_)) => {}
             Err(e) => warn!(release = %rec.name, error = %e, "cannot seed"),
         }
+    }
+}
+
+/// Waits until every piece is verified; an error if the engine stops the
+/// torrent, or if no piece was verified for `stall` (the release is then
+/// retried later, and newer releases are not held up behind it).
+async fn wait_download(h: &TorrentHandle, stall: Duration) -> Result<(), String> {
+    let mut last = (h.progress().pieces_have, tokio::time::Instant::now());
+    loop {
+        let p = h.progress();
+        match &p.state {
+            TorrentState::Seeding => return Ok(()),
+            TorrentState::Error(e) => return Err(e.clone()),
+            TorrentState::Stopped => return Err("the torrent stopped".into()),
+            _ => {}
+        }
+        if p.pieces_have != last.0 {
+            last = (p.pieces_have, tokio::time::Instant::now());
+        } else if last.1.elapsed() >= stall {
+            return Err(format!(
+                "no piece verified for {stall:?} ({} of {} pieces, {} peers)",
+                p.pieces_have, p.pieces_total, p.peers
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 

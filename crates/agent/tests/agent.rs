@@ -414,3 +414,45 @@ async fn a_plain_static_feed_of_torrents_installs_without_trust() {
     a.stop().await.unwrap();
     server.abort();
 }
+
+/// A release nobody serves (no peers, no web seed) fails after the stall
+/// timeout with its reason, instead of holding the agent forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_download_nobody_serves_fails_after_the_stall_timeout() {
+    let tmp = tempfile::tempdir().unwrap();
+    let site = tmp.path().join("site");
+    let data = tmp.path().join("elsewhere/lost-1");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("a.bin"), bytes(40_000, 3)).unwrap();
+    let m = metainfo::Metainfo::new(
+        metainfo::create(&data, &metainfo::CreateOptions::default()).unwrap(),
+    );
+    std::fs::create_dir_all(&site).unwrap();
+    std::fs::write(site.join("lost-1.torrent"), m.to_bytes()).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr: SocketAddr = listener.local_addr().unwrap();
+    std::fs::write(
+        site.join("feed.xml"),
+        format!(
+            "<rss version=\"2.0\"><channel><title>p</title><item><title>lost-1</title>\
+             <enclosure url=\"http://{addr}/lost-1.torrent\" type=\"application/x-bittorrent\"/>\
+             </item></channel></rss>"
+        ),
+    )
+    .unwrap();
+    let app = axum::Router::new().fallback_service(tower_http::services::ServeDir::new(&site));
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let mut c = config(
+        &[&format!("http://{addr}/feed.xml")],
+        &tmp.path().join("agent"),
+    );
+    c.stall_timeout_secs = 1.0;
+    let a = Agent::start(c).await.unwrap();
+    let mut rx = a.snapshot();
+    let s = wait_for(&mut rx, "lost-1 failed", |s| state(s, "lost-1") == "failed").await;
+    let reason = s.release("lost-1").unwrap().reason.clone().unwrap();
+    assert!(reason.contains("no piece verified"), "{reason}");
+    assert_eq!(s.current, None);
+    a.stop().await.unwrap();
+    server.abort();
+}
