@@ -77,7 +77,7 @@ fn router(shared: Arc<Shared>, cancel: CancellationToken) -> Router {
         .route(
             "/api/agents/report",
             axum::routing::post(report).layer(axum::extract::DefaultBodyLimit::max(
-                crate::agents::MAX_REPORT_BYTES,
+                release::report::MAX_REPORT_BYTES,
             )),
         )
         .route(
@@ -204,16 +204,16 @@ async fn release(State(s): S, Path(name): Path<String>) -> Response {
 
 /// `POST /api/agents/report`: an agent's latest state (JSON, bounded).
 async fn report(State(s): S, body: axum::body::Bytes) -> Response {
-    let parsed = serde_json::from_slice::<crate::agents::AgentReport>(&body)
-        .map_err(|e| crate::agents::ReportError::Invalid(e.to_string()))
-        .and_then(crate::agents::AgentReport::validate);
+    let parsed = serde_json::from_slice::<release::AgentReport>(&body)
+        .map_err(|e| release::ReportError::Invalid(e.to_string()))
+        .and_then(release::AgentReport::validate);
     let recorded = parsed.and_then(|r| s.agents.record(r));
     match recorded {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => {
             let status = match e {
-                crate::agents::ReportError::Full => StatusCode::SERVICE_UNAVAILABLE,
-                crate::agents::ReportError::Invalid(_) => StatusCode::BAD_REQUEST,
+                release::ReportError::Full(_) => StatusCode::SERVICE_UNAVAILABLE,
+                release::ReportError::Invalid(_) => StatusCode::BAD_REQUEST,
             };
             (
                 status,

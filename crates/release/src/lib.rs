@@ -39,6 +39,7 @@ mod index;
 mod keys;
 mod manifest;
 mod release_name;
+pub mod report;
 mod xml;
 
 pub use error::{KeyError, ManifestError, SignatureError};
@@ -47,4 +48,5 @@ pub use feed_parse::FeedError;
 pub use index::{INDEX_VALIDITY_SECS, IndexEntry, ReleaseIndex};
 pub use keys::{KeyId, PublicKey, SigningKey};
 pub use manifest::Manifest;
+pub use report::{AgentReport, HookReport, ReleaseReport, ReportError};
 pub use release_name::{ReleaseName, ReleaseNameError};
