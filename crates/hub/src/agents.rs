@@ -145,7 +145,7 @@ mod tests {
         let r = report("web-01").validate().unwrap();
         assert_eq!(
             r.releases[0].hook.as_ref().unwrap().output_tail.len(),
-            MAX_TEXT
+            release::report::MAX_TEXT
         );
         assert!(report("../x").validate().is_err());
         let mut r = report("a");

@@ -48,5 +48,5 @@ pub use feed_parse::FeedError;
 pub use index::{INDEX_VALIDITY_SECS, IndexEntry, ReleaseIndex};
 pub use keys::{KeyId, PublicKey, SigningKey};
 pub use manifest::Manifest;
-pub use report::{AgentReport, HookReport, ReleaseReport, ReportError};
 pub use release_name::{ReleaseName, ReleaseNameError};
+pub use report::{AgentReport, HookReport, ReleaseReport, ReportError};

@@ -14,7 +14,8 @@ use serde::{Deserialize, Serialize};
 pub const MAX_RELEASES: usize = 64;
 /// Largest report body, in bytes.
 pub const MAX_REPORT_BYTES: usize = 64 * 1024;
-const MAX_TEXT: usize = 4096;
+/// Longest string field kept (longer ones keep their tail).
+pub const MAX_TEXT: usize = 4096;
 
 /// One agent's report (`POST /api/agents/report`, JSON).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -158,4 +159,3 @@ fn truncate(s: &mut String) {
             .collect();
     }
 }
-
