@@ -50,6 +50,12 @@ pub struct AgentConfig {
     pub max_download_rate: u64,
     /// Upload limit, bytes/s (0: none).
     pub max_upload_rate: u64,
+    /// Report to the hub.
+    pub report: bool,
+    /// Where reports go (default: `api/agents/report` next to each feed).
+    pub report_urls: Vec<String>,
+    /// Report at least this often (more often while something changes).
+    pub report_interval_secs: f64,
 }
 
 impl Default for AgentConfig {
@@ -73,6 +79,9 @@ impl Default for AgentConfig {
             peer_listen: vec![SocketAddr::from(([0, 0, 0, 0], 6881))],
             max_download_rate: 0,
             max_upload_rate: 0,
+            report: true,
+            report_urls: Vec::new(),
+            report_interval_secs: 60.0,
         }
     }
 }
@@ -148,6 +157,18 @@ pub const DOCS: &[(&str, &str)] = &[
         "max_upload_rate",
         "Upload limit of the whole engine in bytes per second (0: unlimited); seeding to other agents is what spares the hub.",
     ),
+    (
+        "report",
+        "Report this agent's state to the hub (POST api/agents/report), so that its /api/agents, /metrics and dashboard show the rollout.",
+    ),
+    (
+        "report_urls",
+        "Where reports go; empty: api/agents/report next to each feed URL. A URL that answers with an error is retried with backoff.",
+    ),
+    (
+        "report_interval_secs",
+        "A report goes out at least this often (every 2 s while something changes); the hub marks agents silent for 3 minutes as stale.",
+    ),
 ];
 
 fn secs(s: f64) -> Duration {
@@ -180,6 +201,7 @@ impl AgentConfig {
             ("metadata_timeout_secs", self.metadata_timeout_secs, 0.0),
             ("fetch_timeout_secs", self.fetch_timeout_secs, 0.1),
             ("stall_timeout_secs", self.stall_timeout_secs, 0.1),
+            ("report_interval_secs", self.report_interval_secs, 1.0),
         ] {
             if !v.is_finite() || v < min {
                 return Err(format!(
@@ -205,6 +227,10 @@ impl AgentConfig {
     /// The wait for metadata from peers.
     pub fn metadata_timeout(&self) -> Duration {
         secs(self.metadata_timeout_secs)
+    }
+    /// The longest time between two reports.
+    pub fn report_interval(&self) -> Duration {
+        secs(self.report_interval_secs)
     }
     /// How long a download may go without a verified piece.
     pub fn stall_timeout(&self) -> Duration {

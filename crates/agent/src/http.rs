@@ -205,6 +205,32 @@ impl Client {
         }
     }
 
+    /// POSTs a JSON body; any 2xx answer is success (its body is ignored).
+    pub async fn post_json(&self, url: &str, body: Vec<u8>) -> Result<(), FetchError> {
+        let send = self
+            .inner
+            .post(url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body)
+            .send();
+        let resp = match tokio::time::timeout(self.timeout, send).await {
+            Ok(r) => r.map_err(|e| Self::err(url, &e))?,
+            Err(_) => {
+                return Err(FetchError::Timeout {
+                    url: url.to_string(),
+                    timeout: self.timeout,
+                });
+            }
+        };
+        if !resp.status().is_success() {
+            return Err(FetchError::Status {
+                url: url.to_string(),
+                status: resp.status().as_u16(),
+            });
+        }
+        Ok(())
+    }
+
     /// Opens an event stream (`text/event-stream`); the caller reads it
     /// with [`EventStream::next_chunk`] under its own idle limit.
     pub async fn events(&self, url: &str) -> Result<EventStream, FetchError> {

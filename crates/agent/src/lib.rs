@@ -29,6 +29,7 @@ pub mod follower;
 pub mod http;
 pub mod installer;
 pub mod planner;
+pub mod report;
 pub mod sse;
 pub mod status;
 pub mod store;
@@ -108,6 +109,7 @@ pub(crate) struct Shared {
     pub(crate) snapshot: watch::Receiver<Snapshot>,
     pub(crate) session: Session,
     pub(crate) counters: status::Counters,
+    pub(crate) transfers: Arc<report::Transfers>,
 }
 
 impl Agent {
@@ -152,7 +154,9 @@ impl Agent {
             snapshot: snap_rx.clone(),
             session: session.clone(),
             counters: status::Counters::default(),
+            transfers: Arc::default(),
         });
+        let origin = origin_ips(&config.feeds).await;
 
         let cancel = CancellationToken::new();
         let failed = CancellationToken::new();
@@ -194,6 +198,26 @@ impl Agent {
             );
         }
         drop(tx);
+        if config.report {
+            let urls = if config.report_urls.is_empty() {
+                let mut u: Vec<String> =
+                    config.feeds.iter().map(|f| report::report_url(f)).collect();
+                u.dedup();
+                u
+            } else {
+                config.report_urls.clone()
+            };
+            tasks.spawn(report::run(
+                urls,
+                shared.name.clone(),
+                config.report_interval(),
+                client.clone(),
+                snap_rx.clone(),
+                session.clone(),
+                Arc::clone(&shared.transfers),
+                cancel.clone(),
+            ));
+        }
 
         let core = Core {
             config,
@@ -203,6 +227,7 @@ impl Agent {
             client,
             session: session.clone(),
             seeding: HashMap::new(),
+            origin,
             snapshot: snap_tx,
             shared: Arc::clone(&shared),
         };
@@ -254,6 +279,34 @@ impl Agent {
         info!("agent stopped");
         r
     }
+}
+
+/// The addresses of the feeds' hosts: bytes from peers there count as
+/// bytes from the hub in reports.
+async fn origin_ips(feeds: &[String]) -> Vec<std::net::IpAddr> {
+    let mut ips = Vec::new();
+    for f in feeds {
+        let Some(rest) = f.split_once("://").map(|(_, r)| r) else {
+            continue;
+        };
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+        let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+        let with_port = if authority.ends_with(']') || !authority.contains(':') {
+            format!("{authority}:80")
+        } else {
+            authority.to_string()
+        };
+        let lookup =
+            tokio::time::timeout(Duration::from_secs(5), tokio::net::lookup_host(with_port));
+        if let Ok(Ok(addrs)) = lookup.await {
+            for a in addrs {
+                if !ips.contains(&a.ip()) {
+                    ips.push(a.ip());
+                }
+            }
+        }
+    }
+    ips
 }
 
 fn hostname() -> String {
@@ -353,6 +406,8 @@ struct Core {
     client: Client,
     session: Session,
     seeding: HashMap<Infohash, TorrentHandle>,
+    /// The hub's addresses (see `AddTorrent::origin`).
+    origin: Vec<std::net::IpAddr>,
     snapshot: watch::Sender<Snapshot>,
     shared: Arc<Shared>,
 }
@@ -715,6 +770,14 @@ impl Core {
         }
         let done = wait_download(&handle, self.config.stall_timeout()).await;
         self.session.remove_torrent(ih).await;
+        let p = handle.progress();
+        self.shared.transfers.record(
+            ih,
+            report::Transfer {
+                from_peers: p.downloaded.saturating_sub(p.downloaded_origin),
+                from_hub: p.downloaded_origin,
+            },
+        );
         if let Err(e) = done {
             return Err(StepError::Fail(format!("download failed: {e}")));
         }
@@ -739,6 +802,7 @@ impl Core {
     ) -> Result<TorrentHandle, StepError> {
         let mut add = AddTorrent::download(source, dir);
         add.trackers = trackers.to_vec();
+        add.origin.clone_from(&self.origin);
         self.session
             .add_torrent(add)
             .await

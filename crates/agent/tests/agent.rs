@@ -456,3 +456,76 @@ async fn a_download_nobody_serves_fails_after_the_stall_timeout() {
     a.stop().await.unwrap();
     server.abort();
 }
+
+/// Agents report to the hub they follow: the hub's `/api/agents` lists each
+/// with the release `current` names, its state, full progress, the bytes it
+/// received and the hook's exit code, and the report changes when a newer
+/// release is installed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agents_report_their_releases_to_the_hub() {
+    let tmp = tempfile::tempdir().unwrap();
+    let hub = TestHub::start(&tmp.path().join("hub")).await;
+    hub.publish("app-1", 4, 200_000).await;
+    let mut agents = Vec::new();
+    for n in ["web-01", "web-02"] {
+        let mut c = config(&[&hub.feed], &tmp.path().join(n));
+        c.trust = vec![hub.public_key()];
+        c.name = Some(n.into());
+        c.hook = Some("echo hello; exit 3".into());
+        agents.push(Agent::start(c).await.unwrap());
+    }
+    let client = agent::http::Client::new(Duration::from_secs(10)).unwrap();
+    let url = format!("{}/api/agents", hub.hub.url());
+    let listed = |want: &'static str| {
+        let (client, url) = (client.clone(), url.clone());
+        async move {
+            tokio::time::timeout(BOUND, async {
+                loop {
+                    let body = client.get_body(&url, 1 << 20).await.unwrap();
+                    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+                    let agents = v["agents"].as_array().cloned().unwrap_or_default();
+                    let done = agents
+                        .iter()
+                        .filter(|a| a["current"] == want && a["releases"][0]["state"] == "active")
+                        .count();
+                    if done == 2 {
+                        return agents;
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            })
+            .await
+            .unwrap_or_else(|_| panic!("the hub never listed both agents with {want} active"))
+        }
+    };
+    let got = listed("app-1").await;
+    let mut names: Vec<&str> = got.iter().map(|a| a["name"].as_str().unwrap()).collect();
+    names.sort_unstable();
+    assert_eq!(names, ["web-01", "web-02"]);
+    for a in &got {
+        let r = &a["releases"][0];
+        assert_eq!(r["name"], "app-1");
+        assert_eq!(r["progress"], 1.0);
+        assert_eq!(r["hook"]["exit_code"], 3, "{a}");
+        assert!(r["hook"]["output_tail"].as_str().unwrap().contains("hello"));
+        assert_eq!(a["stale"], false);
+    }
+    let received: u64 = got
+        .iter()
+        .map(|a| {
+            let r = &a["releases"][0];
+            r["from_peers"].as_u64().unwrap() + r["from_hub"].as_u64().unwrap()
+        })
+        .sum();
+    assert!(received >= 2 * 200_000, "received {received} bytes in all");
+
+    hub.publish("app-2", 5, 100_000).await;
+    let got = listed("app-2").await;
+    assert!(
+        got.iter().all(|a| a["releases"][1]["state"] == "retired"),
+        "{got:?}"
+    );
+    for a in agents {
+        a.stop().await.unwrap();
+    }
+}

@@ -99,6 +99,20 @@ pub(crate) async fn read_handshake(
     }
 }
 
+/// Connects to `addr`, from `source` if given.
+async fn dial(addr: SocketAddr, source: Option<std::net::IpAddr>) -> std::io::Result<TcpStream> {
+    let Some(ip) = source else {
+        return TcpStream::connect(addr).await;
+    };
+    let socket = if ip.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.bind(SocketAddr::new(ip, 0))?;
+    socket.connect(addr).await
+}
+
 /// Connects to `addr` and runs the connection; reports failures to the actor.
 pub(crate) async fn connect_and_run(shared: Arc<TorrentShared>, addr: SocketAddr) {
     let opts = &shared.session.options;
@@ -106,7 +120,7 @@ pub(crate) async fn connect_and_run(shared: Arc<TorrentShared>, addr: SocketAddr
         let mut stream = timed(
             opts.handshake_timeout,
             "connecting",
-            TcpStream::connect(addr),
+            dial(addr, shared.session.source_ip(addr)),
         )
         .await?;
         let _ = stream.set_nodelay(true);

@@ -78,6 +78,15 @@ impl SessionShared {
     pub(crate) fn listen_port(&self) -> Option<u16> {
         self.listen_addrs.first().map(SocketAddr::port)
     }
+    /// The address outgoing connections to `dest` leave from: the listen
+    /// address of its family when that is a specific one (so that peers see
+    /// the address we are known by, as on a host with several), else any.
+    pub(crate) fn source_ip(&self, dest: SocketAddr) -> Option<std::net::IpAddr> {
+        self.listen_addrs
+            .iter()
+            .map(SocketAddr::ip)
+            .find(|ip| ip.is_ipv4() == dest.is_ipv4() && !ip.is_unspecified())
+    }
     /// True if `addr` is one of our own listeners (never dial ourselves).
     pub(crate) fn is_own_addr(&self, addr: SocketAddr) -> bool {
         self.listen_addrs.iter().any(|l| {
@@ -133,6 +142,10 @@ pub struct AddTorrent {
     pub download_rate: Rate,
     /// Trackers to announce to besides the torrent's own (each URL its own tier).
     pub trackers: Vec<String>,
+    /// Addresses of the origin (a hub's seeder): payload from peers at these
+    /// IPs, and from web seeds, is counted in
+    /// [`TorrentProgress::downloaded_origin`](crate::TorrentProgress).
+    pub origin: Vec<std::net::IpAddr>,
 }
 
 impl AddTorrent {
@@ -147,6 +160,7 @@ impl AddTorrent {
             upload_rate: Rate::UNLIMITED,
             download_rate: Rate::UNLIMITED,
             trackers: Vec::new(),
+            origin: Vec::new(),
         }
     }
     /// Seed the data of `metainfo` in `dir`, super-seeding (the origin case).
@@ -160,6 +174,7 @@ impl AddTorrent {
             upload_rate: Rate::UNLIMITED,
             download_rate: Rate::UNLIMITED,
             trackers: Vec::new(),
+            origin: Vec::new(),
         }
     }
 }
@@ -411,6 +426,7 @@ impl Session {
             bytes_have: 0,
             bytes_total: 0,
             downloaded: 0,
+            downloaded_origin: 0,
             uploaded: 0,
             peers: 0,
             download_rate: 0,
@@ -443,6 +459,7 @@ impl Session {
             events: events.clone(),
             peers,
             web_seeds,
+            origin: add.origin.clone(),
         });
         self.shared
             .torrents

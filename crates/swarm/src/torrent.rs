@@ -109,6 +109,9 @@ pub struct TorrentProgress {
     pub downloaded: u64,
     /// Payload bytes sent to peers in this session.
     pub uploaded: u64,
+    /// Of `downloaded`, the bytes from the origin: web seeds and peers at
+    /// the addresses of [`AddTorrent::origin`](crate::AddTorrent).
+    pub downloaded_origin: u64,
     /// Connected peers.
     pub peers: usize,
     /// Download rate over the last seconds, bytes/s.
@@ -228,6 +231,8 @@ struct Outbox {
 struct PeerState {
     addr: SocketAddr,
     id: PeerId,
+    /// A web seed, or a peer at an origin address.
+    origin: bool,
     outgoing: bool,
     cmd: mpsc::Sender<PeerCmd>,
     fast: bool,
@@ -306,6 +311,8 @@ pub(crate) struct ActorInit {
     pub(crate) peers: Vec<SocketAddr>,
     /// BEP 19 web seed URLs.
     pub(crate) web_seeds: Vec<String>,
+    /// Origin addresses (see `AddTorrent::origin`).
+    pub(crate) origin: Vec<std::net::IpAddr>,
 }
 
 pub(crate) struct Actor {
@@ -333,6 +340,7 @@ pub(crate) struct Actor {
     last_resume_save: Instant,
     saving: Arc<std::sync::atomic::AtomicBool>,
     downloaded: u64,
+    downloaded_origin: u64,
     uploaded: u64,
     hash_failures: u32,
     banned_count: u32,
@@ -345,6 +353,7 @@ pub(crate) struct Actor {
     completed_announced: bool,
     web_seeds: Vec<String>,
     web_seeds_started: bool,
+    origin: Vec<std::net::IpAddr>,
     progress: Arc<Mutex<TorrentProgress>>,
     events: broadcast::Sender<TorrentEvent>,
     rng: crate::rng::Rng,
@@ -386,6 +395,7 @@ impl Actor {
             last_resume_save: Instant::now(),
             saving: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             downloaded: 0,
+            downloaded_origin: 0,
             uploaded: 0,
             hash_failures: 0,
             banned_count: 0,
@@ -397,6 +407,7 @@ impl Actor {
             last_pex: Instant::now(),
             completed_announced: false,
             web_seeds: init.web_seeds,
+            origin: init.origin,
             web_seeds_started: false,
             progress: init.progress,
             events: init.events,
@@ -793,9 +804,11 @@ impl Actor {
         let common = ours.common(theirs);
         let n = self.meta.as_ref().map_or(0, |m| m.have.len());
         let now = Instant::now();
+        let origin = crate::webseed::is_web_seed(&id) || self.origin.contains(&addr.ip());
         let mut p = PeerState {
             addr,
             id,
+            origin,
             outgoing,
             cmd,
             fast: common.fast(),
@@ -1298,6 +1311,9 @@ impl Actor {
         let key = block_key(&got);
         let len = piece.data.len() as u64;
         self.downloaded += len;
+        if p.origin {
+            self.downloaded_origin += len;
+        }
         self.tick_down += len;
         p.down_tick += len;
         let now = Instant::now();
@@ -1890,6 +1906,7 @@ impl Actor {
         let mut g = self.progress.lock().unwrap_or_else(|e| e.into_inner());
         g.name.clone_from(&self.name);
         g.downloaded = self.downloaded;
+        g.downloaded_origin = self.downloaded_origin;
         g.uploaded = self.uploaded;
         g.peers = self.peers.len();
         g.download_rate = self.down_rate as u64;

@@ -102,12 +102,21 @@ async fn fetch(
     Ok(out)
 }
 
+/// Peer ids of web seeds start with this.
+const WEB_SEED_ID: &[u8; 8] = b"-AHWEBS-";
+
+/// Whether `id` is one of our web-seed pseudo peers.
+pub(crate) fn is_web_seed(id: &PeerId) -> bool {
+    id.0.starts_with(WEB_SEED_ID)
+}
+
 /// Runs one web seed until the torrent stops, the actor drops it, or it fails
 /// [`MAX_FAILURES`] times in a row.
 pub(crate) async fn run(shared: Arc<TorrentShared>, base: String, info: Arc<Info>, n: u16) {
     let (cmd_tx, mut cmds) = mpsc::channel(PEER_CHANNEL);
     let (reply_tx, reply_rx) = oneshot::channel();
-    let mut id = *b"-AHWEBS-000000000000";
+    let mut id = [b'0'; 20];
+    id[..8].copy_from_slice(WEB_SEED_ID);
     id[8..].copy_from_slice(format!("{n:012}").as_bytes());
     // A pseudo address, unique per web seed, for the actor's bookkeeping.
     let addr = SocketAddr::from(([0, 0, 0, 0], n));
