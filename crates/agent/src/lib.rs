@@ -115,8 +115,10 @@ pub(crate) struct Shared {
 impl Agent {
     /// Opens (creating) the directory, recovers from any crash, starts the
     /// engine, the followers, the core and the status listener.
-    pub async fn start(config: AgentConfig) -> Result<Self, AgentError> {
+    pub async fn start(mut config: AgentConfig) -> Result<Self, AgentError> {
         config.validate().map_err(AgentError::Config)?;
+        // The hook is told absolute paths, whatever its working directory.
+        config.dir = std::path::absolute(&config.dir).map_err(io("resolve", &config.dir))?;
         let keys = load_keys(&config.trust)?;
         let layout = Layout::new(&config.dir);
         layout.create().map_err(io("create", layout.root()))?;

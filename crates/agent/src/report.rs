@@ -137,27 +137,39 @@ pub fn build(
     }
 }
 
-/// What changes between two reports that is worth a fast report: states,
-/// hook results, errors, and progress in whole percents.
-fn signature(r: &AgentReport) -> Vec<(String, String, u32, bool)> {
+/// Per release: infohash, state, whether a hook result or error is set.
+type States = Vec<(String, String, bool)>;
+
+/// What is sent at once when it changes: states, `current`, hook results
+/// and errors.
+fn states(r: &AgentReport) -> States {
     r.releases
         .iter()
         .map(|x| {
             (
                 x.infohash.clone(),
                 x.state.clone(),
-                (x.progress * 100.0) as u32,
                 x.hook.is_some() || x.error.is_some(),
             )
         })
         .chain(std::iter::once((
             String::new(),
             r.current.clone().unwrap_or_default(),
-            0,
             false,
         )))
         .collect()
 }
+
+/// What is sent every [`FAST`] while it changes: progress in whole percents.
+fn progress(r: &AgentReport) -> Vec<u32> {
+    r.releases
+        .iter()
+        .map(|x| (x.progress * 100.0) as u32)
+        .collect()
+}
+
+/// A change of state waits this long for the changes that follow it.
+const SETTLE: Duration = Duration::from_millis(150);
 
 /// One report destination and its backoff.
 struct Target {
@@ -192,19 +204,28 @@ pub(crate) async fn run(
         return;
     }
     info!(urls = ?targets.iter().map(|t| &t.url).collect::<Vec<_>>(), "reporting to the hub");
-    let mut last_sig = None;
+    let mut last: Option<(States, Vec<u32>)> = None;
     let mut last_sent: Option<tokio::time::Instant> = None;
     loop {
         let report = build(&name, &snapshot.borrow(), &session, &transfers);
-        let sig = signature(&report);
+        let (st, pr) = (states(&report), progress(&report));
         let busy = report
             .releases
             .iter()
             .any(|r| r.download_rate > 0 || r.state == "downloading");
         let now = tokio::time::Instant::now();
         let since = last_sent.map(|t| now.duration_since(t));
-        let due = last_sig.as_ref() != Some(&sig) || busy || since.is_none_or(|s| s >= interval);
-        if due && since.is_none_or(|s| s >= FAST) {
+        let state_changed = last.as_ref().is_none_or(|l| l.0 != st);
+        let progressed = busy || last.as_ref().is_none_or(|l| l.1 != pr);
+        // When the next report is due, from the last one.
+        let next = if state_changed {
+            SETTLE
+        } else if progressed {
+            FAST
+        } else {
+            interval
+        };
+        if since.is_none_or(|s| s >= next) {
             let body = match serde_json::to_vec(&report) {
                 Ok(b) => b,
                 Err(e) => {
@@ -235,15 +256,13 @@ pub(crate) async fn run(
                 }
             }
             last_sent = Some(now);
-            last_sig = Some(sig);
+            last = Some((st, pr));
+            continue;
         }
-        // Wake on a state change, or in time for the next fast or slow report.
+        // Wake on a state change, or when the next report is due (busy
+        // downloads are looked at every FAST).
         let sent = last_sent.unwrap_or(now);
-        let wait = if busy || last_sig.is_none() {
-            FAST
-        } else {
-            (sent + interval).saturating_duration_since(tokio::time::Instant::now())
-        };
+        let wake = if busy { FAST.min(next) } else { next };
         tokio::select! {
             () = cancel.cancelled() => return,
             r = snapshot.changed() => {
@@ -251,9 +270,9 @@ pub(crate) async fn run(
                     return;
                 }
                 // Let a burst of changes settle into one report.
-                tokio::time::sleep_until(sent + FAST).await;
+                tokio::time::sleep(SETTLE).await;
             }
-            () = tokio::time::sleep(wait.max(Duration::from_millis(100))) => {}
+            () = tokio::time::sleep_until(sent + wake) => {}
         }
     }
 }
@@ -335,7 +354,8 @@ mod tests {
         let r2 = build("web-01", &snap, &session, &transfers);
         assert_eq!(r2.releases[0].error.as_deref(), Some("disk full"));
         assert_eq!(r2.releases[0].progress, 0.0);
-        assert_ne!(signature(&r), signature(&r2));
+        assert_ne!(states(&r), states(&r2));
+        assert_ne!(progress(&r), progress(&r2));
         session.shutdown().await;
     }
 }

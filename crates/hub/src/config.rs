@@ -43,6 +43,8 @@ pub struct HubConfig {
     pub pack_below_fraction: f64,
     /// An agent that has not reported for this long is shown as stale.
     pub agent_stale_after: HumanDuration,
+    /// Upload limit of the hub's seeder, bytes/s (0: none).
+    pub max_upload_rate: u64,
 }
 
 impl Default for HubConfig {
@@ -62,6 +64,7 @@ impl Default for HubConfig {
             super_seed: true,
             pack_below_fraction: 0.25,
             agent_stale_after: HumanDuration::secs(180),
+            max_upload_rate: 0,
         }
     }
 }
@@ -113,6 +116,10 @@ pub const DOCS: &[(&str, &str)] = &[
     (
         "agent_stale_after",
         "An agent that has not reported for this long is shown as stale (agents report every minute when idle).",
+    ),
+    (
+        "max_upload_rate",
+        "Upload limit of the hub's BitTorrent seeder in bytes per second (0: unlimited); the web seed is only used by agents that peers do not serve.",
     ),
     (
         "pack_below_fraction",

@@ -495,6 +495,7 @@ fn tracker_config(config: &HubConfig) -> tracker::TrackerConfig {
 async fn start_session(config: &HubConfig) -> Result<Session, HubError> {
     let opts = |listen| SessionOptions {
         listen,
+        upload_rate: swarm::Rate(config.max_upload_rate),
         ..SessionOptions::default()
     };
     match Session::new(opts(config.peer_listen.clone())).await {

@@ -55,7 +55,16 @@ pub(crate) async fn run(
     progress: Arc<Mutex<TorrentProgress>>,
     mut events: broadcast::Receiver<TorrentEvent>,
 ) {
-    let mut client = TrackerClient::new(tiers, TrackerClientOptions::default());
+    let source_ip = shared
+        .session
+        .source_ip(std::net::SocketAddr::from(([0, 0, 0, 0], 0)));
+    let mut client = TrackerClient::new(
+        tiers,
+        TrackerClientOptions {
+            source_ip,
+            ..TrackerClientOptions::default()
+        },
+    );
     if !client.has_trackers() {
         return;
     }

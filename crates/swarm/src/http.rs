@@ -100,6 +100,28 @@ pub struct HttpResponse {
     pub body: Vec<u8>,
 }
 
+async fn connect(url: &HttpUrl, source: Option<std::net::IpAddr>) -> std::io::Result<TcpStream> {
+    let Some(ip) = source else {
+        return TcpStream::connect((url.host.as_str(), url.port)).await;
+    };
+    let mut last = None;
+    for addr in tokio::net::lookup_host((url.host.as_str(), url.port)).await? {
+        let socket = if addr.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()?
+        } else {
+            tokio::net::TcpSocket::new_v6()?
+        };
+        if ip.is_ipv4() == addr.is_ipv4() {
+            socket.bind(std::net::SocketAddr::new(ip, 0))?;
+        }
+        match socket.connect(addr).await {
+            Ok(s) => return Ok(s),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| std::io::Error::other("no address for the host")))
+}
+
 /// GETs `url` with optional extra header lines, reading at most `max_body`
 /// bytes, all within `timeout`.
 pub async fn get(
@@ -108,8 +130,20 @@ pub async fn get(
     max_body: usize,
     timeout: Duration,
 ) -> Result<HttpResponse, HttpError> {
+    get_from(url, extra_headers, max_body, timeout, None).await
+}
+
+/// [`get`] from a given local address (the connection is bound to it
+/// when it is of the target's family).
+pub async fn get_from(
+    url: &str,
+    extra_headers: &[(&str, String)],
+    max_body: usize,
+    timeout: Duration,
+    source: Option<std::net::IpAddr>,
+) -> Result<HttpResponse, HttpError> {
     let url = HttpUrl::parse(url)?;
-    tokio::time::timeout(timeout, get_inner(&url, extra_headers, max_body))
+    tokio::time::timeout(timeout, get_inner(&url, extra_headers, max_body, source))
         .await
         .map_err(|_| HttpError::Timeout(timeout))?
 }
@@ -118,8 +152,9 @@ async fn get_inner(
     url: &HttpUrl,
     extra_headers: &[(&str, String)],
     max_body: usize,
+    source: Option<std::net::IpAddr>,
 ) -> Result<HttpResponse, HttpError> {
-    let stream = TcpStream::connect((url.host.as_str(), url.port)).await?;
+    let stream = connect(url, source).await?;
     stream.set_nodelay(true)?;
     let mut stream = BufReader::new(stream);
     let mut req = format!(

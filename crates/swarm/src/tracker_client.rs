@@ -118,6 +118,9 @@ pub struct TrackerClientOptions {
     pub udp_initial_timeout: Duration,
     /// UDP attempts per request.
     pub udp_attempts: u32,
+    /// Announce from this address (the session's specific listen address,
+    /// so that the tracker sees the address peers can reach us at).
+    pub source_ip: Option<std::net::IpAddr>,
 }
 
 impl Default for TrackerClientOptions {
@@ -126,6 +129,7 @@ impl Default for TrackerClientOptions {
             http_timeout: Duration::from_secs(15),
             udp_initial_timeout: Duration::from_secs(2),
             udp_attempts: 3,
+            source_ip: None,
         }
     }
 }
@@ -227,7 +231,14 @@ impl TrackerClient {
             q.push_str("&trackerid=");
             tracker_proto::http::percent_encode(id.as_bytes(), &mut q);
         }
-        let resp = http::get(&q, &[], MAX_RESPONSE, self.opts.http_timeout).await?;
+        let resp = http::get_from(
+            &q,
+            &[],
+            MAX_RESPONSE,
+            self.opts.http_timeout,
+            self.opts.source_ip,
+        )
+        .await?;
         // Trackers send failures with 200 or with an error status; read the body either way.
         let parsed = parse_http_response(url, &resp.body);
         match parsed {
@@ -264,10 +275,10 @@ impl TrackerClient {
             .map_err(io)?
             .next()
             .ok_or_else(|| TrackerClientError::BadUrl(url.to_string()))?;
-        let bind: SocketAddr = if target.is_ipv6() {
-            (Ipv6Addr::UNSPECIFIED, 0).into()
-        } else {
-            (Ipv4Addr::UNSPECIFIED, 0).into()
+        let bind: SocketAddr = match self.opts.source_ip {
+            Some(ip) if ip.is_ipv6() == target.is_ipv6() => (ip, 0).into(),
+            _ if target.is_ipv6() => (Ipv6Addr::UNSPECIFIED, 0).into(),
+            _ => (Ipv4Addr::UNSPECIFIED, 0).into(),
         };
         let sock = UdpSocket::bind(bind).await.map_err(io)?;
         sock.connect(target).await.map_err(io)?;

@@ -2,6 +2,7 @@
 //! One test binary (see `[[test]]` in Cargo.toml); one module per area.
 
 mod agent;
+mod demo;
 mod engine;
 mod hub;
 mod hub_interop;

@@ -159,17 +159,15 @@ fn issue13_demo_never_replaces_what_it_did_not_make() {
         std::fs::read(d.join("sample-release/mine.txt")).unwrap(),
         b"precious"
     );
-    // Likewise a torrent of that name.
+    // Likewise a single file.
     let e = dir.path().join("E");
-    tree(&e, &[("sample-release.torrent", b"mine")]);
+    tree(&e, &[("notes.txt", b"mine")]);
     anthill(dir.path(), ["demo", "--dir", "E"]).expect(1);
-    assert_eq!(
-        std::fs::read(e.join("sample-release.torrent")).unwrap(),
-        b"mine"
-    );
-    // What a demo made, the next demo may replace.
-    anthill(dir.path(), ["demo", "--dir", "F"]).expect(0);
-    anthill(dir.path(), ["demo", "--dir", "F"]).expect(0);
+    assert_eq!(std::fs::read(e.join("notes.txt")).unwrap(), b"mine");
+    // Bad sizes and counts are usage errors, before anything starts.
+    anthill(dir.path(), ["demo", "--size", "12", "--dir", "F"]).expect(2);
+    anthill(dir.path(), ["demo", "--agents", "0", "--dir", "F"]).expect(2);
+    assert!(!dir.path().join("F").exists());
     let help = anthill(dir.path(), ["demo", "--help"]).expect(0);
     assert!(help.stdout.contains("refuses"), "{}", help.stdout);
 }

@@ -65,24 +65,18 @@ fn version() {
 }
 
 #[test]
-fn demo_runs_on_embedded_defaults() {
+fn demo_documents_its_flags() {
+    // Running it is crates/cli/tests/cli/demo.rs.
     let dir = tempfile::tempdir().unwrap();
-    let out = anthill(dir.path(), ["demo", "--dir", "work"]).expect(0);
-    assert!(out.stdout.contains("demo ok:"), "{}", out.stdout);
-    assert!(
-        out.stdout
-            .contains("corrupt     work/sample-release/data/blob.bin")
-    );
-    // the kept torrent verifies against the kept (restored) data
-    anthill(
-        dir.path(),
-        [
-            "torrent",
-            "verify",
-            "work/sample-release.torrent",
-            "--path",
-            "work",
-        ],
-    )
-    .expect(0);
+    let out = anthill(dir.path(), ["demo", "--help"]).expect(0);
+    for flag in [
+        "--agents",
+        "--size",
+        "--rate",
+        "--keep-running",
+        "--dir",
+        "--loopback",
+    ] {
+        assert!(out.stdout.contains(flag), "{flag}: {}", out.stdout);
+    }
 }
