@@ -53,6 +53,15 @@ pub(crate) struct Args {
     /// Use loopback addresses even when network namespaces are possible.
     #[arg(long)]
     loopback: bool,
+    /// The release is one file of --size instead of a tree (benchmarks).
+    #[arg(long)]
+    single_file: bool,
+    /// Publish only the first release.
+    #[arg(long)]
+    no_delta: bool,
+    /// Also write the measurements as JSON to FILE (benchmarks).
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
 }
 
 /// Left in `--dir` by a demo: what is there was made by a demo and may be replaced.
@@ -340,7 +349,7 @@ impl Demo {
                 trust: vec![key.display().to_string()],
                 name: Some(name.clone()),
                 hook: Some(
-                    "test -x \"$ANTHILL_RELEASE_PATH/bin/app\" && echo \"$ANTHILL_RELEASE is live (was ${ANTHILL_PREVIOUS_RELEASE:-nothing})\""
+                    "test -e \"$ANTHILL_RELEASE_PATH\" && echo \"$ANTHILL_RELEASE is live (was ${ANTHILL_PREVIOUS_RELEASE:-nothing})\""
                         .into(),
                 ),
                 // Loopback hosts share the port space of one machine.
@@ -377,30 +386,67 @@ impl Demo {
         let src = self.dir.join("src");
         let r1 = src.join("demo-1");
         let t = Instant::now();
-        let stats = tree::generate(&r1, self.args.size)?;
+        let stats = if self.args.single_file {
+            tree::generate_file(&r1, self.args.size)?
+        } else {
+            tree::generate(&r1, self.args.size)?
+        };
+        let what = if self.args.single_file {
+            "one file".to_string()
+        } else {
+            format!(
+                "{} files (an executable, empty files, a {} file)",
+                stats.files,
+                Bytes(self.args.size / 4)
+            )
+        };
         self.say(&format!(
-            "generated demo-1: {} in {} files (an executable, empty files, a {} file) in {:.1} s",
+            "generated demo-1: {} in {what} in {:.1} s",
             Bytes(stats.bytes),
-            stats.files,
-            Bytes(self.args.size / 4),
             t.elapsed().as_secs_f64()
         ))?;
         let r2 = src.join("demo-2");
-        let change = tree::change(&r1, &r2, stats)?;
-        let m1 = self
-            .rollout(&client, &hub_dir, &hub_url, &r1, stats)
-            .await?;
-        self.say(&format!(
-            "changed for demo-2: {} files rewritten and 1 MiB of {} overwritten in place ({} differ)",
-            change.files,
-            tree::BIG,
-            Bytes(change.bytes)
-        ))?;
-        let m2 = self
-            .rollout(&client, &hub_dir, &hub_url, &r2, stats)
-            .await?;
-
-        self.summary(&[m1, m2], change.bytes, &hub_url)?;
+        let change = if self.args.no_delta {
+            None
+        } else {
+            Some(tree::change(&r1, &r2, stats)?)
+        };
+        let mut measured = vec![
+            self.rollout(&client, &hub_dir, &hub_url, &r1, stats)
+                .await?,
+        ];
+        if let Some(change) = change {
+            self.say(&format!(
+                "changed for demo-2: {} files rewritten and 1 MiB overwritten in place ({} differ)",
+                change.files,
+                Bytes(change.bytes)
+            ))?;
+            measured.push(
+                self.rollout(&client, &hub_dir, &hub_url, &r2, stats)
+                    .await?,
+            );
+        }
+        self.summary(&measured, change.map_or(0, |c| c.bytes), &hub_url)?;
+        if let Some(path) = &self.args.json {
+            let json = serde_json::json!({
+                "agents": n,
+                "rate_mbit": self.args.rate,
+                "netns": self.fleet.is_netns(),
+                "changed_bytes": change.map(|c| c.bytes),
+                "releases": measured.iter().map(|m| serde_json::json!({
+                    "name": m.name,
+                    "bytes": m.bytes,
+                    "files": m.files,
+                    "fleet_secs": m.fleet_time.as_secs_f64(),
+                    "t_min_secs": self.t_min(m.bytes).as_secs_f64(),
+                    "publish_secs": m.publish_time.as_secs_f64(),
+                    "origin_sent": m.origin_sent,
+                    "received": m.received,
+                    "received_wire": m.received_wire,
+                })).collect::<Vec<_>>(),
+            });
+            storage::write_atomic(path, format!("{json:#}\n").as_bytes())?;
+        }
         if self.args.keep_running {
             let url = match forward {
                 Some(l) => {
@@ -705,7 +751,7 @@ fn free_port(ip: IpAddr) -> Option<u16> {
 
 fn dir_size(p: &Path) -> u64 {
     let Ok(rd) = std::fs::read_dir(p) else {
-        return 0;
+        return std::fs::metadata(p).map_or(0, |m| m.len());
     };
     rd.filter_map(Result::ok)
         .map(|e| match e.file_type() {

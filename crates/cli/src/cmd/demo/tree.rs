@@ -104,6 +104,15 @@ fn small_path(i: usize) -> String {
     format!("share/mod{:02}/part{:03}/file{i:04}.dat", i % 20, i % 97)
 }
 
+/// Writes a release that is one file of `size` bytes at `path`.
+pub(crate) fn generate_file(path: &Path, size: u64) -> anyhow::Result<TreeStats> {
+    write_file(path, size, 3)?;
+    Ok(TreeStats {
+        files: 1,
+        bytes: size,
+    })
+}
+
 /// What [`change`] changed.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Change {
@@ -117,6 +126,11 @@ pub(crate) struct Change {
 /// files (at least one, at most 20) rewritten and one MiB of [`BIG`]
 /// overwritten in place.
 pub(crate) fn change(from: &Path, to: &Path, stats: TreeStats) -> anyhow::Result<Change> {
+    if stats.files == 1 {
+        std::fs::copy(from, to).with_context(|| format!("cannot copy {}", from.display()))?;
+        let bytes = overwrite_mib(to)?;
+        return Ok(Change { files: 0, bytes });
+    }
     copy_tree(from, to)?;
     let others = stats.files - 4;
     let n = (others / 100).clamp(1, 20);
@@ -130,8 +144,13 @@ pub(crate) fn change(from: &Path, to: &Path, stats: TreeStats) -> anyhow::Result
         write_file(&p, len, 9000 + i as u64)?;
         bytes += len;
     }
-    let big = to.join(BIG);
-    let len = std::fs::metadata(&big)
+    bytes += overwrite_mib(&to.join(BIG))?;
+    Ok(Change { files: n, bytes })
+}
+
+/// Overwrites one MiB a third into `big`; returns the bytes changed.
+fn overwrite_mib(big: &Path) -> anyhow::Result<u64> {
+    let len = std::fs::metadata(big)
         .with_context(|| format!("cannot read {}", big.display()))?
         .len();
     let region = (1u64 << 20).min(len);
@@ -139,7 +158,7 @@ pub(crate) fn change(from: &Path, to: &Path, stats: TreeStats) -> anyhow::Result
         use std::io::{Seek, SeekFrom};
         let mut f = std::fs::OpenOptions::new()
             .write(true)
-            .open(&big)
+            .open(big)
             .with_context(|| format!("cannot open {}", big.display()))?;
         f.seek(SeekFrom::Start(len / 3))
             .with_context(|| format!("cannot seek {}", big.display()))?;
@@ -147,9 +166,8 @@ pub(crate) fn change(from: &Path, to: &Path, stats: TreeStats) -> anyhow::Result
         fill(&mut buf, 77);
         f.write_all(&buf)
             .with_context(|| format!("cannot write {}", big.display()))?;
-        bytes += region;
     }
-    Ok(Change { files: n, bytes })
+    Ok(region)
 }
 
 fn copy_tree(from: &Path, to: &Path) -> anyhow::Result<()> {
