@@ -80,3 +80,33 @@ fn demo_documents_its_flags() {
         assert!(out.stdout.contains(flag), "{flag}: {}", out.stdout);
     }
 }
+
+/// The systemd units in contrib/systemd are valid (`systemd-analyze
+/// verify`, with ExecStart pointed at the built binary) and start the
+/// commands with flags that exist.
+#[test]
+fn systemd_units_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let units = concat!(env!("CARGO_MANIFEST_DIR"), "/../../contrib/systemd");
+    let bin = env!("CARGO_BIN_EXE_anthill");
+    for unit in ["anthill-hub.service", "anthill-agent.service"] {
+        let text = std::fs::read_to_string(format!("{units}/{unit}")).unwrap();
+        let exec = text
+            .lines()
+            .find_map(|l| l.strip_prefix("ExecStart=/usr/local/bin/anthill "))
+            .unwrap_or_else(|| panic!("{unit}: no ExecStart of /usr/local/bin/anthill"));
+        // The command line parses: --help after it still succeeds.
+        let mut args: Vec<&str> = exec.split_whitespace().collect();
+        args.push("--help");
+        anthill(dir.path(), &args).expect(0);
+        let copy = dir.path().join(unit);
+        std::fs::write(&copy, text.replace("/usr/local/bin/anthill", bin)).unwrap();
+        let out = std::process::Command::new("systemd-analyze")
+            .arg("verify")
+            .arg(&copy)
+            .output()
+            .expect("systemd-analyze is missing: run scripts/setup");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success() && !err.contains(unit), "{unit}: {err}");
+    }
+}
