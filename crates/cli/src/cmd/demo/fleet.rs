@@ -11,6 +11,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
+/// A process's resource use so far.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Usage {
+    pub(crate) ticks: u64,
+    pub(crate) rss_kib: u64,
+    pub(crate) peak_kib: u64,
+}
+
 /// One started process.
 pub(crate) struct Started {
     pub(crate) label: String,
@@ -191,6 +199,29 @@ impl Fleet {
         let text = std::fs::read_to_string(&s.log).unwrap_or_default();
         let all: Vec<&str> = text.lines().collect();
         all[all.len().saturating_sub(lines)..].join("\n")
+    }
+
+    /// CPU time (clock ticks), resident and peak resident memory (KiB) of
+    /// the process started as `label`, from /proc.
+    pub(crate) fn usage(&self, label: &str) -> Option<Usage> {
+        let s = self.started.iter().find(|s| s.label == label)?;
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", s.pid)).ok()?;
+        // Fields after the command name (which may hold spaces) in parentheses.
+        let rest = &stat[stat.rfind(')')? + 2..];
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let ticks = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+        let status = std::fs::read_to_string(format!("/proc/{}/status", s.pid)).ok()?;
+        let kib = |key: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(key))
+                .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+        };
+        Some(Usage {
+            ticks,
+            rss_kib: kib("VmRSS:")?,
+            peak_kib: kib("VmHWM:")?,
+        })
     }
 
     /// Bytes sent and received by host `i` so far (network namespaces only).

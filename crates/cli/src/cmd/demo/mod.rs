@@ -382,6 +382,8 @@ impl Demo {
             "fleet: {n} agents following the feed and reporting to the hub; dashboard {hub_url}/"
         ))?;
 
+        let idle_from = (Instant::now(), self.usages(n));
+
         // Release 1, then a small change of it.
         let src = self.dir.join("src");
         let r1 = src.join("demo-1");
@@ -411,6 +413,12 @@ impl Demo {
         } else {
             Some(tree::change(&r1, &r2, stats)?)
         };
+        // The agents idle for a few seconds before the first drop: their CPU
+        // use and memory then are what they cost beside production services.
+        let idle_for = Duration::from_secs(3).saturating_sub(idle_from.0.elapsed());
+        tokio::time::sleep(idle_for).await;
+        let idle = self.idle_line(n, &idle_from);
+        self.say(&idle)?;
         let mut measured = vec![
             self.rollout(&client, &hub_dir, &hub_url, &r1, stats)
                 .await?,
@@ -427,6 +435,19 @@ impl Demo {
             );
         }
         self.summary(&measured, change.map_or(0, |c| c.bytes), &hub_url)?;
+        let peaks: Vec<u64> = self
+            .usages(n)
+            .iter()
+            .flatten()
+            .map(|u| u.peak_kib)
+            .collect();
+        if let Some(max) = peaks.iter().max() {
+            self.say(&format!(
+                "- agents' peak resident memory while downloading: {} at most, {} on average\n",
+                Bytes(max * 1024),
+                Bytes(peaks.iter().sum::<u64>() * 1024 / peaks.len() as u64)
+            ))?;
+        }
         if let Some(path) = &self.args.json {
             let json = serde_json::json!({
                 "agents": n,
@@ -609,6 +630,33 @@ impl Demo {
             received,
             received_wire,
         })
+    }
+
+    fn usages(&self, n: usize) -> Vec<Option<fleet::Usage>> {
+        (1..=n).map(|i| self.fleet.usage(&agent_name(i))).collect()
+    }
+
+    /// The agents' CPU share and memory over an idle window.
+    fn idle_line(&self, n: usize, from: &(Instant, Vec<Option<fleet::Usage>>)) -> String {
+        let secs = from.0.elapsed().as_secs_f64();
+        let now = self.usages(n);
+        let tick = rustix::param::clock_ticks_per_second() as f64;
+        let mut cpu = Vec::new();
+        let mut rss = Vec::new();
+        for (a, b) in from.1.iter().zip(&now) {
+            if let (Some(a), Some(b)) = (a, b) {
+                cpu.push((b.ticks.saturating_sub(a.ticks)) as f64 / tick / secs * 100.0);
+                rss.push(b.rss_kib);
+            }
+        }
+        if cpu.is_empty() {
+            return "idle: no /proc figures for the agents".into();
+        }
+        format!(
+            "idle agents over {secs:.1} s: CPU {:.2}% each at most, resident memory {} at most",
+            cpu.iter().copied().fold(0.0, f64::max),
+            Bytes(rss.iter().max().copied().unwrap_or(0) * 1024)
+        )
     }
 
     /// The time the origin needs to send one copy at the per-host rate.
