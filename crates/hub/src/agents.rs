@@ -9,12 +9,14 @@
 //! report) and in every string's length; names are checked like release
 //! names.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use release::{AgentReport, ReportError};
+use release::{AgentReport, ReleaseReport, ReportError};
 use serde::Serialize;
+
+use crate::fleet::{self, AgentRow, Summary, SummaryBuilder};
 
 /// Most agents remembered; reports from more are refused (503).
 pub const MAX_AGENTS: usize = 100_000;
@@ -37,12 +39,40 @@ struct Entry {
     report: AgentReport,
     at: Instant,
     at_unix: i64,
+    /// Per release (lowercase hex) it reports installed: since when (unix
+    /// s) it has, without a break in between.
+    complete_since: Vec<(String, i64)>,
 }
 
-/// The latest report of every agent.
+impl Entry {
+    fn release(&self, infohash: &str) -> Option<&ReleaseReport> {
+        self.report
+            .releases
+            .iter()
+            .find(|r| r.infohash.eq_ignore_ascii_case(infohash))
+    }
+
+    fn complete_since(&self, infohash: &str) -> Option<i64> {
+        self.complete_since
+            .iter()
+            .find(|(ih, _)| ih == infohash)
+            .map(|(_, at)| *at)
+    }
+
+    fn stale(&self, stale_after: Duration) -> bool {
+        self.at.elapsed() > stale_after
+    }
+}
+
+/// The latest report of every agent, and which agents reported since the
+/// fleet task last looked.
+///
+/// Lock order: `map` before `changed`; neither is held across an await.
 #[derive(Default)]
 pub struct Agents {
     map: Mutex<HashMap<String, Entry>>,
+    /// Names of the agents that reported since [`Agents::take_changed`].
+    changed: Mutex<HashSet<String>>,
 }
 
 impl std::fmt::Debug for Agents {
@@ -58,15 +88,115 @@ impl Agents {
         if map.len() >= MAX_AGENTS && !map.contains_key(&report.name) {
             return Err(ReportError::Full(MAX_AGENTS));
         }
+        let now = release::unix_now();
+        let old = map.get(&report.name);
+        let complete_since = report
+            .releases
+            .iter()
+            .filter(|r| fleet::is_complete(&r.state))
+            .map(|r| {
+                let ih = r.infohash.to_ascii_lowercase();
+                let since = old.and_then(|e| e.complete_since(&ih)).unwrap_or(now);
+                (ih, since)
+            })
+            .collect();
+        let name = report.name.clone();
         map.insert(
-            report.name.clone(),
+            name.clone(),
             Entry {
                 report,
                 at: Instant::now(),
-                at_unix: release::unix_now(),
+                at_unix: now,
+                complete_since,
             },
         );
+        drop(map);
+        self.changed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(name);
         Ok(())
+    }
+
+    /// The names of the agents that reported since the last call.
+    pub fn take_changed(&self) -> HashSet<String> {
+        std::mem::take(&mut *self.changed.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// How many agents have reported.
+    pub fn len(&self) -> usize {
+        self.map.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// No agent has reported.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The fleet summary of each release `(infohash hex, published_at,
+    /// origin bytes)`, in one pass over the agents.
+    pub fn summaries(&self, stale_after: Duration, releases: &[fleet::Release]) -> Vec<Summary> {
+        let map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        let mut b: Vec<SummaryBuilder> =
+            releases.iter().map(|_| SummaryBuilder::default()).collect();
+        for e in map.values() {
+            let stale = e.stale(stale_after);
+            for (r, b) in releases.iter().zip(&mut b) {
+                b.add(e.release(&r.infohash), stale, e.complete_since(&r.infohash));
+            }
+        }
+        drop(map);
+        b.into_iter()
+            .zip(releases)
+            .map(|(b, r)| b.finish(r.published_at, r.origin_bytes))
+            .collect()
+    }
+
+    /// The releases (lowercase hex) that the latest reports of `names` mention.
+    pub fn releases_of(&self, names: &HashSet<String>) -> HashSet<String> {
+        let map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        names
+            .iter()
+            .filter_map(|n| map.get(n))
+            .flat_map(|e| {
+                e.report
+                    .releases
+                    .iter()
+                    .map(|r| r.infohash.to_ascii_lowercase())
+            })
+            .collect()
+    }
+
+    /// The rows of one release (hex) for the agents `names` (all if
+    /// `None`), problems first, then by name; `problems`: only those.
+    pub fn rows(
+        &self,
+        stale_after: Duration,
+        infohash: &str,
+        names: Option<&HashSet<String>>,
+        problems: bool,
+    ) -> Vec<AgentRow> {
+        let map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        let row = |e: &Entry| {
+            let age = e.at.elapsed();
+            AgentRow::new(
+                &e.report,
+                e.release(infohash),
+                e.at_unix,
+                age.as_secs(),
+                age > stale_after,
+            )
+        };
+        let mut rows: Vec<AgentRow> = match names {
+            Some(names) => names.iter().filter_map(|n| map.get(n)).map(row).collect(),
+            None => map.values().map(row).collect(),
+        };
+        drop(map);
+        if problems {
+            rows.retain(|r| r.problem);
+        }
+        fleet::sort_rows(&mut rows);
+        rows
     }
 
     /// Every agent, by name.
@@ -180,5 +310,40 @@ mod tests {
         assert!(a.list(Duration::from_millis(1)).iter().all(|v| v.stale));
         let (n, _, states) = a.summary(Duration::from_secs(60), Some(&"AB".repeat(20)));
         assert_eq!((n, states.get("installed").copied()), (2, Some(2)));
+    }
+
+    #[test]
+    fn summaries_count_stale_agents_as_stale_and_remember_when_each_completed() {
+        let a = Agents::default();
+        let ih = "ab".repeat(20);
+        let mut r = report("b");
+        r.releases[0].state = "downloading".into();
+        r.releases[0].infohash = ih.to_uppercase();
+        a.record(r).unwrap();
+        a.record(report("a")).unwrap();
+        let first = a.map.lock().unwrap()["a"].complete_since(&ih).unwrap();
+        a.record(report("a")).unwrap();
+        assert_eq!(
+            a.map.lock().unwrap()["a"].complete_since(&ih),
+            Some(first),
+            "a later report of the same state keeps the first time"
+        );
+        assert_eq!(a.take_changed().len(), 2);
+        assert!(a.take_changed().is_empty());
+        let rel = [fleet::Release {
+            infohash: ih.clone(),
+            published_at: first - 5,
+            origin_bytes: 7,
+        }];
+        let s = &a.summaries(Duration::from_secs(60), &rel)[0];
+        assert_eq!((s.installed, s.downloading, s.stale), (1, 1, 0));
+        assert_eq!(s.time_to_full_secs, None);
+        assert_eq!(s.delivered_bytes, 22);
+        std::thread::sleep(Duration::from_millis(5));
+        let s = &a.summaries(Duration::from_millis(1), &rel)[0];
+        assert_eq!((s.installed, s.stale, s.time_to_full_secs), (0, 2, None));
+        let rows = a.rows(Duration::from_secs(60), &ih, None, false);
+        assert_eq!(rows.len(), 2);
+        assert_eq!(a.releases_of(&["b".to_string()].into()), [ih].into());
     }
 }
