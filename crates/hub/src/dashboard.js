@@ -1,7 +1,7 @@
 // anthill hub dashboard: keeps the server-rendered page current from the
 // hub's event stream (/api/events, `agents` events) and /api/fleet.
 // Report data is untrusted text: it only ever goes into textContent and
-// attributes, never into innerHTML. The rows built here mirror
+// attributes, never in as markup. The rows built here mirror
 // dashboard.rs (`row`) cell for cell.
 // `?updates=N` stops listening after N `agents` events (screenshots, tests).
 (function () {
@@ -235,6 +235,7 @@
   // ---- the event stream ----
   function onAgents(ev) {
     var d = JSON.parse(ev.data);
+    updates++;
     skew = d.at - Date.now() / 1000;
     if ((d.release || '') !== release) { location.reload(); return; }
     setField(document, 'agents', String(d.agents));
@@ -245,7 +246,6 @@
     });
     applyRows(d.changed);
     if (d.changed_total > d.changed.length) refetchRows();
-    updates++;
     body.dataset.updated = String(d.tick);
     body.dataset.updates = String(updates);
     if (updates >= maxUpdates) {
