@@ -45,9 +45,11 @@
     return Math.floor(s / 86400) + ' days';
   }
   function duration(s) {
+    s = Math.max(0, Math.floor(s));
+    function two(a, ua, b, ub) { return b === 0 ? a + ' ' + ua : a + ' ' + ua + ' ' + b + ' ' + ub; }
     if (s < 60) return s + ' s';
-    if (s < 3600) return Math.floor(s / 60) + ' min ' + (s % 60) + ' s';
-    return Math.floor(s / 3600) + ' h ' + Math.floor((s % 3600) / 60) + ' min';
+    if (s < 3600) return two(Math.floor(s / 60), 'min', s % 60, 's');
+    return two(Math.floor(s / 3600), 'h', Math.floor((s % 3600) / 60), 'min');
   }
   function setLive(state, text) {
     body.dataset.live = state;
@@ -74,16 +76,19 @@
     setField(card, 'bytes', human(s.origin_bytes) + ' / ' + human(s.delivered_bytes));
     setField(card, 'ratio', s.origin_bytes > 0 && s.delivered_bytes > 0
       ? '×' + (s.delivered_bytes / s.origin_bytes).toFixed(1) + ' delivered per origin byte'
-      : 'origin / delivered');
+      : 'hub sent / agents received');
     setField(card, 'mean', (s.mean_progress * 100).toFixed(1) + '%');
   }
   function drawChart(ih) {
     var fig = $('figure.chart[data-chart="' + ih + '"]');
     var pts = series[ih] || [];
     if (!fig) return;
-    var tmax = Math.max(60, pts.length ? pts[pts.length - 1][0] : 0);
+    var last = pts.length ? pts[pts.length - 1] : null;
+    var end = Math.max(last ? last[0] : 0, Math.floor(now() - (published[ih] || now())));
+    var tmax = Math.max(60, end);
     var done = [], mean = [];
-    pts.forEach(function (p) {
+    var all = last && last[0] < end ? pts.concat([[end, last[1], last[2], last[3]]]) : pts;
+    all.forEach(function (p) {
       var x = (p[0] / tmax * W).toFixed(1);
       var share = p[2] === 0 ? 0 : p[1] / p[2];
       done.push(x + ',' + (H - Math.min(1, share) * H).toFixed(1));
@@ -93,7 +98,7 @@
     $('polyline.mean', fig).setAttribute('points', mean.join(' '));
     var none = $('.none', fig);
     if (none && pts.length) none.remove();
-    setField(fig, 'span', '0 – ' + duration(pts.length ? pts[pts.length - 1][0] : 0) + ' after publish');
+    setField(fig, 'span', '0 – ' + duration(end) + ' after publish');
   }
   function addPoint(ih, p) {
     var s = series[ih] || (series[ih] = []);
@@ -294,8 +299,12 @@
     });
   }
 
+  var ticks = 0;
   indexRows();
-  setInterval(tickAges, 1000);
+  setInterval(function () {
+    tickAges();
+    if (++ticks % 5 === 0) Object.keys(published).forEach(drawChart);
+  }, 1000);
   loadFleet().catch(function () {}).then(function () {
     body.dataset.script = 'ready';
     connect();

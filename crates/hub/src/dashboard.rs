@@ -198,10 +198,17 @@ fn age(secs: u64) -> String {
 
 /// `3 min 20 s`: a duration, two units at most.
 pub(crate) fn duration(secs: u64) -> String {
+    let two = |a: u64, ua: &str, b: u64, ub: &str| {
+        if b == 0 {
+            format!("{a} {ua}")
+        } else {
+            format!("{a} {ua} {b} {ub}")
+        }
+    };
     match secs {
         0..60 => format!("{secs} s"),
-        60..3600 => format!("{} min {} s", secs / 60, secs % 60),
-        _ => format!("{} h {} min", secs / 3600, secs % 3600 / 60),
+        60..3600 => two(secs / 60, "min", secs % 60, "s"),
+        _ => two(secs / 3600, "h", secs % 3600 / 60, "min"),
     }
 }
 
@@ -219,11 +226,18 @@ const CHART_W: f64 = 600.0;
 const CHART_H: f64 = 100.0;
 
 /// The `points` of the chart's two lines: installed share and mean
-/// progress over time (`dashboard.js` draws the same).
-fn chart_lines(series: &[Point]) -> (String, String) {
-    let tmax = series.last().map_or(60, |p| p.0).max(60) as f64;
+/// progress over time, the last state held until `now` (seconds since the
+/// publish); the time axis spans at least a minute (`dashboard.js`,
+/// `drawChart`, draws the same).
+fn chart_lines(series: &[Point], now: u64) -> (String, String) {
+    let end = series.last().map_or(0, |p| p.0).max(now);
+    let tmax = end.max(60) as f64;
     let (mut done, mut mean) = (String::new(), String::new());
-    for p in series {
+    let held = series
+        .last()
+        .filter(|p| p.0 < end)
+        .map(|p| Point(end, p.1, p.2, p.3));
+    for p in series.iter().chain(held.as_ref()) {
         let x = p.0 as f64 / tmax * CHART_W;
         let share = if p.2 == 0 {
             0.0
@@ -236,16 +250,16 @@ fn chart_lines(series: &[Point]) -> (String, String) {
     (done.trim_end().to_string(), mean.trim_end().to_string())
 }
 
-fn chart(ih: &str, series: &[Point]) -> String {
-    let (done, mean) = chart_lines(series);
-    let span = series.last().map_or(0, |p| p.0);
+fn chart(ih: &str, series: &[Point], now: u64) -> String {
+    let (done, mean) = chart_lines(series, now);
+    let span = series.last().map_or(0, |p| p.0).max(now);
     format!(
         "<figure class=\"chart\" data-chart=\"{ih}\">\
          <svg viewBox=\"0 0 {CHART_W} {CHART_H}\" preserveAspectRatio=\"none\" role=\"img\" aria-label=\"rollout progress over time\">\
          <line class=\"grid\" x1=\"0\" x2=\"{CHART_W}\" y1=\"25\" y2=\"25\"/><line class=\"grid\" x1=\"0\" x2=\"{CHART_W}\" y1=\"50\" y2=\"50\"/>\
          <line class=\"grid\" x1=\"0\" x2=\"{CHART_W}\" y1=\"75\" y2=\"75\"/>\
          <polyline class=\"mean\" points=\"{mean}\"/><polyline class=\"done\" points=\"{done}\"/></svg>\
-         {}<figcaption><span><i class=\"k done\"></i>agents installed</span><span><i class=\"k mean\"></i>mean progress</span>\
+         <span class=\"y y1\">100%</span><span class=\"y y0\">0%</span>{}<figcaption><span><i class=\"k done\"></i>agents installed</span><span><i class=\"k mean\"></i>mean progress</span>\
          <span class=\"span\" data-f=\"span\">{}</span></figcaption></figure>",
         if series.is_empty() {
             "<p class=\"none\">no agent has reported this release yet</p>"
@@ -283,7 +297,7 @@ fn bytes_text(s: &Summary) -> (String, String) {
             s.delivered_bytes as f64 / s.origin_bytes as f64
         )
     } else {
-        "origin / delivered".to_string()
+        "hub sent / agents received".to_string()
     };
     (main, ratio)
 }
@@ -334,7 +348,11 @@ fn release_card(r: &crate::api::ReleaseView, f: &ReleaseFleet, newest: bool) -> 
         magnet = html(&r.magnet),
         full = s.time_to_full_secs.map_or("—".to_string(), duration),
         mean = s.mean_progress * 100.0,
-        chart = chart(&f.infohash, &f.series),
+        chart = chart(
+            &f.infohash,
+            &f.series,
+            u64::try_from(release::unix_now() - f.published_at).unwrap_or(0)
+        ),
     )
 }
 
@@ -618,10 +636,16 @@ mod tests {
         assert_eq!(duration(59), "59 s");
         assert_eq!(duration(200), "3 min 20 s");
         assert_eq!(duration(7500), "2 h 5 min");
-        let (done, mean) = chart_lines(&[Point(0, 0, 2, 0.0), Point(120, 1, 2, 0.75)]);
+        assert_eq!(duration(3600), "1 h");
+        let (done, mean) = chart_lines(&[Point(0, 0, 2, 0.0), Point(120, 1, 2, 0.75)], 60);
         assert_eq!(done, "0.0,100.0 600.0,50.0");
         assert_eq!(mean, "0.0,100.0 600.0,25.0");
-        assert_eq!(chart_lines(&[]), (String::new(), String::new()));
+        let (done, _) = chart_lines(&[Point(0, 0, 2, 0.0), Point(30, 2, 2, 1.0)], 240);
+        assert_eq!(
+            done, "0.0,100.0 75.0,0.0 600.0,0.0",
+            "the last state holds until now"
+        );
+        assert_eq!(chart_lines(&[], 5), (String::new(), String::new()));
     }
 
     #[test]
