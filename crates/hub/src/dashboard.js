@@ -177,7 +177,7 @@
     var a = el('span', null, age(now() - r.reported_at) + ' ago');
     a.dataset.ago = String(r.reported_at);
     c.appendChild(a);
-    if (r.stale) c.appendChild(el('small', 'warn', 'no report for too long'));
+    if (r.stale) c.appendChild(el('small', 'warn', 'no recent report'));
     tr.dataset.updated = String(updates);
   }
   function tbody() { return $('#agent-rows'); }

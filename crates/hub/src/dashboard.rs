@@ -461,7 +461,7 @@ pub(crate) fn row(r: &AgentRow) -> String {
             r.reported_at,
             ago(r.reported_at),
             if r.stale {
-                "<small class=\"warn\">no report for too long</small>"
+                "<small class=\"warn\">no recent report</small>"
             } else {
                 ""
             }

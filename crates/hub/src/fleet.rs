@@ -339,7 +339,8 @@ impl Fleet {
     /// Takes the summaries of `releases` at `now` (unix s). `touched`: the
     /// releases (hex) that a report received since the last tick mentions.
     /// Samples the series of every touched release, and of one whose
-    /// summary changed; forgets releases no longer listed. Returns the
+    /// summary changed (not while every agent is stale); forgets releases
+    /// no longer listed. Returns the
     /// releases whose summary changed or that were touched, and the tick
     /// number, or `None` if nothing did (no event then).
     pub fn tick(
@@ -361,7 +362,10 @@ impl Fleet {
             if !changed && !hit {
                 continue;
             }
-            let point = if hit || (changed && self.series.contains_key(&r.infohash)) {
+            // A fleet of no (non-stale) agent says nothing about progress.
+            let sample =
+                s.fleet() > 0 && (hit || (changed && self.series.contains_key(&r.infohash)));
+            let point = if sample {
                 let t = u64::try_from(now - r.published_at).unwrap_or(0);
                 let series = self.series.entry(r.infohash.clone()).or_default();
                 series.sample(Point::of(t, &s));
