@@ -708,6 +708,19 @@ mod tests {
             "a change samples too"
         );
         assert_eq!(f.series("aa").len(), 2);
+        // While every agent is stale the series waits.
+        let all_stale = Summary {
+            agents: 2,
+            stale: 2,
+            ..Summary::default()
+        };
+        let bb: std::collections::HashSet<String> = ["bb".to_string()].into();
+        let (_, out) = f
+            .tick(1008, &releases, vec![sum(1), all_stale], &bb, true)
+            .unwrap();
+        assert_eq!((out.len(), out[0].infohash.as_str()), (1, "bb"));
+        assert_eq!(out[0].point, None);
+        assert!(f.series("bb").is_empty());
         // A retired release is forgotten.
         f.tick(
             1008,

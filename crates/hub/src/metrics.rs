@@ -115,6 +115,19 @@ pub(crate) fn render(shared: &Shared) -> String {
     for (name, n) in peers {
         let _ = writeln!(o, "anthill_hub_peers{{release=\"{name}\"}} {n}");
     }
+    let _ = writeln!(
+        o,
+        "# HELP anthill_hub_webseed_bytes Bytes the hub's web seed served, per release.\n# TYPE anthill_hub_webseed_bytes counter"
+    );
+    let webseed = shared
+        .webseed_bytes
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    for r in &view.releases {
+        let n = webseed.get(&r.infohash).copied().unwrap_or(0);
+        let _ = writeln!(o, "anthill_hub_webseed_bytes{{release=\"{}\"}} {n}", r.name);
+    }
     let newest_ih = view.releases.first().map(|r| r.infohash.to_hex());
     let (agents, stale, states) = shared
         .agents

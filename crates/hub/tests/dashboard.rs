@@ -268,6 +268,12 @@ async fn the_dashboard_api_events_and_page_show_two_agents_escaped() {
         "report data only goes through textContent"
     );
 
+    // Web seed bytes count as origin bytes.
+    let (status, _, _) = get(h.addr, "/webseed/app-1/bin/app", &[("Range", "bytes=0-9")]);
+    assert_eq!(status, 206);
+    let f = get_json(h.addr, "/api/fleet");
+    assert_eq!(f["releases"][0]["summary"]["origin_bytes"], 10);
+
     // Metrics agree with the page.
     let (_, _, m) = get(h.addr, "/metrics", &[]);
     let m = String::from_utf8(m).unwrap();
@@ -276,6 +282,8 @@ async fn the_dashboard_api_events_and_page_show_two_agents_escaped() {
         "anthill_hub_fleet_agents{release=\"app-1\",status=\"failed\"} 1",
         "anthill_hub_fleet_agents{release=\"app-1\",status=\"stale\"} 0",
         "anthill_hub_fleet_delivered_bytes{release=\"app-1\"} 1400000",
+        "anthill_hub_fleet_origin_bytes{release=\"app-1\"} 10",
+        "anthill_hub_webseed_bytes{release=\"app-1\"} 10",
     ] {
         assert!(m.contains(want), "metrics lack {want:?}:\n{m}");
     }
