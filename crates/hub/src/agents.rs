@@ -62,6 +62,17 @@ impl Entry {
     fn stale(&self, stale_after: Duration) -> bool {
         self.at.elapsed() > stale_after
     }
+
+    fn row(&self, infohash: &str, stale_after: Duration) -> AgentRow {
+        let age = self.at.elapsed();
+        AgentRow::new(
+            &self.report,
+            self.release(infohash),
+            self.at_unix,
+            age.as_secs(),
+            age > stale_after,
+        )
+    }
 }
 
 /// The latest report of every agent, and which agents reported since the
@@ -167,36 +178,58 @@ impl Agents {
             .collect()
     }
 
-    /// The rows of one release (hex) for the agents `names` (all if
-    /// `None`), problems first, then by name; `problems`: only those.
+    /// The rows of one release (hex) for the agents `names`, problems
+    /// first, then by name.
     pub fn rows(
         &self,
         stale_after: Duration,
         infohash: &str,
-        names: Option<&HashSet<String>>,
-        problems: bool,
+        names: &HashSet<String>,
     ) -> Vec<AgentRow> {
         let map = self.map.lock().unwrap_or_else(|e| e.into_inner());
-        let row = |e: &Entry| {
-            let age = e.at.elapsed();
-            AgentRow::new(
-                &e.report,
-                e.release(infohash),
-                e.at_unix,
-                age.as_secs(),
-                age > stale_after,
-            )
-        };
-        let mut rows: Vec<AgentRow> = match names {
-            Some(names) => names.iter().filter_map(|n| map.get(n)).map(row).collect(),
-            None => map.values().map(row).collect(),
-        };
+        let mut rows: Vec<AgentRow> = names
+            .iter()
+            .filter_map(|n| map.get(n))
+            .map(|e| e.row(infohash, stale_after))
+            .collect();
         drop(map);
-        if problems {
-            rows.retain(|r| r.problem);
-        }
         fleet::sort_rows(&mut rows);
         rows
+    }
+
+    /// One page of the rows of a release (hex): `limit` rows from
+    /// `offset` in the order problems first, then by name; `problems`:
+    /// only those. Returns the count of all matching rows too. Only the
+    /// page's rows are built, so a page of a large fleet stays cheap.
+    pub fn page(
+        &self,
+        stale_after: Duration,
+        infohash: &str,
+        problems: bool,
+        offset: usize,
+        limit: usize,
+    ) -> (usize, Vec<AgentRow>) {
+        let map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        let mut keys: Vec<(bool, &str, &Entry)> = map
+            .values()
+            .map(|e| {
+                let stale = e.stale(stale_after);
+                (
+                    fleet::is_problem(e.release(infohash), stale),
+                    e.report.name.as_str(),
+                    e,
+                )
+            })
+            .filter(|(p, _, _)| !problems || *p)
+            .collect();
+        keys.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(b.1)));
+        let rows = keys
+            .iter()
+            .skip(offset)
+            .take(limit)
+            .map(|(_, _, e)| e.row(infohash, stale_after))
+            .collect();
+        (keys.len(), rows)
     }
 
     /// Every agent, by name.
@@ -342,8 +375,12 @@ mod tests {
         std::thread::sleep(Duration::from_millis(5));
         let s = &a.summaries(Duration::from_millis(1), &rel)[0];
         assert_eq!((s.installed, s.stale, s.time_to_full_secs), (0, 2, None));
-        let rows = a.rows(Duration::from_secs(60), &ih, None, false);
-        assert_eq!(rows.len(), 2);
+        let (total, rows) = a.page(Duration::from_secs(60), &ih, false, 1, 5);
+        assert_eq!((total, rows.len(), rows[0].name.as_str()), (2, 1, "b"));
+        let (total, _) = a.page(Duration::from_secs(60), &ih, true, 0, 5);
+        assert_eq!(total, 0, "no problems");
+        let rows = a.rows(Duration::from_secs(60), &ih, &["a".to_string()].into());
+        assert_eq!(rows.len(), 1);
         assert_eq!(a.releases_of(&["b".to_string()].into()), [ih].into());
     }
 }

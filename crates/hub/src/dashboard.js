@@ -272,8 +272,11 @@
     if (maxUpdates <= 0) { setLive('paused', 'not following updates'); return; }
     var lost = null;
     es = new EventSource('/api/events');
+    var broken = false;
     es.addEventListener('open', function () {
       if (lost) { clearTimeout(lost); lost = null; }
+      // Back after a break: events were missed, so start from a fresh page.
+      if (broken) { location.reload(); return; }
       setLive('live', 'live');
     });
     es.addEventListener('agents', onAgents);
@@ -283,6 +286,7 @@
     es.addEventListener('lagged', function () { location.reload(); });
     es.addEventListener('error', function () {
       if (es.readyState === EventSource.CLOSED) { fallback(); return; }
+      broken = true;
       setLive('offline', 'reconnecting');
       if (!lost) lost = setTimeout(function () { es.close(); fallback(); }, 5000);
     });

@@ -164,20 +164,20 @@ pub(crate) fn agents_page(s: &Shared, q: &AgentsQuery, max: usize) -> Option<Age
         };
     let ih = r.map(|r| r.infohash.to_hex()).unwrap_or_default();
     let stale_after = s.config.agent_stale_after.get();
-    let rows = s.agents.rows(stale_after, &ih, None, q.problems());
     let offset = q.offset.unwrap_or(0);
     let limit = q.limit.unwrap_or(PAGE_ROWS).clamp(1, max);
+    let (total, agents) = s.agents.page(stale_after, &ih, q.problems(), offset, limit);
     Some(AgentsPage {
         release: r.map(|r| RowsRelease {
             seq: r.seq,
             name: r.name.to_string(),
             infohash: ih.clone(),
         }),
-        total: rows.len(),
+        total,
         offset,
         limit,
         problems: q.problems(),
-        agents: rows.into_iter().skip(offset).take(limit).collect(),
+        agents,
     })
 }
 

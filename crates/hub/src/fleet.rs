@@ -451,6 +451,7 @@ impl AgentRow {
     ) -> Self {
         let status = Status::of(r, stale);
         let error = r.and_then(|r| r.error.as_deref()).map(tail);
+        let problem = is_problem(r, stale);
         Self {
             name: report.name.clone(),
             version: report.version.as_deref().map(tail),
@@ -468,13 +469,18 @@ impl AgentRow {
                 .and_then(|r| r.hook.as_ref())
                 .map(|h| tail(&h.output_tail))
                 .unwrap_or_default(),
-            problem: stale || status == Status::Failed || error.is_some(),
+            problem,
             error,
             reported_at,
             age_secs,
             stale,
         }
     }
+}
+
+/// Stale, failed (state or hook), or an error is set.
+pub fn is_problem(r: Option<&ReleaseReport>, stale: bool) -> bool {
+    Status::of(r, stale) == Status::Failed || stale || r.is_some_and(|r| r.error.is_some())
 }
 
 /// The last [`ROW_TEXT`] bytes of `s` (on a char boundary).

@@ -798,12 +798,9 @@ fn fleet_round(shared: &Shared, changed: &std::collections::HashSet<String>) {
             .take(fleet::MAX_EVENT_ROWS)
             .cloned()
             .collect();
-        shared.agents.rows(
-            stale_after,
-            newest.as_deref().unwrap_or(""),
-            Some(&names),
-            false,
-        )
+        shared
+            .agents
+            .rows(stale_after, newest.as_deref().unwrap_or(""), &names)
     };
     let _ = shared
         .events

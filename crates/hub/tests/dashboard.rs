@@ -340,8 +340,11 @@ fn artifacts() -> PathBuf {
 }
 
 /// Runs headless Chromium on `url` with `args` and a fresh profile;
-/// returns its stdout. Killed (by PID) and a failure after `timeout`.
+/// returns its stdout. After `timeout` it is killed (its own process
+/// group, by its PID: Chromium and the helpers it started) and the test
+/// fails.
 fn run_chromium(url: &str, args: &[String], timeout: Duration) -> String {
+    use std::os::unix::process::CommandExt;
     let profile = tempfile::tempdir().unwrap();
     let stderr_path = profile.path().join("stderr.log");
     let mut child = Command::new(chromium())
@@ -360,6 +363,7 @@ fn run_chromium(url: &str, args: &[String], timeout: Duration) -> String {
         ))
         .args(args)
         .arg(url)
+        .process_group(0)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(std::fs::File::create(&stderr_path).unwrap())
@@ -377,6 +381,9 @@ fn run_chromium(url: &str, args: &[String], timeout: Duration) -> String {
             break st;
         }
         if Instant::now() > deadline {
+            let _ = Command::new("kill")
+                .args(["-KILL", "--", &format!("-{}", child.id())])
+                .status();
             let _ = child.kill();
             let _ = child.wait();
             panic!(
