@@ -1,5 +1,5 @@
 // anthill hub dashboard: keeps the server-rendered page current from the
-// hub's event stream (/api/events, `agents` events) and /api/fleet.
+// hub's event stream (/api/events?agents=1, `agents` events) and /api/fleet.
 // Report data is untrusted text: it only ever goes into textContent and
 // attributes, never in as markup. The rows built here mirror
 // dashboard.rs (`row`) cell for cell.
@@ -271,7 +271,7 @@
     if (!('EventSource' in window)) { fallback(); return; }
     if (maxUpdates <= 0) { setLive('paused', 'not following updates'); return; }
     var lost = null;
-    es = new EventSource('/api/events');
+    es = new EventSource('/api/events?agents=1');
     var broken = false;
     es.addEventListener('open', function () {
       if (lost) { clearTimeout(lost); lost = null; }

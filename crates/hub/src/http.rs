@@ -86,9 +86,9 @@ fn router(shared: Arc<Shared>, cancel: CancellationToken) -> Router {
         )
         .route(
             "/api/events",
-            get(move || {
+            get(move |Query(q): Query<EventsQuery>| {
                 let ctx = Arc::clone(&ctx);
-                async move { events(&ctx) }
+                async move { events(&ctx, q.agents.as_deref() == Some("1")) }
             }),
         )
         .fallback_service(get(move |req: Request| public_file(public.clone(), req)))
@@ -248,11 +248,21 @@ impl Drop for SseClient {
     }
 }
 
+/// `/api/events?agents=1`.
+#[derive(Debug, serde::Deserialize)]
+struct EventsQuery {
+    /// `1`: also send `agents` events (the dashboard asks; agents don't).
+    agents: Option<String>,
+}
+
 /// `/api/events`: a `hello` (hub key id, newest seq), then every publish,
-/// rejection and retirement as it happens, and at most once a second an
-/// `agents` event (`api::AgentsTick`) while agents report. A client that falls behind gets
+/// rejection and retirement as it happens; with `?agents=1` also, at most
+/// once a second, an `agents` event (`api::AgentsTick`) while agents
+/// report. Only dashboards ask for those: the fleet's own agents follow
+/// this stream too, and 10 000 of them must not each get the fleet's
+/// updates every second. A client that falls behind gets
 /// `lagged` and should re-read `/api/releases`. Streams end at shutdown.
-fn events(ctx: &Ctx) -> impl IntoResponse + use<> {
+fn events(ctx: &Ctx, with_agents: bool) -> impl IntoResponse + use<> {
     let s = Arc::clone(&ctx.shared);
     s.metrics.sse_clients.fetch_add(1, Ordering::Relaxed);
     let guard = SseClient(Arc::clone(&s));
@@ -261,13 +271,16 @@ fn events(ctx: &Ctx) -> impl IntoResponse + use<> {
         newest_seq: read_view(&s).releases.first().map_or(0, |r| r.seq),
     };
     let rx = s.events.subscribe();
-    let live = futures_util::stream::unfold((rx, guard), |(mut rx, guard)| async move {
-        let ev = match rx.recv().await {
-            Ok(ev) => to_sse(&ev),
-            Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                Event::default().event("lagged").data(n.to_string())
+    let live = futures_util::stream::unfold((rx, guard), move |(mut rx, guard)| async move {
+        let ev = loop {
+            match rx.recv().await {
+                Ok(HubEvent::Agents(_)) if !with_agents => continue,
+                Ok(ev) => break to_sse(&ev),
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                    break Event::default().event("lagged").data(n.to_string());
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
             }
-            Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
         };
         Some((ev, (rx, guard)))
     });

@@ -129,10 +129,17 @@ async fn the_dashboard_api_events_and_page_show_two_agents_escaped() {
     let tmp = tempfile::tempdir().unwrap();
     let (h, ih) = hub_with_release(tmp.path()).await;
     let mut s = tokio::net::TcpStream::connect(h.addr).await.unwrap();
-    s.write_all(b"GET /api/events HTTP/1.1\r\nHost: x\r\n\r\n")
+    s.write_all(b"GET /api/events?agents=1 HTTP/1.1\r\nHost: x\r\n\r\n")
         .await
         .unwrap();
     let mut lines = tokio::io::BufReader::new(s).lines();
+    // Agents follow the plain stream: it never carries `agents` events.
+    let mut plain = tokio::net::TcpStream::connect(h.addr).await.unwrap();
+    plain
+        .write_all(b"GET /api/events HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut plain = tokio::io::BufReader::new(plain).lines();
 
     let a = FakeAgent::new(h.addr, "web-01");
     let b = FakeAgent::new(h.addr, "web-02");
@@ -288,6 +295,16 @@ async fn the_dashboard_api_events_and_page_show_two_agents_escaped() {
         assert!(m.contains(want), "metrics lack {want:?}:\n{m}");
     }
     assert!(!m.contains("anthill_hub_fleet_time_to_full_seconds{"));
+
+    // Meanwhile the plain stream said hello and nothing else.
+    let mut seen = Vec::new();
+    while let Ok(Ok(Some(l))) =
+        tokio::time::timeout(Duration::from_millis(300), plain.next_line()).await
+    {
+        seen.push(l);
+    }
+    assert!(seen.iter().any(|l| l == "event: hello"), "{seen:?}");
+    assert!(!seen.iter().any(|l| l == "event: agents"), "{seen:?}");
 
     // The last agent installs: the fleet is full, with a time to full fleet.
     assert_eq!(b.report(&installed(&ih)), 204);
