@@ -49,7 +49,8 @@ pub struct ReleaseFleet {
     pub total_size: u64,
     /// Files.
     pub file_count: u64,
-    /// The manifest and its signature are in place.
+    /// The manifest and its signature are stored and their files
+    /// (`public/manifests/NAME.json`, `.json.minisig`) exist.
     pub signed: bool,
     /// The fleet's state of it now.
     pub summary: Summary,
@@ -91,7 +92,10 @@ pub(crate) fn fleet_view(s: &Shared) -> FleetView {
                 published_at: r.published_at,
                 total_size: r.total_size,
                 file_count: r.file_count,
-                signed: !r.signature.is_empty() && !r.manifest.is_empty(),
+                signed: !r.signature.is_empty()
+                    && !r.manifest.is_empty()
+                    && s.layout.public_signature(&r.name).is_file()
+                    && s.layout.public_manifest(&r.name).is_file(),
                 summary,
             }
         })

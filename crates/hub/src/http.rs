@@ -499,12 +499,12 @@ async fn release_page(State(s): S, Path(name): Path<String>) -> Response {
     };
     let v = ReleaseView::new(r, &s.urls, seed_view(&s, &r.infohash));
     let b = format!(
-        "<p><a href=\"/\">all releases</a></p><h1>{n}</h1><table>\
+        "<p><a href=\"/\">← dashboard</a></p><h1>{n}</h1><div class=\"table-wrap\"><table class=\"plain\">\
          <tr><th>seq</th><td>{}</td></tr><tr><th>infohash</th><td><code>{}</code></td></tr>\
          <tr><th>size</th><td>{} in {} files</td></tr><tr><th>pieces</th><td>{} × {}</td></tr>\
          <tr><th>published</th><td>{}</td></tr>\
          <tr><th>files</th><td><a href=\"{}\">torrent</a> · <a href=\"{}\">manifest</a> · <a href=\"{}\">signature</a></td></tr>\
-         <tr><th>check</th><td><code>minisign -V -p hub.pub -m {n}.json -x {n}.json.minisig</code></td></tr></table>",
+         <tr><th>check</th><td><code>minisign -V -p hub.pub -m {n}.json -x {n}.json.minisig</code></td></tr></table></div>",
         v.seq,
         v.infohash,
         human(v.total_size),

@@ -142,7 +142,7 @@ pub(crate) fn render(shared: &Shared) -> String {
     );
     let _ = writeln!(
         o,
-        "# HELP anthill_hub_agents_newest_release Agents by their state of the newest release.\n# TYPE anthill_hub_agents_newest_release gauge"
+        "# HELP anthill_hub_agents_newest_release Agents by their last reported state of the newest release, stale ones included (anthill_hub_fleet_agents has the dashboard's buckets).\n# TYPE anthill_hub_agents_newest_release gauge"
     );
     let mut states: Vec<_> = states.into_iter().collect();
     states.sort();
