@@ -204,6 +204,11 @@
     var none = $('#no-agents');
     if (none) none.hidden = tb.rows.length > 0;
   }
+  function setPager(total) {
+    var n = tbody() ? tbody().rows.length : 0;
+    setField(document, 'total', String(total));
+    setField(document, 'shown', (n ? offset + 1 : 0) + '–' + (offset + n));
+  }
   function replaceRows(page) {
     var tb = tbody();
     if (!tb) return;
@@ -215,8 +220,7 @@
       tb.appendChild(tr);
       rowsByName.set(r.name, tr);
     });
-    setField(document, 'total', String(page.total));
-    setField(document, 'shown', (page.agents.length ? page.offset + 1 : 0) + '–' + (page.offset + page.agents.length));
+    setPager(page.total);
     var none = $('#no-agents');
     if (none) none.hidden = page.total > 0;
   }
@@ -250,6 +254,7 @@
       if (r.point) addPoint(r.infohash, r.point);
     });
     applyRows(d.changed);
+    if (!problemsOnly) setPager(d.agents);
     if (d.changed_total > d.changed.length) refetchRows();
     body.dataset.updated = String(d.tick);
     body.dataset.updates = String(updates);
