@@ -454,10 +454,23 @@ fn page(title: &str, body: &str) -> Html<String> {
     ))
 }
 
+/// What the hub's pages may load: their own script and API, inline style
+/// (the page's sheet and bar widths), nothing else; a second fence should
+/// report text ever slip through unescaped.
+const CSP: &str = "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; \
+                   img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
 /// `/`: the dashboard (`?offset=&limit=&problems=1` page the agents).
-async fn index(State(s): S, Query(q): Query<AgentsQuery>) -> Html<String> {
+async fn index(State(s): S, Query(q): Query<AgentsQuery>) -> Response {
     let v = releases_view(&s);
-    Html(dashboard::index(&s, &v, &q))
+    (
+        [
+            (header::CONTENT_SECURITY_POLICY, CSP),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        Html(dashboard::index(&s, &v, &q)),
+    )
+        .into_response()
 }
 
 /// `/static/dashboard.js`: the page's script, cached for a year (its URL
@@ -517,7 +530,7 @@ async fn release_page(State(s): S, Path(name): Path<String>) -> Response {
         html(&v.signature_url),
         n = html(&v.name),
     );
-    page(&v.name, &b).into_response()
+    ([(header::CONTENT_SECURITY_POLICY, CSP)], page(&v.name, &b)).into_response()
 }
 
 #[cfg(test)]

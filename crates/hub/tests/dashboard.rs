@@ -235,8 +235,12 @@ async fn the_dashboard_api_events_and_page_show_two_agents_escaped() {
     assert_eq!(get(h.addr, "/api/fleet/agents?limit=x", &[]).0, 400);
 
     // The page: both agents, report text escaped, the script linked.
-    let (status, _, page) = get(h.addr, "/", &[]);
+    let (status, head, page) = get(h.addr, "/", &[]);
     assert_eq!(status, 200);
+    assert!(
+        header(&head, "content-security-policy").is_some_and(|v| v.contains("script-src 'self'")),
+        "{head}"
+    );
     let page = String::from_utf8(page).unwrap();
     for want in [
         "data-agent=\"web-01\"",
