@@ -45,11 +45,9 @@ struct Entry {
 }
 
 impl Entry {
+    /// Its report of a release (`infohash`: lowercase hex, as stored).
     fn release(&self, infohash: &str) -> Option<&ReleaseReport> {
-        self.report
-            .releases
-            .iter()
-            .find(|r| r.infohash.eq_ignore_ascii_case(infohash))
+        self.report.releases.iter().find(|r| r.infohash == infohash)
     }
 
     fn complete_since(&self, infohash: &str) -> Option<i64> {
@@ -93,8 +91,11 @@ impl std::fmt::Debug for Agents {
 }
 
 impl Agents {
-    /// Records a validated report.
-    pub fn record(&self, report: AgentReport) -> Result<(), ReportError> {
+    /// Records a validated report (its infohashes are stored lowercase).
+    pub fn record(&self, mut report: AgentReport) -> Result<(), ReportError> {
+        for r in &mut report.releases {
+            r.infohash.make_ascii_lowercase();
+        }
         let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
         if map.len() >= MAX_AGENTS && !map.contains_key(&report.name) {
             return Err(ReportError::Full(MAX_AGENTS));
@@ -106,9 +107,10 @@ impl Agents {
             .iter()
             .filter(|r| fleet::is_complete(&r.state))
             .map(|r| {
-                let ih = r.infohash.to_ascii_lowercase();
-                let since = old.and_then(|e| e.complete_since(&ih)).unwrap_or(now);
-                (ih, since)
+                let since = old
+                    .and_then(|e| e.complete_since(&r.infohash))
+                    .unwrap_or(now);
+                (r.infohash.clone(), since)
             })
             .collect();
         let name = report.name.clone();
@@ -147,13 +149,36 @@ impl Agents {
     /// The fleet summary of each release `(infohash hex, published_at,
     /// origin bytes)`, in one pass over the agents.
     pub fn summaries(&self, stale_after: Duration, releases: &[fleet::Release]) -> Vec<Summary> {
-        let map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        let index: HashMap<&str, usize> = releases
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.infohash.as_str(), i))
+            .collect();
         let mut b: Vec<SummaryBuilder> =
             releases.iter().map(|_| SummaryBuilder::default()).collect();
+        let mut seen = vec![false; releases.len()];
+        let map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        // One pass over each report (not one search per release): this runs
+        // every second over the whole fleet.
         for e in map.values() {
             let stale = e.stale(stale_after);
-            for (r, b) in releases.iter().zip(&mut b) {
-                b.add(e.release(&r.infohash), stale, e.complete_since(&r.infohash));
+            seen.fill(false);
+            for r in &e.report.releases {
+                if let Some(&i) = index.get(r.infohash.as_str())
+                    && !std::mem::replace(&mut seen[i], true)
+                {
+                    let since = if fleet::is_complete(&r.state) {
+                        e.complete_since(&r.infohash)
+                    } else {
+                        None
+                    };
+                    b[i].add(Some(r), stale, since);
+                }
+            }
+            for (b, seen) in b.iter_mut().zip(&seen) {
+                if !seen {
+                    b.add(None, stale, None);
+                }
             }
         }
         drop(map);
@@ -169,12 +194,7 @@ impl Agents {
         names
             .iter()
             .filter_map(|n| map.get(n))
-            .flat_map(|e| {
-                e.report
-                    .releases
-                    .iter()
-                    .map(|r| r.infohash.to_ascii_lowercase())
-            })
+            .flat_map(|e| e.report.releases.iter().map(|r| r.infohash.clone()))
             .collect()
     }
 

@@ -507,8 +507,13 @@ pub(crate) fn index(s: &Shared, v: &ReleasesView, q: &AgentsQuery) -> String {
     if v.releases.is_empty() {
         b.push_str("<p class=\"empty\">No release yet: drop a directory into <code>incoming/</code> or run <code>anthill publish</code>.</p>");
     }
-    for (i, (r, f)) in v.releases.iter().zip(&fleet.releases).enumerate() {
-        b.push_str(&release_card(r, f, i == 0));
+    // Two snapshots: a publish in between must not pair a card with the
+    // wrong release.
+    for (i, r) in v.releases.iter().enumerate() {
+        let ih = r.infohash.to_hex();
+        if let Some(f) = fleet.releases.iter().find(|f| f.infohash == ih) {
+            b.push_str(&release_card(r, f, i == 0));
+        }
     }
     b.push_str("</section>");
 
