@@ -126,6 +126,29 @@ pub enum HubEvent {
     },
     /// The list of foreign torrents changed.
     FeedChanged,
+    /// Agents reported, or the fleet's summary changed (at most once a second).
+    Agents(Box<AgentsTick>),
+}
+
+/// The `agents` event: what changed in the fleet since the last one.
+#[derive(Debug, Clone, Serialize)]
+pub struct AgentsTick {
+    /// Counts events (from 1 at hub start).
+    pub tick: u64,
+    /// The hub's clock (unix s).
+    pub at: i64,
+    /// Agents that ever reported.
+    pub agents: usize,
+    /// The newest release (hex), the one `changed` rows describe.
+    pub release: Option<String>,
+    /// Releases whose summary changed or that agents reported on, with the
+    /// series' latest point.
+    pub releases: Vec<crate::fleet::TickRelease>,
+    /// Rows of (some of) the agents that reported since the last event.
+    pub changed: Vec<crate::fleet::AgentRow>,
+    /// How many agents reported; more than `changed.len()` means the
+    /// client should re-read the rows it shows (`/api/fleet/agents`).
+    pub changed_total: usize,
 }
 
 impl HubEvent {
@@ -137,6 +160,7 @@ impl HubEvent {
             Self::Rejected(_) => "rejected",
             Self::Retired { .. } => "retired",
             Self::FeedChanged => "feed_changed",
+            Self::Agents(_) => "agents",
         }
     }
 }

@@ -12,7 +12,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Path, Request, State};
+use axum::extract::{ConnectInfo, Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Response};
@@ -23,6 +23,7 @@ use tower::ServiceExt;
 use tower_http::services::ServeDir;
 
 use crate::api::{HubEvent, ReleaseView, ReleasesView, SeedView, html, human};
+use crate::dashboard::{self, AgentsQuery, ago};
 use crate::{HubError, Shared, read_view};
 
 type S = State<Arc<Shared>>;
@@ -74,6 +75,9 @@ fn router(shared: Arc<Shared>, cancel: CancellationToken) -> Router {
         .route("/releases/{name}", get(release_page))
         .route("/webseed/{*path}", get(webseed))
         .route("/api/agents", get(agents))
+        .route("/api/fleet", get(fleet))
+        .route("/api/fleet/agents", get(fleet_agents))
+        .route("/static/dashboard.js", get(dashboard_js))
         .route(
             "/api/agents/report",
             axum::routing::post(report).layer(axum::extract::DefaultBodyLimit::max(
@@ -82,9 +86,9 @@ fn router(shared: Arc<Shared>, cancel: CancellationToken) -> Router {
         )
         .route(
             "/api/events",
-            get(move || {
+            get(move |Query(q): Query<EventsQuery>| {
                 let ctx = Arc::clone(&ctx);
-                async move { events(&ctx) }
+                async move { events(&ctx, q.agents.as_deref() == Some("1")) }
             }),
         )
         .fallback_service(get(move |req: Request| public_file(public.clone(), req)))
@@ -244,10 +248,21 @@ impl Drop for SseClient {
     }
 }
 
+/// `/api/events?agents=1`.
+#[derive(Debug, serde::Deserialize)]
+struct EventsQuery {
+    /// `1`: also send `agents` events (the dashboard asks; agents don't).
+    agents: Option<String>,
+}
+
 /// `/api/events`: a `hello` (hub key id, newest seq), then every publish,
-/// rejection and retirement as it happens. A client that falls behind gets
+/// rejection and retirement as it happens; with `?agents=1` also, at most
+/// once a second, an `agents` event (`api::AgentsTick`) while agents
+/// report. Only dashboards ask for those: the fleet's own agents follow
+/// this stream too, and 10 000 of them must not each get the fleet's
+/// updates every second. A client that falls behind gets
 /// `lagged` and should re-read `/api/releases`. Streams end at shutdown.
-fn events(ctx: &Ctx) -> impl IntoResponse + use<> {
+fn events(ctx: &Ctx, with_agents: bool) -> impl IntoResponse + use<> {
     let s = Arc::clone(&ctx.shared);
     s.metrics.sse_clients.fetch_add(1, Ordering::Relaxed);
     let guard = SseClient(Arc::clone(&s));
@@ -256,13 +271,16 @@ fn events(ctx: &Ctx) -> impl IntoResponse + use<> {
         newest_seq: read_view(&s).releases.first().map_or(0, |r| r.seq),
     };
     let rx = s.events.subscribe();
-    let live = futures_util::stream::unfold((rx, guard), |(mut rx, guard)| async move {
-        let ev = match rx.recv().await {
-            Ok(ev) => to_sse(&ev),
-            Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                Event::default().event("lagged").data(n.to_string())
+    let live = futures_util::stream::unfold((rx, guard), move |(mut rx, guard)| async move {
+        let ev = loop {
+            match rx.recv().await {
+                Ok(HubEvent::Agents(_)) if !with_agents => continue,
+                Ok(ev) => break to_sse(&ev),
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                    break Event::default().event("lagged").data(n.to_string());
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
             }
-            Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
         };
         Some((ev, (rx, guard)))
     });
@@ -295,7 +313,9 @@ async fn webseed(State(s): S, Path(path): Path<String>, req: Request) -> Respons
         // Our pad files are shorter than a piece; their names are their lengths.
         return match len.parse::<u64>() {
             Ok(n) if n > 0 && n < release.piece_length && n.to_string() == *len => {
-                pad_file(n, req.headers())
+                let r = pad_file(n, req.headers());
+                count_webseed(&s, &release.infohash, &r);
+                r
             }
             _ => not_found("published file at that path"),
         };
@@ -312,9 +332,30 @@ async fn webseed(State(s): S, Path(path): Path<String>, req: Request) -> Respons
         .oneshot(Request::from_parts(p, body))
         .await
     {
-        Ok(r) => r.map(Body::new).into_response(),
+        Ok(r) => {
+            let r = r.map(Body::new).into_response();
+            count_webseed(&s, &release.infohash, &r);
+            r
+        }
         Err(e) => match e {},
     }
+}
+
+/// Adds a web seed response's length to the release's origin bytes (what
+/// is sent, unless the client hangs up early).
+fn count_webseed(s: &Shared, ih: &metainfo::Infohash, r: &Response) {
+    if !r.status().is_success() {
+        return;
+    }
+    let len = r
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0);
+    let mut m = s.webseed_bytes.lock().unwrap_or_else(|e| e.into_inner());
+    let c = m.entry(*ih).or_insert(0);
+    *c = c.saturating_add(len);
 }
 
 /// A pad file of `len` zero bytes, with a single byte range if asked.
@@ -404,97 +445,59 @@ async fn public_file(dir: ServeDir, req: Request) -> Response {
     }
 }
 
-fn ago(unix: i64) -> String {
-    let secs = (release::unix_now() - unix).max(0);
-    match secs {
-        0..60 => format!("{secs} s ago"),
-        60..3600 => format!("{} min ago", secs / 60),
-        3600..86400 => format!("{} h ago", secs / 3600),
-        _ => format!("{} days ago", secs / 86400),
-    }
-}
-
-const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:1.5rem;max-width:70rem;color:#222}\
-table{border-collapse:collapse;width:100%}td,th{padding:.3rem .6rem;border-bottom:1px solid #ddd;text-align:left;vertical-align:top}\
-th{background:#f4f4f4}.bad{color:#b00020;font-weight:600}.ok{color:#087f23}code{font-size:.85em;word-break:break-all}\
-@media(max-width:40rem){td,th{display:block;border:0}tr{border-bottom:1px solid #ccc;display:block;padding:.3rem 0}th{display:none}}";
-
 fn page(title: &str, body: &str) -> Html<String> {
-    Html(format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
-         <title>{}</title><style>{STYLE}</style></head><body>{body}</body></html>",
-        html(title)
+    Html(dashboard::page(
+        title,
+        "",
+        "",
+        &format!("<main>{body}</main>"),
     ))
 }
 
-/// `/`: the releases, the rejections and the foreign torrents.
-async fn index(State(s): S) -> Html<String> {
+/// What the hub's pages may load: their own script and API, inline style
+/// (the page's sheet and bar widths), nothing else; a second fence should
+/// report text ever slip through unescaped.
+const CSP: &str = "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; \
+                   img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+/// `/`: the dashboard (`?offset=&limit=&problems=1` page the agents).
+async fn index(State(s): S, Query(q): Query<AgentsQuery>) -> Response {
     let v = releases_view(&s);
-    let mut b = format!(
-        "<h1>{}</h1><p>Feed: <a href=\"{feed}\">{feed}</a> · hub key <code>{}</code> · <a href=\"/hub.pub\">public key</a> · \
-         <a href=\"/index.json\">signed index</a> · <a href=\"/api/releases\">API</a> · <a href=\"/metrics\">metrics</a></p>",
-        html(&s.config.title),
-        html(&v.hub),
-        feed = html(&v.feed_url),
-    );
-    b.push_str("<h2>Releases</h2>");
-    if v.releases.is_empty() {
-        b.push_str("<p>No release yet: drop a directory into <code>incoming/</code> or run <code>anthill publish</code>.</p>");
-    } else {
-        b.push_str("<table><tr><th>seq</th><th>name</th><th>size</th><th>files</th><th>published</th><th>signature</th><th>seeding</th><th>links</th></tr>");
-        for r in &v.releases {
-            let seeding = r
-                .seeding
-                .as_ref()
-                .map_or("<span class=\"bad\">not seeded</span>".to_string(), |sv| {
-                    format!("{} peers, {} up", sv.peers, human(sv.uploaded))
-                });
-            b.push_str(&format!(
-                "<tr><td>{}</td><td><a href=\"/releases/{n}\">{n}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
-                 <td><a href=\"{}\">torrent</a> · <a href=\"{}\">manifest</a> · <a href=\"{}\">signature</a> · <a href=\"{}\">magnet</a></td></tr>",
-                r.seq,
-                human(r.total_size),
-                r.file_count,
-                ago(r.published_at),
-                if r.signed { "<span class=\"ok\">signed</span>" } else { "<span class=\"bad\">missing</span>" },
-                seeding,
-                html(&r.torrent_url),
-                html(&r.manifest_url),
-                html(&r.signature_url),
-                html(&r.magnet),
-                n = html(&r.name),
-            ));
-        }
-        b.push_str("</table>");
+    (
+        [
+            (header::CONTENT_SECURITY_POLICY, CSP),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        Html(dashboard::index(&s, &v, &q)),
+    )
+        .into_response()
+}
+
+/// `/static/dashboard.js`: the page's script, cached for a year (its URL
+/// carries its version).
+async fn dashboard_js() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=31536000, immutable"),
+        ],
+        dashboard::JS,
+    )
+        .into_response()
+}
+
+/// `GET /api/fleet`: per release, the fleet summary and its series.
+async fn fleet(State(s): S) -> Response {
+    axum::Json(dashboard::fleet_view(&s)).into_response()
+}
+
+/// `GET /api/fleet/agents?release=&offset=&limit=&problems=1`: one page of
+/// agent rows for a release (default the newest), problems first.
+async fn fleet_agents(State(s): S, Query(q): Query<AgentsQuery>) -> Response {
+    match dashboard::agents_page(&s, &q, dashboard::MAX_ROWS) {
+        Some(p) => axum::Json(p).into_response(),
+        None => not_found("published release of that name or infohash"),
     }
-    if !v.rejected.is_empty() {
-        b.push_str(&format!("<h2 class=\"bad\">Rejected ({})</h2><table><tr><th>entry</th><th>reason</th><th>when</th><th>moved to</th></tr>", v.rejected_total));
-        for r in v.rejected.iter().take(20) {
-            b.push_str(&format!(
-                "<tr><td>{}</td><td class=\"bad\">{}</td><td>{}</td><td>{}</td></tr>",
-                html(&r.name),
-                html(&r.reason),
-                ago(r.at),
-                html(r.moved_to.as_deref().unwrap_or("-"))
-            ));
-        }
-        b.push_str("</table>");
-    }
-    if !v.foreign.is_empty() {
-        b.push_str("<h2>Torrents from torrents/</h2><table><tr><th>name</th><th>size</th><th>infohash</th></tr>");
-        for f in &v.foreign {
-            b.push_str(&format!(
-                "<tr><td><a href=\"/foreign/{}\">{}</a></td><td>{}</td><td><code>{}</code></td></tr>",
-                html(&f.file),
-                html(&f.name),
-                human(f.total_size),
-                f.infohash
-            ));
-        }
-        b.push_str("</table>");
-    }
-    page(&s.config.title, &b)
 }
 
 /// `/releases/NAME`: one release (the feed items' `link`).
@@ -509,12 +512,12 @@ async fn release_page(State(s): S, Path(name): Path<String>) -> Response {
     };
     let v = ReleaseView::new(r, &s.urls, seed_view(&s, &r.infohash));
     let b = format!(
-        "<p><a href=\"/\">all releases</a></p><h1>{n}</h1><table>\
+        "<p><a href=\"/\">← dashboard</a></p><h1>{n}</h1><div class=\"table-wrap\"><table class=\"plain\">\
          <tr><th>seq</th><td>{}</td></tr><tr><th>infohash</th><td><code>{}</code></td></tr>\
          <tr><th>size</th><td>{} in {} files</td></tr><tr><th>pieces</th><td>{} × {}</td></tr>\
          <tr><th>published</th><td>{}</td></tr>\
          <tr><th>files</th><td><a href=\"{}\">torrent</a> · <a href=\"{}\">manifest</a> · <a href=\"{}\">signature</a></td></tr>\
-         <tr><th>check</th><td><code>minisign -V -p hub.pub -m {n}.json -x {n}.json.minisig</code></td></tr></table>",
+         <tr><th>check</th><td><code>minisign -V -p hub.pub -m {n}.json -x {n}.json.minisig</code></td></tr></table></div>",
         v.seq,
         v.infohash,
         human(v.total_size),
@@ -527,7 +530,7 @@ async fn release_page(State(s): S, Path(name): Path<String>) -> Response {
         html(&v.signature_url),
         n = html(&v.name),
     );
-    page(&v.name, &b).into_response()
+    ([(header::CONTENT_SECURITY_POLICY, CSP)], page(&v.name, &b)).into_response()
 }
 
 #[cfg(test)]

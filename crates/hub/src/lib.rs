@@ -24,7 +24,9 @@
 pub mod agents;
 pub mod api;
 mod config;
+mod dashboard;
 mod error;
+pub mod fleet;
 mod http;
 mod layout;
 mod metrics;
@@ -159,6 +161,11 @@ pub(crate) struct Shared {
     pub(crate) events: broadcast::Sender<HubEvent>,
     pub(crate) metrics: metrics::Metrics,
     pub(crate) agents: agents::Agents,
+    /// Series and last summaries of the rollout; written by the fleet task
+    /// only, read by `/api/fleet` and the page.
+    pub(crate) fleet: Mutex<fleet::Fleet>,
+    /// Bytes the web seed served, per release (since the hub started).
+    pub(crate) webseed_bytes: Mutex<HashMap<Infohash, u64>>,
     pub(crate) started: Instant,
 }
 
@@ -238,6 +245,8 @@ impl Hub {
             events,
             metrics: metrics::Metrics::default(),
             agents: agents::Agents::default(),
+            fleet: Mutex::new(fleet::Fleet::default()),
+            webseed_bytes: Mutex::new(HashMap::new()),
             started: Instant::now(),
         });
 
@@ -291,6 +300,10 @@ impl Hub {
         {
             let (s, c) = (Arc::clone(&shared), cancel.clone());
             tasks.spawn(async move { pipeline(s, c).await });
+        }
+        {
+            let (s, c) = (Arc::clone(&shared), cancel.clone());
+            tasks.spawn(async move { fleet_task(s, c).await });
         }
         info!(url = %shared.urls.base(), http = %http_addr, udp_port, releases = published.len(), "hub running");
         Ok(Self {
@@ -697,6 +710,110 @@ async fn round(shared: &Arc<Shared>, full: bool) -> Result<(), HubError> {
         .await?;
     }
     Ok(())
+}
+
+/// Bytes the hub sent of a release: its seeder's upload plus what the web
+/// seed served (both since the hub started).
+pub(crate) fn origin_bytes(shared: &Shared, ih: &Infohash) -> u64 {
+    let seeded = shared
+        .seeding
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(ih)
+        .map_or(0, |h| h.progress().uploaded);
+    let webseed = shared
+        .webseed_bytes
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(ih)
+        .copied()
+        .unwrap_or(0);
+    seeded.saturating_add(webseed)
+}
+
+/// The published releases as the fleet summaries take them, newest first.
+pub(crate) fn fleet_releases(shared: &Shared, view: &View) -> Vec<fleet::Release> {
+    view.releases
+        .iter()
+        .map(|r| fleet::Release {
+            infohash: r.infohash.to_hex(),
+            published_at: r.published_at,
+            origin_bytes: origin_bytes(shared, &r.infohash),
+        })
+        .collect()
+}
+
+/// Once a second at most, if an agent reported (or every 5 s, to notice
+/// agents going stale): summarises the fleet, samples the series and sends
+/// one `agents` event with the summaries that changed and the rows of the
+/// agents that reported (at most [`fleet::MAX_EVENT_ROWS`]).
+async fn fleet_task(shared: Arc<Shared>, cancel: CancellationToken) -> Result<(), HubError> {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut quiet = 0u32;
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => return Ok(()),
+            _ = tick.tick() => {}
+        }
+        let changed = shared.agents.take_changed();
+        quiet += 1;
+        if changed.is_empty() && quiet < 5 {
+            continue;
+        }
+        quiet = 0;
+        let s = Arc::clone(&shared);
+        blocking(move || {
+            fleet_round(&s, &changed);
+            Ok(())
+        })
+        .await?;
+    }
+}
+
+fn fleet_round(shared: &Shared, changed: &std::collections::HashSet<String>) {
+    let view = read_view(shared);
+    let releases = fleet_releases(shared, &view);
+    let stale_after = shared.config.agent_stale_after.get();
+    let summaries = shared.agents.summaries(stale_after, &releases);
+    let touched = shared.agents.releases_of(changed);
+    let now = release::unix_now();
+    let ticked = shared.fleet.lock().unwrap_or_else(|e| e.into_inner()).tick(
+        now,
+        &releases,
+        summaries,
+        &touched,
+        !changed.is_empty(),
+    );
+    let Some((tick, releases_changed)) = ticked else {
+        return;
+    };
+    let newest = releases.first().map(|r| r.infohash.clone());
+    let rows = if changed.is_empty() {
+        Vec::new()
+    } else {
+        let mut names: Vec<&String> = changed.iter().collect();
+        names.sort();
+        let names = names
+            .into_iter()
+            .take(fleet::MAX_EVENT_ROWS)
+            .cloned()
+            .collect();
+        shared
+            .agents
+            .rows(stale_after, newest.as_deref().unwrap_or(""), &names)
+    };
+    let _ = shared
+        .events
+        .send(HubEvent::Agents(Box::new(api::AgentsTick {
+            tick,
+            at: now,
+            agents: shared.agents.len(),
+            release: newest,
+            releases: releases_changed,
+            changed: rows,
+            changed_total: changed.len(),
+        })));
 }
 
 /// File-system events on `incoming/` (recursive) and `torrents/` wake the

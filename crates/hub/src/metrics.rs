@@ -115,6 +115,19 @@ pub(crate) fn render(shared: &Shared) -> String {
     for (name, n) in peers {
         let _ = writeln!(o, "anthill_hub_peers{{release=\"{name}\"}} {n}");
     }
+    let _ = writeln!(
+        o,
+        "# HELP anthill_hub_webseed_bytes Bytes the hub's web seed served, per release.\n# TYPE anthill_hub_webseed_bytes counter"
+    );
+    let webseed = shared
+        .webseed_bytes
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    for r in &view.releases {
+        let n = webseed.get(&r.infohash).copied().unwrap_or(0);
+        let _ = writeln!(o, "anthill_hub_webseed_bytes{{release=\"{}\"}} {n}", r.name);
+    }
     let newest_ih = view.releases.first().map(|r| r.infohash.to_hex());
     let (agents, stale, states) = shared
         .agents
@@ -129,7 +142,7 @@ pub(crate) fn render(shared: &Shared) -> String {
     );
     let _ = writeln!(
         o,
-        "# HELP anthill_hub_agents_newest_release Agents by their state of the newest release.\n# TYPE anthill_hub_agents_newest_release gauge"
+        "# HELP anthill_hub_agents_newest_release Agents by their last reported state of the newest release, stale ones included (anthill_hub_fleet_agents has the dashboard's buckets).\n# TYPE anthill_hub_agents_newest_release gauge"
     );
     let mut states: Vec<_> = states.into_iter().collect();
     states.sort();
@@ -139,6 +152,60 @@ pub(crate) fn render(shared: &Shared) -> String {
             "anthill_hub_agents_newest_release{{state=\"{state}\"}} {n}"
         );
     }
+    fleet_metrics(shared, &view, &mut o);
     o.push_str(&shared.tracker.metrics_text(1000));
     o
+}
+
+/// The dashboard's numbers per release (`crate::fleet`): the same summary
+/// the page and `/api/fleet` show.
+fn fleet_metrics(shared: &Shared, view: &crate::View, o: &mut String) {
+    let releases = crate::fleet_releases(shared, view);
+    let summaries = shared
+        .agents
+        .summaries(shared.config.agent_stale_after.get(), &releases);
+    let named: Vec<_> = view.releases.iter().zip(&summaries).collect();
+    let _ = writeln!(
+        o,
+        "# HELP anthill_hub_fleet_agents Agents per release by dashboard status (installed, downloading, failed, stale, other).\n# TYPE anthill_hub_fleet_agents gauge"
+    );
+    for (r, s) in &named {
+        for st in crate::fleet::Status::ALL {
+            let _ = writeln!(
+                o,
+                "anthill_hub_fleet_agents{{release=\"{}\",status=\"{}\"}} {}",
+                r.name,
+                st.as_str(),
+                s.count(st)
+            );
+        }
+    }
+    for (name, help, get) in [
+        (
+            "fleet_delivered_bytes",
+            "Bytes the agents report received for a release, from peers and the hub.",
+            (|s: &crate::fleet::Summary| Some(s.delivered_bytes))
+                as fn(&crate::fleet::Summary) -> Option<u64>,
+        ),
+        (
+            "fleet_origin_bytes",
+            "Bytes the hub sent of a release: seeder upload plus web seed (since start).",
+            |s| Some(s.origin_bytes),
+        ),
+        (
+            "fleet_time_to_full_seconds",
+            "Seconds from publish until every non-stale agent had the release installed (absent until then).",
+            |s| s.time_to_full_secs,
+        ),
+    ] {
+        let _ = writeln!(
+            o,
+            "# HELP anthill_hub_{name} {help}\n# TYPE anthill_hub_{name} gauge"
+        );
+        for (r, s) in &named {
+            if let Some(v) = get(s) {
+                let _ = writeln!(o, "anthill_hub_{name}{{release=\"{}\"}} {v}", r.name);
+            }
+        }
+    }
 }
