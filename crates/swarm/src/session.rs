@@ -16,6 +16,7 @@ use wire::{Handshake, HandshakeParser, PeerId};
 
 use crate::event::{Event, TorrentCmd};
 use crate::options::SessionOptions;
+use crate::prefill::Prefill;
 use crate::rate::{Rate, RateLimiter};
 use crate::torrent::{
     Actor, ActorInit, TorrentEvent, TorrentMode, TorrentProgress, TorrentShared, TorrentState,
@@ -133,6 +134,9 @@ pub struct AddTorrent {
     pub download_rate: Rate,
     /// Trackers to announce to besides the torrent's own (each URL its own tier).
     pub trackers: Vec<String>,
+    /// Download only: pieces the caller writes into `dir` before the engine
+    /// opens it, hashed by the engine at start (see [`Prefill`]).
+    pub prefill: Option<Prefill>,
 }
 
 impl AddTorrent {
@@ -147,6 +151,7 @@ impl AddTorrent {
             upload_rate: Rate::UNLIMITED,
             download_rate: Rate::UNLIMITED,
             trackers: Vec::new(),
+            prefill: None,
         }
     }
     /// Seed the data of `metainfo` in `dir`, super-seeding (the origin case).
@@ -160,6 +165,7 @@ impl AddTorrent {
             upload_rate: Rate::UNLIMITED,
             download_rate: Rate::UNLIMITED,
             trackers: Vec::new(),
+            prefill: None,
         }
     }
 }
@@ -362,8 +368,9 @@ impl Session {
                 let threads = self.shared.options.check_threads;
                 let interval = self.shared.options.resume_save_interval;
                 let m2 = Arc::clone(&m);
+                let prefill = add.prefill.clone();
                 let loaded = tokio::task::spawn_blocking(move || {
-                    load_storage(m2, &dir, mode, threads, interval)
+                    load_storage(m2, &dir, mode, threads, interval, prefill.as_ref())
                 })
                 .await
                 .map_err(|e| SwarmError::Bug(e.to_string()))?
@@ -443,6 +450,7 @@ impl Session {
             events: events.clone(),
             peers,
             web_seeds,
+            prefill: add.prefill.clone(),
         });
         self.shared
             .torrents
