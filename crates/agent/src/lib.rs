@@ -24,6 +24,7 @@
 //! ```
 
 pub mod config;
+pub mod delta;
 mod error;
 pub mod follower;
 pub mod http;
