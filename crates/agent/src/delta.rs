@@ -216,9 +216,7 @@ impl<'a> Finder<'a> {
                 }
             }
             for (p, h) in e.info.pieces().iter().enumerate() {
-                hashes
-                    .entry((*h, e.info.piece_size(p)))
-                    .or_insert((r, p));
+                hashes.entry((*h, e.info.piece_size(p))).or_insert((r, p));
             }
         }
         Self {
@@ -418,7 +416,12 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         // Files under a quarter piece are packed together into shared pieces.
         let small: Vec<(String, Vec<u8>)> = (0..12)
-            .map(|i| (format!("etc/f{i:02}.conf"), bytes(1000 + i * 300, 10 + i as u64)))
+            .map(|i| {
+                (
+                    format!("etc/f{i:02}.conf"),
+                    bytes(1000 + i * 300, 10 + i as u64),
+                )
+            })
             .collect();
         let m1 = release(d.path(), "app-1", &files(&small));
         let multi = (0..m1.info().num_pieces())
@@ -433,9 +436,7 @@ mod tests {
                 pack_below_per_mille: 250,
                 ..CreateOptions::default()
             };
-            Metainfo::new(
-                metainfo::create(&d.path().join("releases/app-1"), &opts).unwrap(),
-            )
+            Metainfo::new(metainfo::create(&d.path().join("releases/app-1"), &opts).unwrap())
         };
         let m2 = release(d.path(), "app-2", &files(&small));
         let (_, r) = run(d.path(), &[&m1_other], &m2);
@@ -498,5 +499,21 @@ mod tests {
         assert_eq!(r.mismatches, 1);
         let before = std::fs::read(&p).unwrap();
         assert_eq!(before, b, "the earlier release is never written");
+    }
+
+    /// A kill -9 during the copy leaves torn pieces and no resume state:
+    /// the next start copies again over them, and only what hashes counts.
+    #[test]
+    fn an_interrupted_reuse_is_redone() {
+        let d = tempfile::tempdir().unwrap();
+        let a = bytes(8 * PIECE, 50);
+        let m1 = release(d.path(), "app-1", &[("a.bin", a.clone())]);
+        let m2 = release(d.path(), "app-2", &[("a.bin", a)]);
+        let staging = d.path().join("staging");
+        let torn = staging.join("app-2/a.bin");
+        std::fs::create_dir_all(torn.parent().unwrap()).unwrap();
+        std::fs::write(&torn, bytes(3 * PIECE + 77, 51)).unwrap();
+        let (set, r) = run(d.path(), &[&m1], &m2);
+        assert_eq!((set.count(), r.bytes_left), (8, 0));
     }
 }

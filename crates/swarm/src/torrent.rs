@@ -1675,10 +1675,20 @@ impl Actor {
         if prefill.is_some() {
             // The prefill and the check can take a while; the metadata is
             // known, so tell waiters it is not lost.
-            self.progress.lock().unwrap_or_else(|e| e.into_inner()).state = TorrentState::Checking;
+            self.progress
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .state = TorrentState::Checking;
         }
         let loaded = tokio::task::spawn_blocking(move || {
-            load_storage(m2, &dir, OpenMode::Download, threads, interval, prefill.as_ref())
+            load_storage(
+                m2,
+                &dir,
+                OpenMode::Download,
+                threads,
+                interval,
+                prefill.as_ref(),
+            )
         })
         .await;
         match loaded {
