@@ -444,7 +444,7 @@ mod tests {
         assert_eq!(r.by_path, r.pieces_reused);
         assert_eq!(r.bytes_left, 0);
         // One small file changes: only the piece holding it is left.
-        let mut changed = small.clone();
+        let mut changed = small;
         changed[5].1[17] ^= 0xff;
         std::fs::remove_dir_all(d.path().join("staging")).unwrap();
         std::fs::remove_dir_all(d.path().join("releases/app-2")).unwrap();
