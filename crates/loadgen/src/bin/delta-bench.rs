@@ -131,6 +131,21 @@ impl Bench {
     }
 }
 
+/// Real bytes (pad not counted) of the pieces of `new` whose hash is in no
+/// piece of `old`: what any piece-granular reuse must still fetch.
+fn piece_floor(old: &metainfo::Info, new: &metainfo::Info) -> u64 {
+    let known: std::collections::HashSet<&[u8; 20]> = old.pieces().iter().collect();
+    (0..new.num_pieces())
+        .filter(|&i| !known.contains(&new.pieces()[i]))
+        .map(|i| {
+            new.piece_spans(i)
+                .filter(|s| !new.files()[s.file].is_pad())
+                .map(|s| s.len)
+                .sum::<u64>()
+        })
+        .sum()
+}
+
 async fn wait_active(a: &agent::Agent, name: &str, timeout: Duration) -> anyhow::Result<()> {
     let mut rx = a.snapshot();
     let ok = tokio::time::timeout(
@@ -263,6 +278,21 @@ async fn main() -> anyhow::Result<()> {
         mib(args.region as u64),
         mib(changed_bytes)
     );
+    let torrent = |v: &serde_json::Value| {
+        let url = v["torrent_url"].as_str().unwrap_or_default().to_string();
+        let c = bench.client.clone();
+        async move {
+            let b = c.get_body(&url, metainfo::MAX_TORRENT_FILE_SIZE).await?;
+            anyhow::Ok(metainfo::Metainfo::from_bytes(&b)?)
+        }
+    };
+    let (m1, m2) = (torrent(&v1).await?, torrent(&v2).await?);
+    let floor = piece_floor(m1.info(), m2.info());
+    println!(
+        "pieces of release 2 not in release 1: {} real bytes ({:.3} x changed): the least a piece-granular reuse can fetch",
+        mib(floor),
+        floor as f64 / changed_bytes as f64
+    );
     let t = Instant::now();
     let mut times = Vec::new();
     for a in &agents {
@@ -272,8 +302,8 @@ async fn main() -> anyhow::Result<()> {
     let new_src = checksums(&src)?;
     println!();
     println!(
-        "{:<8} {:>12} {:>9} {:>12} {:>9} {:>10}",
-        "agent", "received", "/changed", "reused", "time", "identical"
+        "{:<8} {:>12} {:>9} {:>7} {:>12} {:>9} {:>10}",
+        "agent", "received", "/changed", "/floor", "reused", "time", "identical"
     );
     let mut worst = 0f64;
     for (i, a) in agents.iter().enumerate() {
@@ -286,9 +316,10 @@ async fn main() -> anyhow::Result<()> {
         let same = checksums(&dir.join("rel-2"))? == new_src
             && checksums(&dir.join("rel-1"))? == old_sums[i];
         println!(
-            "agent-{i:<2} {:>12} {:>9.3} {:>12} {:>9.1?} {:>10}",
+            "agent-{i:<2} {:>12} {:>9.3} {:>7.3} {:>12} {:>9.1?} {:>10}",
             mib(got),
             ratio,
+            got as f64 / floor.max(1) as f64,
             mib(r.reused_bytes.unwrap_or(0)),
             times[i],
             if same { "yes" } else { "NO" }
