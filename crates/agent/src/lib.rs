@@ -208,7 +208,7 @@ impl Agent {
             seeding: HashMap::new(),
             snapshot: snap_tx,
             shared: Arc::clone(&shared),
-            transfers: HashMap::new(),
+            delta: HashMap::new(),
         };
         let (c, f) = (cancel.clone(), failed.clone());
         let core = tokio::spawn(async move {
@@ -360,12 +360,12 @@ struct Core {
     snapshot: watch::Sender<Snapshot>,
     shared: Arc<Shared>,
     /// Bytes reused and downloaded per release, for `/status` (this process only).
-    transfers: HashMap<Infohash, Transfer>,
+    delta: HashMap<Infohash, DeltaCost>,
 }
 
 /// What one release's download cost (see [`ReleaseStatus::reused_bytes`]).
 #[derive(Debug, Clone, Copy, Default)]
-struct Transfer {
+struct DeltaCost {
     reused: Option<u64>,
     downloaded: u64,
 }
@@ -431,7 +431,7 @@ impl Core {
             releases: records.iter().map(ReleaseStatus::from).collect(),
         };
         for (r, rec) in snap.releases.iter_mut().zip(&records) {
-            if let Some(t) = self.transfers.get(&rec.infohash) {
+            if let Some(t) = self.delta.get(&rec.infohash) {
                 r.reused_bytes = t.reused;
                 r.downloaded_bytes = Some(t.downloaded);
             }
@@ -750,7 +750,7 @@ impl Core {
         }
         let done = wait_download(&handle, self.config.stall_timeout()).await;
         self.session.remove_torrent(ih).await;
-        let t = self.transfers.entry(ih).or_default();
+        let t = self.delta.entry(ih).or_default();
         t.downloaded += handle.progress().downloaded;
         if let Some(r) = reused.lock().unwrap_or_else(|e| e.into_inner()).take() {
             t.reused = Some(r.bytes_reused);
@@ -759,7 +759,7 @@ impl Core {
             return Err(StepError::Fail(format!("download failed: {e}")));
         }
         let p = handle.progress();
-        let t = self.transfers.get(&ih).copied().unwrap_or_default();
+        let t = self.delta.get(&ih).copied().unwrap_or_default();
         info!(release = %tname, bytes = p.bytes_total, pieces = p.pieces_total, downloaded = t.downloaded, reused = t.reused.unwrap_or(0), "downloaded; every piece verified");
         self.apply(
             &ih,
