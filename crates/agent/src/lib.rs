@@ -24,6 +24,7 @@
 //! ```
 
 pub mod config;
+pub mod delta;
 mod error;
 pub mod follower;
 pub mod http;
@@ -48,7 +49,9 @@ use std::time::Duration;
 
 use metainfo::{Infohash, Metainfo};
 use release::{PublicKey, ReleaseName};
-use swarm::{AddTorrent, Session, SessionOptions, TorrentHandle, TorrentSource, TorrentState};
+use swarm::{
+    AddTorrent, Prefill, Session, SessionOptions, TorrentHandle, TorrentSource, TorrentState,
+};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
@@ -232,6 +235,7 @@ impl Agent {
             origin,
             snapshot: snap_tx,
             shared: Arc::clone(&shared),
+            delta: HashMap::new(),
         };
         let (c, f) = (cancel.clone(), failed.clone());
         let core = tokio::spawn(async move {
@@ -412,6 +416,15 @@ struct Core {
     origin: Vec<std::net::IpAddr>,
     snapshot: watch::Sender<Snapshot>,
     shared: Arc<Shared>,
+    /// Bytes reused and downloaded per release, for `/status` (this process only).
+    delta: HashMap<Infohash, DeltaCost>,
+}
+
+/// What one release's download cost (see [`ReleaseStatus::reused_bytes`]).
+#[derive(Debug, Clone, Copy, Default)]
+struct DeltaCost {
+    reused: Option<u64>,
+    downloaded: u64,
 }
 
 impl Core {
@@ -470,10 +483,16 @@ impl Core {
     /// Publishes the state for `/status`, `/metrics` and tests.
     fn publish(&self) -> Result<(), AgentError> {
         let records = self.store.all()?;
-        let snap = Snapshot {
+        let mut snap = Snapshot {
             current: self.layout.read_current(),
             releases: records.iter().map(ReleaseStatus::from).collect(),
         };
+        for (r, rec) in snap.releases.iter_mut().zip(&records) {
+            if let Some(t) = self.delta.get(&rec.infohash) {
+                r.reused_bytes = t.reused;
+                r.downloaded_bytes = Some(t.downloaded);
+            }
+        }
         self.snapshot.send_replace(snap);
         Ok(())
     }
@@ -691,18 +710,29 @@ impl Core {
             .map(|m| m.trackers.clone())
             .unwrap_or_default();
         let saved = self.layout.torrent(&ih);
+        let (prefill, reused) = self.prefill(rec)?;
         let handle = if let Ok(bytes) =
             installer::read_limited(&saved, metainfo::MAX_TORRENT_FILE_SIZE as u64)
         {
             let m = Metainfo::from_bytes(&bytes)
                 .map_err(|e| StepError::Fail(format!("saved torrent: {e}")))?;
-            self.add_download(TorrentSource::Metainfo(Box::new(m)), &staging, &trackers)
-                .await?
+            self.add_download(
+                TorrentSource::Metainfo(Box::new(m)),
+                &staging,
+                &trackers,
+                prefill.clone(),
+            )
+            .await?
         } else {
             let from_peers = match &magnet {
                 Some(m) if self.config.metadata_timeout() > Duration::ZERO => {
                     let h = self
-                        .add_download(TorrentSource::Magnet(Box::new(m.clone())), &staging, &[])
+                        .add_download(
+                            TorrentSource::Magnet(Box::new(m.clone())),
+                            &staging,
+                            &[],
+                            prefill.clone(),
+                        )
                         .await?;
                     if wait_metadata(&h, self.config.metadata_timeout()).await {
                         info!(release = %rec.name, "metadata from peers");
@@ -738,8 +768,13 @@ impl Core {
                             m.infohash()
                         )));
                     }
-                    self.add_download(TorrentSource::Metainfo(Box::new(m)), &staging, &trackers)
-                        .await?
+                    self.add_download(
+                        TorrentSource::Metainfo(Box::new(m)),
+                        &staging,
+                        &trackers,
+                        prefill,
+                    )
+                    .await?
                 }
             }
         };
@@ -780,11 +815,17 @@ impl Core {
                 from_hub: p.downloaded_origin,
             },
         );
+        let t = self.delta.entry(ih).or_default();
+        t.downloaded += handle.progress().downloaded;
+        if let Some(r) = reused.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            t.reused = Some(r.bytes_reused);
+        }
         if let Err(e) = done {
             return Err(StepError::Fail(format!("download failed: {e}")));
         }
         let p = handle.progress();
-        info!(release = %tname, bytes = p.bytes_total, pieces = p.pieces_total, "downloaded; every piece verified");
+        let t = self.delta.get(&ih).copied().unwrap_or_default();
+        info!(release = %tname, bytes = p.bytes_total, pieces = p.pieces_total, downloaded = t.downloaded, reused = t.reused.unwrap_or(0), "downloaded; every piece verified");
         self.apply(
             &ih,
             Event::Complete,
@@ -796,15 +837,86 @@ impl Core {
         Ok(())
     }
 
+    /// The delta reuse for `rec` (issue 9, `delta.rs`): a prefill that
+    /// copies into staging the pieces found in the releases on disk, and
+    /// where it leaves its numbers. `None` when there is no earlier release.
+    #[allow(clippy::type_complexity)]
+    fn prefill(
+        &self,
+        rec: &Record,
+    ) -> Result<(Option<Prefill>, Arc<Mutex<Option<delta::Reuse>>>), StepError> {
+        let out = Arc::new(Mutex::new(None));
+        let current = self.layout.read_current();
+        let mut earlier: Vec<&Record> = Vec::new();
+        let all = self.store.all()?;
+        // `current` first (most likely to match), then the newest first.
+        for r in all.iter().rev() {
+            if r.infohash != rec.infohash && r.state.on_disk() {
+                if current.as_deref() == Some(r.name.as_str()) {
+                    earlier.insert(0, r);
+                } else {
+                    earlier.push(r);
+                }
+            }
+        }
+        if earlier.is_empty() {
+            return Ok((None, out));
+        }
+        let sources: Vec<(String, std::path::PathBuf)> = earlier
+            .iter()
+            .map(|r| (r.name.clone(), self.layout.torrent(&r.infohash)))
+            .collect();
+        let releases = self.layout.releases();
+        let o = Arc::clone(&out);
+        let prefill = Prefill::new(move |m, dir| {
+            let ih = m.infohash();
+            let name = m.info().name().to_string();
+            if swarm::resume_path(dir, &ih).exists() {
+                // The engine started on this staging before: the pieces
+                // reused then are in its resume state (or get rehashed).
+                info!(release = %name, "resuming a download; earlier releases were reused before");
+                return storage::PieceSet::new(m.info().num_pieces());
+            }
+            let list: Vec<delta::Earlier> = sources
+                .iter()
+                .filter_map(|(n, t)| match delta::Earlier::load(&releases, t) {
+                    Ok(e) => Some(e),
+                    Err(e) => {
+                        warn!(release = %n, error = %e, "cannot reuse from an earlier release");
+                        None
+                    }
+                })
+                .collect();
+            let (set, r) = delta::reuse(&list, m, dir);
+            info!(
+                release = %name,
+                from = list.len(),
+                pieces_reused = r.pieces_reused,
+                pieces = r.pieces_total,
+                same_path = r.by_path,
+                by_hash = r.by_hash,
+                bytes_reused = r.bytes_reused,
+                bytes_left = r.bytes_left,
+                ms = r.elapsed.as_millis(),
+                "reused pieces of earlier releases; the engine verifies them, then downloads the rest"
+            );
+            *o.lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
+            set
+        });
+        Ok((Some(prefill), out))
+    }
+
     async fn add_download(
         &self,
         source: TorrentSource,
         dir: &Path,
         trackers: &[String],
+        prefill: Option<Prefill>,
     ) -> Result<TorrentHandle, StepError> {
         let mut add = AddTorrent::download(source, dir);
         add.trackers = trackers.to_vec();
         add.origin.clone_from(&self.origin);
+        add.prefill = prefill;
         self.session
             .add_torrent(add)
             .await
@@ -987,19 +1099,21 @@ async fn wait_download(h: &TorrentHandle, stall: Duration) -> Result<(), String>
     }
 }
 
-/// Waits up to `timeout` for a magnet torrent's metadata.
+/// Waits up to `timeout` for a magnet torrent's metadata (and, once it
+/// arrived, for the engine to open the data: the delta reuse runs then).
 async fn wait_metadata(h: &TorrentHandle, timeout: Duration) -> bool {
-    let wait = async {
-        loop {
-            let p = h.progress();
-            if h.metainfo().is_some() {
-                return true;
-            }
-            if matches!(p.state, TorrentState::Error(_) | TorrentState::Stopped) {
-                return false;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let p = h.progress();
+        if h.metainfo().is_some() {
+            return true;
         }
-    };
-    tokio::time::timeout(timeout, wait).await.unwrap_or(false)
+        match p.state {
+            TorrentState::Error(_) | TorrentState::Stopped => return false,
+            TorrentState::Checking => {}
+            _ if tokio::time::Instant::now() >= deadline => return false,
+            _ => {}
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

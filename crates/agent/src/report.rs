@@ -296,6 +296,8 @@ mod tests {
             hook_output: hook.map(|_| "ok\n".to_string()),
             feed: "http://h/feed.xml".into(),
             updated_at: 0,
+            reused_bytes: None,
+            downloaded_bytes: None,
         }
     }
 

@@ -43,6 +43,13 @@ pub struct ReleaseStatus {
     pub feed: String,
     /// Last change, unix seconds.
     pub updated_at: i64,
+    /// Bytes of this release copied from earlier releases on disk instead
+    /// of downloaded (delta reuse, issue 9); `None` until this agent process
+    /// downloaded it.
+    pub reused_bytes: Option<u64>,
+    /// Payload bytes the engine received from peers for this release (all
+    /// attempts of this agent process); `None` until then.
+    pub downloaded_bytes: Option<u64>,
 }
 
 impl From<&Record> for ReleaseStatus {
@@ -60,6 +67,8 @@ impl From<&Record> for ReleaseStatus {
             hook_output: r.hook_output.clone(),
             feed: r.feed.clone(),
             updated_at: r.updated_at,
+            reused_bytes: None,
+            downloaded_bytes: None,
         }
     }
 }

@@ -75,6 +75,58 @@ impl TestHub {
         .await
         .expect("the hub did not publish");
     }
+
+    /// Publishes a copy of the tree `src` (left in place) as `name`.
+    async fn publish_tree(&self, name: &str, src: &Path) {
+        let layout = hub::Layout::new(&self.dir);
+        let tmp = self.dir.with_extension(format!("copy-{name}"));
+        copy_tree(src, &tmp);
+        std::fs::rename(&tmp, layout.incoming().join(name)).unwrap();
+        storage::write_atomic(&layout.ready_marker(name), b"").unwrap();
+        let client = agent::http::Client::new(Duration::from_secs(10)).unwrap();
+        let url = format!("{}/api/releases/{name}", self.hub.url());
+        tokio::time::timeout(BOUND, async {
+            while client.get_body(&url, 1 << 20).await.is_err() {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+        .await
+        .expect("the hub did not publish");
+    }
+}
+
+fn copy_tree(src: &Path, dst: &Path) {
+    std::fs::create_dir_all(dst).unwrap();
+    for e in std::fs::read_dir(src).unwrap() {
+        let e = e.unwrap();
+        let to = dst.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_tree(&e.path(), &to);
+        } else {
+            std::fs::copy(e.path(), to).unwrap();
+        }
+    }
+}
+
+/// Every file below `root` with its SHA-1, sorted by path.
+fn checksums(root: &Path) -> Vec<(PathBuf, [u8; 20])> {
+    use sha1::{Digest, Sha1};
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let e = e.unwrap();
+            if e.file_type().unwrap().is_dir() {
+                stack.push(e.path());
+            } else {
+                let b = std::fs::read(e.path()).unwrap();
+                let rel = e.path().strip_prefix(root).unwrap().to_path_buf();
+                out.push((rel, Sha1::digest(&b).into()));
+            }
+        }
+    }
+    out.sort();
+    out
 }
 
 fn config(feeds: &[&str], dir: &Path) -> AgentConfig {
@@ -528,4 +580,91 @@ async fn agents_report_their_releases_to_the_hub() {
     for a in agents {
         a.stop().await.unwrap();
     }
+}
+
+/// Issue 9: release 2 of a tree (a few files changed, a big file changed in
+/// one region) costs about the changed bytes: the rest is copied from
+/// release 1 on disk, which stays untouched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_release_downloads_only_what_changed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let hub = TestHub::start(&tmp.path().join("hub")).await;
+    let src = tmp.path().join("tree");
+    let sizes = [300, 1_500, 5_000, 20_000, 70_000, 150_000, 333_333];
+    for i in 0..40 {
+        let p = src.join(format!("d{}/f{i:02}.bin", i % 4));
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, bytes(sizes[i % sizes.len()], i as u8)).unwrap();
+    }
+    let big_len = 8 << 20;
+    std::fs::write(src.join("big.img"), bytes(big_len, 200)).unwrap();
+    hub.publish_tree("app-1", &src).await;
+
+    let mut c = config(&[&hub.feed], &tmp.path().join("a"));
+    c.trust = vec![hub.public_key()];
+    let a = Agent::start(c).await.unwrap();
+    let mut rx = a.snapshot();
+    let s = wait_for(&mut rx, "app-1 active", |s| active(s, "app-1")).await;
+    let r1 = s.release("app-1").unwrap();
+    assert_eq!(r1.reused_bytes, None, "nothing earlier to reuse from");
+    let old = tmp.path().join("a/releases/app-1");
+    let before = checksums(&old);
+
+    // Release 2: three files rewritten, one new, the big file overwritten
+    // in place in one 100 KB region.
+    let mut changed = 0u64;
+    for i in [3usize, 17, 30] {
+        let p = src.join(format!("d{}/f{i:02}.bin", i % 4));
+        let b = bytes(sizes[i % sizes.len()], 100 + i as u8);
+        changed += b.len() as u64;
+        std::fs::write(p, b).unwrap();
+    }
+    std::fs::write(src.join("d0/new.bin"), bytes(40_000, 250)).unwrap();
+    changed += 40_000;
+    let mut big = std::fs::read(src.join("big.img")).unwrap();
+    let region = 3_000_000..3_100_000;
+    for b in &mut big[region.clone()] {
+        *b = !*b;
+    }
+    changed += (region.end - region.start) as u64;
+    std::fs::write(src.join("big.img"), &big).unwrap();
+    hub.publish_tree("app-2", &src).await;
+
+    let s = wait_for(&mut rx, "app-2 active", |s| active(s, "app-2")).await;
+    let r2 = s.release("app-2").unwrap();
+    let client = agent::http::Client::new(Duration::from_secs(10)).unwrap();
+    let api = client
+        .get_body(&format!("{}/api/releases/app-2", hub.hub.url()), 1 << 20)
+        .await
+        .unwrap();
+    let api: serde_json::Value = serde_json::from_slice(&api).unwrap();
+    let piece = api["piece_length"].as_u64().unwrap();
+    let downloaded = r2.downloaded_bytes.unwrap();
+    let reused = r2.reused_bytes.unwrap();
+    // Five changed regions (three files, one new file, one in the big file).
+    let bound = changed + changed / 5 + 5 * piece;
+    eprintln!("changed {changed} B, downloaded {downloaded} B, reused {reused} B, piece {piece} B");
+    assert!(
+        downloaded <= bound,
+        "downloaded {downloaded} bytes for {changed} changed (bound {bound})"
+    );
+    assert!(reused > 0 && reused + changed >= big_len as u64);
+    assert_eq!(checksums(&old), before, "the old release is untouched");
+    assert_eq!(
+        checksums(&tmp.path().join("a/releases/app-2")),
+        checksums(&src),
+        "the new release is the source tree"
+    );
+    // /status carries the numbers.
+    let status = client
+        .get_body(
+            &format!("http://{}/status", a.status_addr().unwrap()),
+            1 << 20,
+        )
+        .await
+        .unwrap();
+    let status = String::from_utf8_lossy(&status);
+    assert!(status.contains("\"reused_bytes\""), "{status}");
+    a.stop().await.unwrap();
+    hub.hub.stop().await.unwrap();
 }

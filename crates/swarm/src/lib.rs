@@ -39,6 +39,7 @@ mod options;
 pub mod pad;
 mod peer;
 pub mod picker;
+mod prefill;
 pub mod rate;
 mod resume;
 pub mod rng;
@@ -49,6 +50,7 @@ pub mod tracker_client;
 mod webseed;
 
 pub use options::SessionOptions;
+pub use prefill::Prefill;
 pub use rate::Rate;
 pub use resume::resume_path;
 pub use session::{AddTorrent, Session, SessionHandle, SwarmError, TorrentHandle, TorrentSource};

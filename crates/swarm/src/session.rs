@@ -16,6 +16,7 @@ use wire::{Handshake, HandshakeParser, PeerId};
 
 use crate::event::{Event, TorrentCmd};
 use crate::options::SessionOptions;
+use crate::prefill::Prefill;
 use crate::rate::{Rate, RateLimiter};
 use crate::torrent::{
     Actor, ActorInit, TorrentEvent, TorrentMode, TorrentProgress, TorrentShared, TorrentState,
@@ -146,6 +147,9 @@ pub struct AddTorrent {
     /// IPs, and from web seeds, is counted in
     /// [`TorrentProgress::downloaded_origin`](crate::TorrentProgress).
     pub origin: Vec<std::net::IpAddr>,
+    /// Download only: pieces the caller writes into `dir` before the engine
+    /// opens it, hashed by the engine at start (see [`Prefill`]).
+    pub prefill: Option<Prefill>,
 }
 
 impl AddTorrent {
@@ -161,6 +165,7 @@ impl AddTorrent {
             download_rate: Rate::UNLIMITED,
             trackers: Vec::new(),
             origin: Vec::new(),
+            prefill: None,
         }
     }
     /// Seed the data of `metainfo` in `dir`, super-seeding (the origin case).
@@ -175,6 +180,7 @@ impl AddTorrent {
             download_rate: Rate::UNLIMITED,
             trackers: Vec::new(),
             origin: Vec::new(),
+            prefill: None,
         }
     }
 }
@@ -377,8 +383,9 @@ impl Session {
                 let threads = self.shared.options.check_threads;
                 let interval = self.shared.options.resume_save_interval;
                 let m2 = Arc::clone(&m);
+                let prefill = add.prefill.clone();
                 let loaded = tokio::task::spawn_blocking(move || {
-                    load_storage(m2, &dir, mode, threads, interval)
+                    load_storage(m2, &dir, mode, threads, interval, prefill.as_ref())
                 })
                 .await
                 .map_err(|e| SwarmError::Bug(e.to_string()))?
@@ -460,6 +467,7 @@ impl Session {
             peers,
             web_seeds,
             origin: add.origin.clone(),
+            prefill: add.prefill.clone(),
         });
         self.shared
             .torrents

@@ -18,6 +18,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use metainfo::{Info, Metainfo};
+
+use crate::prefill::Prefill;
 use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
@@ -78,6 +80,9 @@ pub enum TorrentMode {
 pub enum TorrentState {
     /// Waiting for the info dictionary from peers (magnet link).
     FetchingMetadata,
+    /// The metadata arrived from peers; the caller's prefill runs and the
+    /// data on disk is checked before downloading starts.
+    Checking,
     /// Downloading.
     Downloading,
     /// Complete and verified; uploading.
@@ -313,12 +318,16 @@ pub(crate) struct ActorInit {
     pub(crate) web_seeds: Vec<String>,
     /// Origin addresses (see `AddTorrent::origin`).
     pub(crate) origin: Vec<std::net::IpAddr>,
+    /// Run before the storage is opened when the metadata arrives.
+    pub(crate) prefill: Option<Prefill>,
 }
 
 pub(crate) struct Actor {
     shared: Arc<TorrentShared>,
     rx: mpsc::Receiver<Event>,
     dir: PathBuf,
+    /// The caller's prefill, run once the metadata arrives (magnet links).
+    prefill: Option<Prefill>,
     super_seed: bool,
     meta: Option<Meta>,
     name: Option<String>,
@@ -375,6 +384,7 @@ impl Actor {
             shared: init.shared,
             rx: init.rx,
             dir: init.dir,
+            prefill: init.prefill,
             super_seed: init.super_seed,
             meta: None,
             name: init.name,
@@ -1677,8 +1687,24 @@ impl Actor {
         let threads = self.shared.session.options.check_threads;
         let m2 = Arc::clone(&metainfo);
         let interval = self.shared.session.options.resume_save_interval;
+        let prefill = self.prefill.clone();
+        if prefill.is_some() {
+            // The prefill and the check can take a while; the metadata is
+            // known, so tell waiters it is not lost.
+            self.progress
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .state = TorrentState::Checking;
+        }
         let loaded = tokio::task::spawn_blocking(move || {
-            load_storage(m2, &dir, OpenMode::Download, threads, interval)
+            load_storage(
+                m2,
+                &dir,
+                OpenMode::Download,
+                threads,
+                interval,
+                prefill.as_ref(),
+            )
         })
         .await;
         match loaded {
@@ -1935,14 +1961,20 @@ impl Actor {
 
 /// Opens storage and finds the verified pieces: the saved resume state is
 /// trusted for files whose fingerprint is unchanged, everything else is
-/// hashed (`storage::check_resume`).
+/// hashed (`storage::check_resume`). A download's `prefill` runs first; the
+/// pieces it wrote are hashed too, and count only if they verify.
 pub(crate) fn load_storage(
     metainfo: Arc<Metainfo>,
     dir: &std::path::Path,
     mode: OpenMode,
     threads: usize,
     save_interval: Duration,
+    prefill: Option<&Prefill>,
 ) -> Result<Loaded, StorageError> {
+    let present = match (prefill, mode) {
+        (Some(f), OpenMode::Download) => Some(f.run(&metainfo, dir)),
+        _ => None,
+    };
     let info = Arc::new(metainfo.info().clone());
     let store = Arc::new(FileStorage::open(
         Arc::clone(&info),
@@ -1957,7 +1989,24 @@ pub(crate) fn load_storage(
         let _ = std::fs::create_dir_all(parent);
     }
     let saved = ResumeState::load(&path, infohash, &info);
-    let verified = storage::check_resume(&*store, saved.as_ref(), threads, |_| {});
+    let mut verified = storage::check_resume(&*store, saved.as_ref(), threads, |_| {});
+    if let Some(mut present) = present.filter(|p| p.len() == info.num_pieces()) {
+        // Only what the resume state did not already give: with no state,
+        // `check_resume` hashed everything on disk, prefilled pieces included.
+        for p in verified.iter() {
+            present.remove(p);
+        }
+        let asked = present.count();
+        let hashed = storage::check_pieces(&*store, &present, threads, |_| {});
+        if hashed.count() != asked {
+            warn!(
+                prefilled = asked,
+                verified = hashed.count(),
+                "some prefilled pieces do not verify; they will be downloaded"
+            );
+        }
+        verified.union_with(&hashed);
+    }
     let have = (0..info.num_pieces())
         .map(|i| verified.contains(PieceIndex(i as u32)))
         .collect();

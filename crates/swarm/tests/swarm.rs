@@ -410,3 +410,85 @@ async fn ipv6_peers() {
     leecher.shutdown().await;
     seeder.shutdown().await;
 }
+
+/// Writes pieces `wanted` of `m` (from its seeded copy in `src`) into `dir`
+/// through the storage crate, one of them corrupted, the way the agent's
+/// delta reuse does; returns every piece it wrote.
+fn prefill_from(
+    m: &metainfo::Metainfo,
+    src: &std::path::Path,
+    dir: &std::path::Path,
+    wanted: impl Iterator<Item = u32>,
+    corrupt: u32,
+) -> storage::PieceSet {
+    use storage::{FileStorage, FileStorageOptions, OpenMode, PieceIndex, PieceSet, Storage};
+    let info = std::sync::Arc::new(m.info().clone());
+    let opts = FileStorageOptions::default;
+    let from = FileStorage::open(info.clone(), src, OpenMode::Seed, opts()).unwrap();
+    let to = FileStorage::open(info.clone(), dir, OpenMode::Download, opts()).unwrap();
+    let mut set = PieceSet::new(info.num_pieces());
+    for p in wanted {
+        let mut buf = vec![0u8; info.piece_size(p as usize) as usize];
+        from.read_block(PieceIndex(p), 0, &mut buf).unwrap();
+        if p == corrupt {
+            buf[7] ^= 0xff;
+        }
+        to.write_piece(PieceIndex(p), &buf).unwrap();
+        set.insert(PieceIndex(p));
+    }
+    to.sync().unwrap();
+    set
+}
+
+/// Issue 9: pieces a prefill wrote are hashed at start; the good ones are
+/// never downloaded, a corrupted one is, for both kinds of source.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prefilled_pieces_are_verified_and_not_downloaded() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    let piece = 32 * 1024;
+    let m = single_file(&src, "data.bin", 40 * piece + 999, piece, 5);
+    let seeder = session().await;
+    seeder
+        .add_torrent(AddTorrent::seed(m.clone(), &src))
+        .await
+        .unwrap();
+    for magnet in [false, true] {
+        let out = tmp.path().join(format!("out-{magnet}"));
+        let (m2, src2) = (m.clone(), src.clone());
+        let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let c2 = std::sync::Arc::clone(&calls);
+        let prefill = swarm::Prefill::new(move |meta, dir| {
+            assert_eq!(meta.infohash(), m2.infohash());
+            c2.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            // Pieces 0..30 "reused", piece 3 corrupted on the way.
+            prefill_from(&m2, &src2, dir, 0..30, 3)
+        });
+        let source = if magnet {
+            TorrentSource::Magnet(Box::new(metainfo::Magnet {
+                infohash: m.infohash(),
+                ..Default::default()
+            }))
+        } else {
+            TorrentSource::Metainfo(Box::new(m.clone()))
+        };
+        let mut add = AddTorrent::download(source, &out);
+        add.peers.push(addr(&seeder));
+        add.prefill = Some(prefill);
+        let leecher = session().await;
+        let h = leecher.add_torrent(add).await.unwrap();
+        tokio::time::timeout(deadline(), h.wait_complete())
+            .await
+            .expect("timed out")
+            .unwrap();
+        assert_same_data(&m, &src, &out);
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
+        let p = h.progress();
+        // 29 pieces reused; 11 full pieces plus the short last one fetched.
+        let expected = (11 * piece + 999) as u64;
+        assert_eq!(p.downloaded, expected, "magnet {magnet}");
+        assert_eq!(p.hash_failures, 0);
+        leecher.shutdown().await;
+    }
+    seeder.shutdown().await;
+}
