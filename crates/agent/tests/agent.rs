@@ -58,30 +58,25 @@ impl TestHub {
     /// Drops a release tree into incoming/ with the publish marker, and
     /// waits until the hub's API lists it.
     async fn publish(&self, name: &str, seed: u8, size: usize) {
-        let layout = hub::Layout::new(&self.dir);
         let src = self.dir.with_extension(format!("src-{name}"));
         std::fs::create_dir_all(src.join("bin")).unwrap();
         std::fs::write(src.join("bin/app"), bytes(size, seed)).unwrap();
         std::fs::write(src.join("VERSION"), name).unwrap();
-        std::fs::rename(&src, layout.incoming().join(name)).unwrap();
-        storage::write_atomic(&layout.ready_marker(name), b"").unwrap();
-        let client = agent::http::Client::new(Duration::from_secs(10)).unwrap();
-        let url = format!("{}/api/releases/{name}", self.hub.url());
-        tokio::time::timeout(BOUND, async {
-            while client.get_body(&url, 1 << 20).await.is_err() {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        })
-        .await
-        .expect("the hub did not publish");
+        self.drop_in(name, &src).await;
     }
 
     /// Publishes a copy of the tree `src` (left in place) as `name`.
     async fn publish_tree(&self, name: &str, src: &Path) {
-        let layout = hub::Layout::new(&self.dir);
         let tmp = self.dir.with_extension(format!("copy-{name}"));
         copy_tree(src, &tmp);
-        std::fs::rename(&tmp, layout.incoming().join(name)).unwrap();
+        self.drop_in(name, &tmp).await;
+    }
+
+    /// Moves `entry` into incoming/ as `name` with the publish marker, and
+    /// waits until the hub's API lists it.
+    async fn drop_in(&self, name: &str, entry: &Path) {
+        let layout = hub::Layout::new(&self.dir);
+        std::fs::rename(entry, layout.incoming().join(name)).unwrap();
         storage::write_atomic(&layout.ready_marker(name), b"").unwrap();
         let client = agent::http::Client::new(Duration::from_secs(10)).unwrap();
         let url = format!("{}/api/releases/{name}", self.hub.url());
