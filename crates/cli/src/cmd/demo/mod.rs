@@ -508,6 +508,15 @@ impl Demo {
         let release_url = format!("{hub_url}/api/releases/{name}");
 
         let layout = hub::Layout::new(hub_dir);
+        // The generated data goes to disk first, as a release uploaded a
+        // while ago would be: the hub's durability sync must not be
+        // charged with writing back the demo's own generator.
+        let flushed = tokio::task::spawn_blocking(rustix::fs::sync).await;
+        if flushed.is_err() {
+            crate::progress::say(
+                "cannot sync the generated release; timings include its write-back",
+            );
+        }
         let dropped = Instant::now();
         std::fs::rename(src, layout.incoming().join(&name))
             .with_context(|| format!("cannot move {} into the hub's incoming/", src.display()))?;
