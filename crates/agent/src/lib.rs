@@ -343,23 +343,13 @@ fn load_keys(trust: &[String]) -> Result<Vec<PublicKey>, AgentError> {
 }
 
 fn lock_dir(layout: &Layout) -> Result<std::fs::File, AgentError> {
-    use std::io::Write;
     let path = layout.lock_file();
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(io("open", &path))?;
-    if rustix::fs::flock(&f, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_err() {
-        return Err(AgentError::Locked {
+    storage::lock_pid_file(&path)
+        .map_err(io("lock", &path))?
+        .ok_or_else(|| AgentError::Locked {
             dir: layout.root().to_path_buf(),
-            lock: path,
-        });
-    }
-    f.set_len(0).map_err(io("write", &path))?;
-    writeln!(f, "{}", std::process::id()).map_err(io("write", &path))?;
-    Ok(f)
+            lock: path.clone(),
+        })
 }
 
 async fn start_session(config: &AgentConfig) -> Result<Session, AgentError> {

@@ -358,23 +358,13 @@ impl Hub {
 /// Takes the exclusive lock on `hub.lock` (another hub on the same
 /// directory would corrupt it) and writes our PID into it.
 fn lock_dir(layout: &Layout) -> Result<std::fs::File, HubError> {
-    use std::io::Write;
     let path = layout.lock_file();
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(io("open", &path))?;
-    if rustix::fs::flock(&f, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_err() {
-        return Err(HubError::Locked {
+    storage::lock_pid_file(&path)
+        .map_err(io("lock", &path))?
+        .ok_or_else(|| HubError::Locked {
             dir: layout.root().to_path_buf(),
-            lock: path,
-        });
-    }
-    f.set_len(0).map_err(io("write", &path))?;
-    writeln!(f, "{}", std::process::id()).map_err(io("write", &path))?;
-    Ok(f)
+            lock: path.clone(),
+        })
 }
 
 /// True if a hub holds the lock of `dir` (for `anthill publish`).

@@ -68,6 +68,25 @@ pub(crate) fn temp_path(path: &Path) -> PathBuf {
     path.with_file_name(format!(".{name}.tmp"))
 }
 
+/// Takes the exclusive `flock` on `path` (created if needed) without
+/// waiting, and writes our PID into it: `Ok(None)` if another process holds
+/// it. The lock lasts as long as the returned file stays open, and ends
+/// with the process however it exits.
+pub fn lock_pid_file(path: &Path) -> std::io::Result<Option<std::fs::File>> {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)?;
+    if rustix::fs::flock(&f, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_err() {
+        return Ok(None);
+    }
+    f.set_len(0)?;
+    writeln!(f, "{}", std::process::id())?;
+    Ok(Some(f))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -33,7 +33,8 @@ enum Kind {
         hosts: Vec<netsim::Host>,
     },
     /// Loopback: the hub on 127.0.0.1, agent i on 127.0.0.(10 + i).
-    Loopback { children: Vec<(Started, Child)> },
+    /// Children in the order of `Fleet::started`.
+    Loopback { children: Vec<Child> },
 }
 
 /// The demo's hosts and processes.
@@ -155,20 +156,12 @@ impl Fleet {
                 let child = cmd
                     .spawn()
                     .with_context(|| format!("cannot start {}", exe.display()))?;
-                let s = Started {
+                self.started.push(Started {
                     label: label.to_string(),
                     log,
                     pid: child.id(),
-                };
-                children.push((
-                    Started {
-                        label: s.label.clone(),
-                        log: s.log.clone(),
-                        pid: s.pid,
-                    },
-                    child,
-                ));
-                self.started.push(s);
+                });
+                children.push(child);
             }
         }
         Ok(())
@@ -182,12 +175,14 @@ impl Fleet {
                 .into_iter()
                 .next()
                 .map(|(p, st)| (p.label().to_string(), st.to_string())),
-            Kind::Loopback { children } => children.iter_mut().find_map(|(s, c)| {
-                c.try_wait()
-                    .ok()
-                    .flatten()
-                    .map(|st| (s.label.clone(), st.to_string()))
-            }),
+            Kind::Loopback { children } => {
+                children.iter_mut().zip(&self.started).find_map(|(c, s)| {
+                    c.try_wait()
+                        .ok()
+                        .flatten()
+                        .map(|st| (s.label.clone(), st.to_string()))
+                })
+            }
         }
     }
 
@@ -237,13 +232,13 @@ impl Fleet {
         match &mut self.kind {
             Kind::Netns { net, .. } => net.stop_all(),
             Kind::Loopback { children } => {
-                for (s, _) in children.iter() {
-                    if let Some(pid) = rustix::process::Pid::from_raw(s.pid as i32) {
+                for c in children.iter() {
+                    if let Some(pid) = rustix::process::Pid::from_raw(c.id() as i32) {
                         let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
                     }
                 }
                 let deadline = Instant::now() + Duration::from_secs(10);
-                for (_, c) in children.iter_mut() {
+                for c in children.iter_mut() {
                     while c.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
                         std::thread::sleep(Duration::from_millis(20));
                     }
