@@ -236,6 +236,8 @@ impl Agent {
             snapshot: snap_tx,
             shared: Arc::clone(&shared),
             delta: HashMap::new(),
+            last_failure: None,
+            problem: None,
         };
         let (c, f) = (cancel.clone(), failed.clone());
         let core = tokio::spawn(async move {
@@ -408,6 +410,10 @@ struct Core {
     shared: Arc<Shared>,
     /// Bytes reused and downloaded per release, for `/status` (this process only).
     delta: HashMap<Infohash, DeltaCost>,
+    /// The last step failure, kept in case it cannot be recorded.
+    last_failure: Option<String>,
+    /// Why the state cannot be recorded (see [`Snapshot::problem`]).
+    problem: Option<String>,
 }
 
 /// What one release's download cost (see [`ReleaseStatus::reused_bytes`]).
@@ -423,7 +429,37 @@ impl Core {
         mut rx: mpsc::Receiver<Learnt>,
         cancel: CancellationToken,
     ) -> Result<(), AgentError> {
-        let r = self.main(&mut rx, &cancel).await;
+        let mut attempt = 0;
+        let r = loop {
+            match self.main(&mut rx, &cancel).await {
+                Err(AgentError::Store(e)) if e.is_transient() => {
+                    // Nothing was committed; every step is repeatable, so
+                    // this is a restart without leaving the process.
+                    attempt += 1;
+                    let wait = backoff(RETRY_BASE, attempt, self.config.max_backoff());
+                    error!(error = %e, retry_in = ?wait, "cannot record the agent's state (is the disk full?); retrying");
+                    self.shared.counters.inc_store_errors();
+                    let mut problem =
+                        format!("cannot record the agent's state: {e}; retrying in {wait:?}");
+                    if let Some(f) = &self.last_failure {
+                        problem.push_str("; last failure: ");
+                        problem.push_str(f);
+                    }
+                    self.problem = Some(problem);
+                    let _ = self.publish();
+                    for h in self.session.torrents() {
+                        if !self.seeding.contains_key(&h.infohash()) {
+                            self.session.remove_torrent(h.infohash()).await;
+                        }
+                    }
+                    tokio::select! {
+                        () = cancel.cancelled() => break Ok(()),
+                        () = tokio::time::sleep(wait) => {}
+                    }
+                }
+                r => break r,
+            }
+        };
         for ih in self.seeding.keys().copied().collect::<Vec<_>>() {
             self.session.remove_torrent(ih).await;
         }
@@ -450,6 +486,7 @@ impl Core {
                     () = cancel.cancelled() => return Ok(()),
                     r = self.step(rec) => r?,
                 }
+                self.problem = None;
                 self.publish()?;
                 continue;
             }
@@ -476,6 +513,7 @@ impl Core {
         let mut snap = Snapshot {
             current: self.layout.read_current(),
             releases: records.iter().map(ReleaseStatus::from).collect(),
+            problem: self.problem.clone(),
         };
         for (r, rec) in snap.releases.iter_mut().zip(&records) {
             if let Some(t) = self.delta.get(&rec.infohash) {
@@ -605,6 +643,7 @@ impl Core {
                 Ok(())
             }
             Err(StepError::Fail(reason)) => {
+                self.last_failure = Some(format!("{}: {reason}", rec.name));
                 let attempt = rec.attempts + 1;
                 let wait = backoff(RETRY_BASE, attempt, self.config.max_backoff());
                 warn!(release = %rec.name, infohash = %ih, reason = %reason, retry_in = ?wait, "release step failed");
@@ -915,9 +954,11 @@ impl Core {
 
     /// Verified: into `releases/`, then seeded.
     async fn install(&mut self, rec: &Record) -> Result<(), StepError> {
+        crash_point("before-move");
         self.layout
             .move_into_releases(&rec.infohash, &rec.name)
             .map_err(|e| StepError::Fail(format!("cannot install: {e}")))?;
+        crash_point("after-move");
         let rec = self.apply(&rec.infohash, Event::Moved, Change::default())?;
         info!(release = %rec.name, path = %self.layout.release(&rec.name).display(), "installed");
         self.seed(&rec).await;
@@ -931,9 +972,11 @@ impl Core {
             .current()?
             .filter(|c| c.infohash != rec.infohash)
             .map(|c| c.name);
+        crash_point("before-switch");
         self.layout
             .switch_current(&rec.name)
             .map_err(|e| StepError::Fail(format!("cannot switch current: {e}")))?;
+        crash_point("after-switch");
         self.apply(
             &rec.infohash,
             Event::Switched,
@@ -1067,6 +1110,25 @@ impl Core {
 /// Waits until every piece is verified; an error if the engine stops the
 /// torrent, or if no piece was verified for `stall` (the release is then
 /// retried later, and newer releases are not held up behind it).
+/// `ANTHILL_AGENT_CRASH_AT=POINT` makes the agent SIGKILL itself when it
+/// reaches `POINT` of the install pipeline, so that tests can kill it at an
+/// exact instant rather than racing a signal against it (STATE.md lists the
+/// points). Unset, this is one comparison against a cached `None`.
+fn crash_point(point: &str) {
+    static AT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    let at = AT.get_or_init(|| std::env::var("ANTHILL_AGENT_CRASH_AT").ok());
+    if at.as_deref() == Some(point) {
+        error!(
+            point,
+            "ANTHILL_AGENT_CRASH_AT: killing the agent with SIGKILL"
+        );
+        let _ =
+            rustix::process::kill_process(rustix::process::getpid(), rustix::process::Signal::KILL);
+        // The signal is not delivered synchronously on every kernel path.
+        std::thread::sleep(Duration::from_secs(60));
+    }
+}
+
 async fn wait_download(h: &TorrentHandle, stall: Duration) -> Result<(), String> {
     let mut last = (h.progress().pieces_have, tokio::time::Instant::now());
     loop {

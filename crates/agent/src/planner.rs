@@ -161,6 +161,10 @@ pub enum Event {
     HookDone,
     /// Another release became current.
     Superseded,
+    /// A release learnt after this one became current while this one was
+    /// still waiting (failed, or not admitted yet): installing it later would
+    /// take the fleet back, so it is skipped.
+    Overtaken,
     /// Deleted from disk.
     Pruned,
 }
@@ -190,6 +194,7 @@ pub fn transition(from: State, event: &Event) -> Result<State, InvalidTransition
         (S::Activating, Event::HookStarted) => S::HookRunning,
         (S::Activating | S::HookRunning, Event::HookDone) => S::Active,
         (S::Active | S::Activating | S::HookRunning, Event::Superseded) => S::Retired,
+        (S::Seen | S::Failed, Event::Overtaken) => S::Skipped,
         (S::Installed | S::Retired, Event::Pruned) => S::Removed,
         _ => {
             return Err(InvalidTransition {

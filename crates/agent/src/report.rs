@@ -340,6 +340,7 @@ mod tests {
         let snap = Snapshot {
             current: Some("app-1".into()),
             releases: vec![rel("active", Some("exit 3"))],
+            ..Snapshot::default()
         };
         let r = build("web-01", &snap, &session, &transfers);
         let x = &r.releases[0];
@@ -352,6 +353,7 @@ mod tests {
         let snap = Snapshot {
             current: None,
             releases: vec![rel("failed", None)],
+            ..Snapshot::default()
         };
         let r2 = build("web-01", &snap, &session, &transfers);
         assert_eq!(r2.releases[0].error.as_deref(), Some("disk full"));

@@ -80,6 +80,10 @@ pub struct Snapshot {
     pub current: Option<String>,
     /// Every release known, in the order learnt.
     pub releases: Vec<ReleaseStatus>,
+    /// Set while the agent cannot record its state (the disk is full or
+    /// failing): what failed, and the last step failure not yet recorded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
 }
 
 impl Snapshot {
@@ -95,6 +99,7 @@ pub(crate) struct Counters {
     installed: AtomicU64,
     refused: AtomicU64,
     hook_failed: AtomicU64,
+    store_errors: AtomicU64,
 }
 
 impl Counters {
@@ -106,6 +111,9 @@ impl Counters {
     }
     pub(crate) fn inc_hook_failed(&self) {
         self.hook_failed.fetch_add(1, Ordering::Relaxed);
+    }
+    pub(crate) fn inc_store_errors(&self) {
+        self.store_errors.fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -148,6 +156,8 @@ struct StatusView<'a> {
     feeds: Vec<crate::follower::FeedStatus>,
     torrents: Vec<TorrentView>,
     releases: Vec<ReleaseStatus>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    problem: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -203,6 +213,7 @@ fn status(s: &Shared) -> Response {
         feeds: feeds(s),
         torrents: torrents(s),
         releases: snap.releases,
+        problem: snap.problem,
     })
     .into_response()
 }
@@ -254,6 +265,11 @@ pub(crate) fn render(s: &Shared) -> String {
             "anthill_agent_hook_failures_total",
             "Hooks that failed or timed out since start.",
             &s.counters.hook_failed,
+        ),
+        (
+            "anthill_agent_store_errors_total",
+            "Times the state database could not be written (disk full or failing) and the agent waited to retry.",
+            &s.counters.store_errors,
         ),
     ] {
         let _ = writeln!(

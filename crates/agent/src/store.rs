@@ -37,6 +37,19 @@ pub enum StoreError {
     Missing(Infohash),
 }
 
+impl StoreError {
+    /// The database could not be written because its disk is full or
+    /// failing: nothing was committed, and the same step may succeed later.
+    pub fn is_transient(&self) -> bool {
+        use rusqlite::ErrorCode;
+        matches!(
+            self,
+            StoreError::Sql(rusqlite::Error::SqliteFailure(e, _))
+                if matches!(e.code, ErrorCode::DiskFull | ErrorCode::SystemIoFailure | ErrorCode::CannotOpen)
+        )
+    }
+}
+
 /// One release as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
@@ -362,6 +375,15 @@ impl Store {
                  WHERE state IN ('activating','hook_running','active') AND infohash != ?2",
                 params![now, hex],
             )?;
+            // Older releases still waiting (a failed one would be retried)
+            // must not take `current` back later (Event::Overtaken).
+            tx.execute(
+                "UPDATE releases SET state = 'skipped', updated_at = ?1, \
+                 reason = 'overtaken: ' || ?3 || ', learnt later, became current' \
+                 WHERE state IN ('seen','failed') \
+                 AND ord < (SELECT ord FROM releases WHERE infohash = ?2)",
+                params![now, hex, rec.name],
+            )?;
         }
         tx.execute(
             "UPDATE releases SET state = ?1, updated_at = ?2 WHERE infohash = ?3",
@@ -538,6 +560,42 @@ mod tests {
         }
         assert_eq!(s.current().unwrap().unwrap().infohash, ih);
         assert_eq!(s.known().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn a_waiting_older_release_is_skipped_once_a_newer_one_is_current() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&dir.path().join("a.db")).unwrap();
+        s.learn(&[(cand(1), None), (cand(2), None), (cand(3), None)], 1)
+            .unwrap();
+        let (old, new, later) = (Infohash([1; 20]), Infohash([2; 20]), Infohash([3; 20]));
+        s.apply(&old, Event::Admitted, Change::default(), 2)
+            .unwrap();
+        s.apply(
+            &old,
+            Event::Failed,
+            Change {
+                reason: Some("not enough disk space".into()),
+                retry_at: Some(100),
+                ..Change::default()
+            },
+            2,
+        )
+        .unwrap();
+        for ev in [
+            Event::Admitted,
+            Event::Complete,
+            Event::Moved,
+            Event::Switched,
+        ] {
+            s.apply(&new, ev, Change::default(), 3).unwrap();
+        }
+        let o = s.get(&old).unwrap();
+        assert_eq!(o.state, State::Skipped, "a retry would take current back");
+        assert!(o.reason.unwrap().contains("overtaken"));
+        assert_eq!(s.next_work(1000).unwrap().unwrap().infohash, new);
+        // A release learnt after the current one is still taken.
+        assert_eq!(s.get(&later).unwrap().state, State::Seen);
     }
 
     #[test]

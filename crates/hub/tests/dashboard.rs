@@ -582,3 +582,99 @@ async fn chromium_renders_the_dashboard_and_the_script_applies_live_updates() {
     .await;
     h.hub.stop().await.unwrap();
 }
+
+/// Real agents (the same `agent::Agent` that `anthill agent` runs), not
+/// reports made up by the test: the page lists both with the release they
+/// run, and follows a publish live (the `published` event reloads the page,
+/// whose next `agents` update then shows the new release).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn chromium_shows_real_agents_and_follows_a_publish() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (h, _) = hub_with_release(tmp.path()).await;
+    let feed = format!("http://{}/feed.xml", h.addr);
+    let mut agents = Vec::new();
+    for name in ["web-01", "web-02"] {
+        let c = agent::AgentConfig {
+            feeds: vec![feed.clone()],
+            dir: tmp.path().join(name),
+            name: Some(name.into()),
+            peer_listen: vec!["127.0.0.1:0".parse().unwrap()],
+            metadata_timeout_secs: 3.0,
+            max_backoff_secs: 2.0,
+            // Reports every second, so the page always has an update soon.
+            report_interval_secs: 1.0,
+            ..agent::AgentConfig::default()
+        };
+        agents.push(agent::Agent::start(c).await.unwrap());
+    }
+    let on = |release: &'static str| {
+        move || {
+            let v = get_json(h.addr, "/api/agents");
+            let a = v["agents"].as_array()?.clone();
+            (a.len() == 2
+                && a.iter().all(|r| {
+                    r["current"] == release
+                        && r["releases"]
+                            .as_array()
+                            .is_some_and(|rs| rs.iter().any(|x| x["state"] == "active"))
+                }))
+            .then_some(())
+        }
+    };
+    wait_for(60, "both agents run app-1", on("app-1")).await;
+    let base = format!("http://{}", h.addr);
+    let dom = dump_dom(format!("{base}/?updates=0"), 5000)
+        .await
+        .await
+        .unwrap();
+    for name in ["web-01", "web-02"] {
+        let r = agent_row(&dom, name);
+        assert!(r.contains(">active<"), "{name}: {r}");
+        assert!(!r.contains("problem"), "{name}: {r}");
+    }
+    assert!(!dom.contains("app-2"));
+
+    // A publish while the page is open.
+    let clients = || {
+        let (_, _, m) = get(h.addr, "/metrics", &[]);
+        String::from_utf8(m)
+            .unwrap()
+            .lines()
+            .find_map(|l| l.strip_prefix("anthill_hub_event_clients "))
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let live = dump_dom(format!("{base}/?updates=1"), 8000).await;
+    wait_for(60, "the page to open the event stream", || {
+        (clients() >= 1).then_some(())
+    })
+    .await;
+    let src = tmp.path().join("app-2");
+    make_tree(&src, 9);
+    drop_ready(&h.dir, &src);
+    let dom = live.await.unwrap();
+    let body = body_tag(&dom);
+    assert!(body.contains("data-updates=\"1\""), "{body}");
+    let releases = &dom[dom.find("app-2").expect("the new release is listed")..];
+    assert!(
+        releases.contains("app-1"),
+        "newest first: app-2 is listed before app-1"
+    );
+    for name in ["web-01", "web-02"] {
+        agent_row(&dom, name);
+    }
+
+    wait_for(60, "both agents run app-2", on("app-2")).await;
+    let dom = dump_dom(format!("{base}/?updates=0"), 5000)
+        .await
+        .await
+        .unwrap();
+    for name in ["web-01", "web-02"] {
+        let r = agent_row(&dom, name);
+        assert!(r.contains(">active<") && r.contains("app-2"), "{name}: {r}");
+    }
+    for a in agents {
+        a.stop().await.unwrap();
+    }
+    h.hub.stop().await.unwrap();
+}
