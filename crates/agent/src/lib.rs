@@ -58,7 +58,7 @@ use tracing::{error, info, warn};
 
 use crate::error::io;
 use crate::follower::{FeedStatus, FollowOptions, Learnt, sibling};
-use crate::http::Client;
+use crate::http::{Client, ExtraRoots};
 use crate::installer::Layout;
 use crate::planner::{Admission, Event, Resume, State, admit, backoff, on_restart};
 use crate::store::{Change, Record, Store};
@@ -123,6 +123,7 @@ impl Agent {
         // The hook is told absolute paths, whatever its working directory.
         config.dir = std::path::absolute(&config.dir).map_err(io("resolve", &config.dir))?;
         let keys = load_keys(&config.trust)?;
+        let roots = ExtraRoots::load(&config.ca)?;
         let layout = Layout::new(&config.dir);
         layout.create().map_err(io("create", layout.root()))?;
         let lock = lock_dir(&layout)?;
@@ -137,7 +138,10 @@ impl Agent {
             info!(keys = ?ids, "installing only releases signed by these keys");
         }
         let session = start_session(&config).await?;
-        let client = Client::new(config.fetch_timeout())?;
+        if !roots.is_empty() {
+            info!(files = ?config.ca, certificates = roots.len(), "trusting these CA certificates for https besides the built-in roots");
+        }
+        let client = Client::with_roots(config.fetch_timeout(), &roots)?;
         let name = config.name.clone().unwrap_or_else(hostname);
 
         let (snap_tx, snap_rx) = watch::channel(Snapshot::default());
