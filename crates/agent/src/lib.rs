@@ -752,9 +752,8 @@ impl Core {
                         .get_body(&rec.torrent_url, metainfo::MAX_TORRENT_FILE_SIZE)
                         .await
                         .map_err(|e| StepError::Fail(e.to_string()))?;
-                    let m = Metainfo::from_bytes(&bytes).map_err(|e| {
-                        StepError::Fail(format!("{} is not a valid torrent: {e}", rec.torrent_url))
-                    })?;
+                    let m = Metainfo::from_bytes(&bytes)
+                        .map_err(|e| torrent_refused(&rec.torrent_url, &bytes, ih, &e))?;
                     if m.infohash() != ih {
                         return Err(StepError::Refuse(format!(
                             "the .torrent at {} has infohash {}, not {ih}",
@@ -1068,6 +1067,27 @@ impl Core {
     }
 }
 
+/// Why a fetched `.torrent` that does not parse is refused (or retried):
+/// one whose `info` hashes to the release's infohash can never become
+/// valid (an unsafe path stays unsafe), one of another torrent is not the
+/// release; bytes that are no torrent at all may be a passing server error.
+fn torrent_refused(
+    url: &str,
+    bytes: &[u8],
+    ih: Infohash,
+    e: &metainfo::MetainfoError,
+) -> StepError {
+    match Metainfo::infohash_of_file(bytes) {
+        Ok(other) if other == ih => {
+            StepError::Refuse(format!("the .torrent at {url} is refused: {e}"))
+        }
+        Ok(other) => StepError::Refuse(format!(
+            "the .torrent at {url} has infohash {other}, not {ih} (and is refused: {e})"
+        )),
+        Err(_) => StepError::Fail(format!("{url} is not a valid torrent: {e}")),
+    }
+}
+
 /// Waits until every piece is verified; an error if the engine stops the
 /// torrent, or if no piece was verified for `stall` (the release is then
 /// retried later, and newer releases are not held up behind it).
@@ -1109,5 +1129,31 @@ async fn wait_metadata(h: &TorrentHandle, timeout: Duration) -> bool {
             _ => {}
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unparsable_torrent_is_refused_only_if_it_names_a_torrent() {
+        let bad =
+            b"d4:infod6:lengthi1e4:name2:..12:piece lengthi16384e6:pieces20:aaaaaaaaaaaaaaaaaaaaee";
+        let e = Metainfo::from_bytes(bad).unwrap_err();
+        let ih = Metainfo::infohash_of_file(bad).unwrap();
+        match torrent_refused("u", bad, ih, &e) {
+            StepError::Refuse(r) => assert!(r.contains("refused") && r.contains(".."), "{r}"),
+            _ => panic!("not refused"),
+        }
+        match torrent_refused("u", bad, Infohash([1; 20]), &e) {
+            StepError::Refuse(r) => assert!(r.contains("has infohash"), "{r}"),
+            _ => panic!("not refused"),
+        }
+        let e = Metainfo::from_bytes(b"<html>").unwrap_err();
+        assert!(matches!(
+            torrent_refused("u", b"<html>", ih, &e),
+            StepError::Fail(_)
+        ));
     }
 }
