@@ -775,6 +775,13 @@ impl Core {
             .metainfo()
             .ok_or_else(|| StepError::Fail("the engine has no metadata".into()))?;
         let tname = m.info().name().to_string();
+        let unusable = unusable_by_engine(
+            m.trackers().chain(trackers.iter().map(String::as_str)),
+            m.web_seeds(),
+        );
+        if !unusable.is_empty() {
+            warn!(release = %tname, urls = ?unusable, "the engine speaks only http:// and udp:// to trackers and http:// to web seeds: these URLs of the torrent are not used (peers must come from its other trackers)");
+        }
         if ReleaseName::new(&tname).is_err() {
             return Err(StepError::Refuse(format!(
                 "the torrent's name {tname:?} is not a safe release name"
@@ -1088,6 +1095,26 @@ fn torrent_refused(
     }
 }
 
+/// The tracker and web-seed URLs the engine cannot use: its own HTTP client
+/// speaks only plain `http://` (trackers also `udp://`); an `https://` hub's
+/// announce URL and web seed are such URLs.
+fn unusable_by_engine<'a>(
+    trackers: impl Iterator<Item = &'a str>,
+    web_seeds: &'a [String],
+) -> Vec<&'a str> {
+    let mut out: Vec<&str> = trackers
+        .filter(|t| !(t.starts_with("http://") || t.starts_with("udp://")))
+        .collect();
+    out.extend(
+        web_seeds
+            .iter()
+            .map(String::as_str)
+            .filter(|w| !w.starts_with("http://")),
+    );
+    out.dedup();
+    out
+}
+
 /// Waits until every piece is verified; an error if the engine stops the
 /// torrent, or if no piece was verified for `stall` (the release is then
 /// retried later, and newer releases are not held up behind it).
@@ -1135,6 +1162,25 @@ async fn wait_metadata(h: &TorrentHandle, timeout: Duration) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn https_trackers_and_web_seeds_are_named_as_unusable_by_the_engine() {
+        let seeds = vec![
+            "https://hub/webseed/".to_string(),
+            "http://hub:6880/webseed/".to_string(),
+        ];
+        let trackers = [
+            "https://hub/announce",
+            "udp://hub:6969/announce",
+            "http://hub:6880/announce",
+            "wss://t/",
+        ];
+        assert_eq!(
+            unusable_by_engine(trackers.into_iter(), &seeds),
+            vec!["https://hub/announce", "wss://t/", "https://hub/webseed/"]
+        );
+        assert!(unusable_by_engine(["http://h/a"].into_iter(), &[]).is_empty());
+    }
 
     #[test]
     fn an_unparsable_torrent_is_refused_only_if_it_names_a_torrent() {
