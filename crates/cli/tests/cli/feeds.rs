@@ -35,7 +35,7 @@ struct Hub {
     key: String,
 }
 
-fn start_hub(tmp: &Path) -> Hub {
+fn start_hub(tmp: &Path, extra: &[&str]) -> Hub {
     let dir = tmp.join("hub");
     let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     let proc = Proc(
@@ -45,6 +45,7 @@ fn start_hub(tmp: &Path) -> Hub {
             .arg(&dir)
             .args(["--listen", &addr.to_string()])
             .args(["--peer-listen", "127.0.0.1:0", "--settle", "200ms"])
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -201,10 +202,9 @@ server.socket = ctx.wrap_socket(server.socket, server_side=True)
 server.serve_forever()
 "#;
 
-/// The same static server over https with `cert`/`key`.
-fn serve_https(dir: &Path, cert: &Path, key: &Path) -> (Proc, SocketAddr) {
+/// The same static server over https on `port` with `cert`/`key`.
+fn serve_https(dir: &Path, port: u16, cert: &Path, key: &Path) -> (Proc, SocketAddr) {
     require("python3");
-    let port = free_port();
     let child = Command::new("python3")
         .args(["-c", HTTPS_SERVER])
         .arg(port.to_string())
@@ -504,7 +504,7 @@ fn escaped_files(dir: &Path) -> Vec<PathBuf> {
 fn static_feeds_install_and_tampered_ones_are_refused() {
     let tmp = tempfile::tempdir().unwrap();
     let tmp = tmp.path();
-    let hub = start_hub(tmp);
+    let hub = start_hub(tmp, &[]);
     hub.publish(tmp, "rel-1", 1, 1);
     let data2 = hub.publish(tmp, "rel-2", 2, 2);
     let data3 = hub.publish(tmp, "rel-3", 3, 3);
@@ -745,17 +745,29 @@ fn https_feed_with_a_private_ca() {
         out.stdout
     );
 
-    let hub = start_hub(tmp);
+    // A hub behind https (this static server in front of its public/): its
+    // torrents name an https tracker and web seed, which the engine cannot
+    // use (a warning names them; the web seed is not in metadata from
+    // peers), and its UDP tracker, which it can: data comes from its peers.
+    let tls_port = free_port();
+    let base = format!("https://127.0.0.1:{tls_port}/tls");
+    let hub = start_hub(tmp, &["--public-url", &base]);
     let data = hub.publish(tmp, "rel-1", 7, 1);
     let www = tmp.join("www");
-    std::fs::create_dir_all(&www).unwrap();
-    let (_https, https) = serve_https(&www, &cert, &key);
-    let url = mirror(&hub, &www, "tls", &format!("https://{https}"), |all| all);
+    copy_dir(&hub.public(), &www.join("tls"));
+    let (_https, _) = serve_https(&www, tls_port, &cert, &key);
+    let url = format!("{base}/feed.xml");
     let trust = trusting(&hub);
     let with_ca = start_agent(tmp, "ca", &url, &trust, &["--ca".as_ref(), ca.as_os_str()]);
     let without = start_agent(tmp, "no-ca", &url, &trust, &[]);
     with_ca.assert_installs("rel-1", &data);
-    assert!(with_ca.log().contains("trusting these CA certificates"));
+    let log = with_ca.log();
+    assert!(log.contains("trusting these CA certificates"), "{log}");
+    assert!(
+        log.contains("these URLs of the torrent are not used")
+            && log.contains(&format!("{base}/announce")),
+        "no warning about the https tracker:\n{log}"
+    );
     let err = without.wait("a certificate error", |s| {
         s["feeds"][0]["last_error"].as_str().map(str::to_string)
     });
