@@ -20,6 +20,8 @@ pub struct AgentConfig {
     pub dir: PathBuf,
     /// Trusted hub public keys: base64 or key files.
     pub trust: Vec<String>,
+    /// Extra CA certificate files (PEM) trusted for https, besides the built-in roots.
+    pub ca: Vec<PathBuf>,
     /// Shell command run after each switch of `current`.
     pub hook: Option<String>,
     /// The hook is killed after this long.
@@ -64,6 +66,7 @@ impl Default for AgentConfig {
             feeds: Vec::new(),
             dir: PathBuf::from("agent"),
             trust: Vec::new(),
+            ca: Vec::new(),
             hook: None,
             hook_timeout_secs: 300.0,
             listen: None,
@@ -99,6 +102,10 @@ pub const DOCS: &[(&str, &str)] = &[
     (
         "trust",
         "Trusted hub public keys, each the base64 line or a minisign .pub file. With any, a release is installed only with a valid manifest signature by one of them, a higher seq than any accepted before, and a valid, unexpired signed index. Without, every release is installed unsigned (a warning at start).",
+    ),
+    (
+        "ca",
+        "PEM files of private certificate authorities (each with one or more certificates), trusted for https feeds, torrents, manifests, index and reports in addition to the built-in roots. A file that cannot be read or holds no certificate stops the agent at start.",
     ),
     (
         "hook",
@@ -296,6 +303,7 @@ mod tests {
         c.name = Some("web-1".into());
         c.feeds = vec!["http://hub:6880/feed.xml".into()];
         c.trust = vec!["RWQ...".into()];
+        c.ca = vec!["/etc/anthill/ca.pem".into()];
         assert_eq!(AgentConfig::from_toml(&c.to_toml()).unwrap(), c);
         let table = toml::Table::try_from(&c).unwrap();
         for k in table.keys() {

@@ -35,6 +35,9 @@ pub enum AgentError {
         /// Why.
         source: release::KeyError,
     },
+    /// A `--ca` file is unusable.
+    #[error(transparent)]
+    Ca(#[from] crate::http::CaError),
     /// The state database failed.
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),

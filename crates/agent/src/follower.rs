@@ -131,7 +131,7 @@ async fn poll_loop(
 ) {
     let mut validators: Option<Validators> = None;
     let mut failures: u32 = 0;
-    let mut resolved: HashMap<String, (Infohash, String)> = HashMap::new();
+    let mut resolved: HashMap<String, Infohash> = HashMap::new();
     loop {
         let result = poll_once(&url, &client, validators.as_ref(), &mut resolved).await;
         let ok = match result {
@@ -190,7 +190,7 @@ async fn poll_once(
     url: &str,
     client: &Client,
     since: Option<&Validators>,
-    resolved: &mut HashMap<String, (Infohash, String)>,
+    resolved: &mut HashMap<String, Infohash>,
 ) -> Result<Polled, String> {
     let (bytes, v) = match client.get(url, Feed::MAX_BYTES, since).await {
         Ok(Fetched::NotModified) => return Ok(None),
@@ -218,24 +218,23 @@ async fn candidate(
     feed: &str,
     item: FeedItem,
     client: &Client,
-    resolved: &mut HashMap<String, (Infohash, String)>,
+    resolved: &mut HashMap<String, Infohash>,
 ) -> Result<Candidate, String> {
     let infohash = match item.infohash {
         Some(ih) => ih,
         None => match resolved.get(&item.torrent_url) {
-            Some((ih, _)) => *ih,
+            Some(ih) => *ih,
             None => {
                 let bytes = client
                     .get_body(&item.torrent_url, metainfo::MAX_TORRENT_FILE_SIZE)
                     .await
                     .map_err(|e| e.to_string())?;
-                let m = metainfo::Metainfo::from_bytes(&bytes)
+                // Only the infohash is learnt here: a torrent that names one
+                // but is unusable (an unsafe path) is the core's to refuse.
+                let ih = metainfo::Metainfo::infohash_of_file(&bytes)
                     .map_err(|e| format!("{} is not a torrent: {e}", item.torrent_url))?;
-                resolved.insert(
-                    item.torrent_url.clone(),
-                    (m.infohash(), m.info().name().to_string()),
-                );
-                m.infohash()
+                resolved.insert(item.torrent_url.clone(), ih);
+                ih
             }
         },
     };

@@ -1,6 +1,9 @@
 //! The agent's HTTP client (reqwest with rustls, http and https): every
 //! fetch has a size limit and a time limit, the event stream an idle limit.
+//! Certificates are checked against the built-in roots plus any private CA
+//! given with `--ca` ([`ExtraRoots`]).
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use reqwest::header::{ACCEPT, ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED};
@@ -66,6 +69,88 @@ fn chain(e: &dyn std::error::Error) -> String {
     s
 }
 
+/// Why a `--ca` file cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum CaError {
+    /// The file cannot be read.
+    #[error("cannot read CA file {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A `CERTIFICATE` block is not valid PEM, or not a usable certificate.
+    #[error("CA file {}: {reason}", path.display())]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, with its causes.
+        reason: String,
+    },
+    /// No `-----BEGIN CERTIFICATE-----` block in the file.
+    #[error("CA file {} holds no PEM certificate (-----BEGIN CERTIFICATE-----)", path.display())]
+    Empty {
+        /// The file.
+        path: PathBuf,
+    },
+}
+
+/// Largest `--ca` file read.
+const MAX_CA_FILE: u64 = 4 << 20;
+
+/// Certificates trusted as roots besides the built-in ones (`--ca`).
+#[derive(Debug, Clone, Default)]
+pub struct ExtraRoots(Vec<reqwest::Certificate>);
+
+impl ExtraRoots {
+    /// Reads each PEM file (one or more certificates each); a file that
+    /// cannot be read, holds no certificate or a broken one is an error
+    /// naming it.
+    pub fn load(paths: &[PathBuf]) -> Result<Self, CaError> {
+        let mut all = Vec::new();
+        for p in paths {
+            all.extend(Self::load_one(p)?);
+        }
+        Ok(Self(all))
+    }
+
+    fn load_one(path: &Path) -> Result<Vec<reqwest::Certificate>, CaError> {
+        let pem = metainfo::read_limited(path, MAX_CA_FILE).map_err(|source| CaError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let invalid = |e: &reqwest::Error| CaError::Invalid {
+            path: path.to_path_buf(),
+            reason: chain(e),
+        };
+        let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| invalid(&e))?;
+        if certs.is_empty() {
+            return Err(CaError::Empty {
+                path: path.to_path_buf(),
+            });
+        }
+        // A block that is base64 but not a certificate only fails when a
+        // client is built: try that here, so that the error names the file.
+        let mut b = reqwest::Client::builder().tls_built_in_root_certs(false);
+        for c in &certs {
+            b = b.add_root_certificate(c.clone());
+        }
+        b.build().map_err(|e| invalid(&e))?;
+        Ok(certs)
+    }
+
+    /// How many certificates.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// No extra roots.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
 /// Validators of a previous answer, for a conditional GET.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Validators {
@@ -99,15 +184,22 @@ pub struct Client {
 impl Client {
     /// A client whose fetches each end within `timeout`.
     pub fn new(timeout: Duration) -> Result<Self, FetchError> {
-        let inner = reqwest::Client::builder()
+        Self::with_roots(timeout, &ExtraRoots::default())
+    }
+
+    /// A client that also trusts `roots` (besides the built-in roots).
+    pub fn with_roots(timeout: Duration, roots: &ExtraRoots) -> Result<Self, FetchError> {
+        let mut b = reqwest::Client::builder()
             .user_agent(concat!("anthill-agent/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(timeout.min(Duration::from_secs(10)))
-            .redirect(reqwest::redirect::Policy::limited(5))
-            .build()
-            .map_err(|e| FetchError::Request {
-                url: String::new(),
-                message: chain(&e),
-            })?;
+            .redirect(reqwest::redirect::Policy::limited(5));
+        for c in &roots.0 {
+            b = b.add_root_certificate(c.clone());
+        }
+        let inner = b.build().map_err(|e| FetchError::Request {
+            url: String::new(),
+            message: chain(&e),
+        })?;
         Ok(Self { inner, timeout })
     }
 

@@ -58,7 +58,7 @@ use tracing::{error, info, warn};
 
 use crate::error::io;
 use crate::follower::{FeedStatus, FollowOptions, Learnt, sibling};
-use crate::http::Client;
+use crate::http::{Client, ExtraRoots};
 use crate::installer::Layout;
 use crate::planner::{Admission, Event, Resume, State, admit, backoff, on_restart};
 use crate::store::{Change, Record, Store};
@@ -123,6 +123,7 @@ impl Agent {
         // The hook is told absolute paths, whatever its working directory.
         config.dir = std::path::absolute(&config.dir).map_err(io("resolve", &config.dir))?;
         let keys = load_keys(&config.trust)?;
+        let roots = ExtraRoots::load(&config.ca)?;
         let layout = Layout::new(&config.dir);
         layout.create().map_err(io("create", layout.root()))?;
         let lock = lock_dir(&layout)?;
@@ -137,7 +138,10 @@ impl Agent {
             info!(keys = ?ids, "installing only releases signed by these keys");
         }
         let session = start_session(&config).await?;
-        let client = Client::new(config.fetch_timeout())?;
+        if !roots.is_empty() {
+            info!(files = ?config.ca, certificates = roots.len(), "trusting these CA certificates for https besides the built-in roots");
+        }
+        let client = Client::with_roots(config.fetch_timeout(), &roots)?;
         let name = config.name.clone().unwrap_or_else(hostname);
 
         let (snap_tx, snap_rx) = watch::channel(Snapshot::default());
@@ -787,9 +791,8 @@ impl Core {
                         .get_body(&rec.torrent_url, metainfo::MAX_TORRENT_FILE_SIZE)
                         .await
                         .map_err(|e| StepError::Fail(e.to_string()))?;
-                    let m = Metainfo::from_bytes(&bytes).map_err(|e| {
-                        StepError::Fail(format!("{} is not a valid torrent: {e}", rec.torrent_url))
-                    })?;
+                    let m = Metainfo::from_bytes(&bytes)
+                        .map_err(|e| torrent_refused(&rec.torrent_url, &bytes, ih, &e))?;
                     if m.infohash() != ih {
                         return Err(StepError::Refuse(format!(
                             "the .torrent at {} has infohash {}, not {ih}",
@@ -811,6 +814,13 @@ impl Core {
             .metainfo()
             .ok_or_else(|| StepError::Fail("the engine has no metadata".into()))?;
         let tname = m.info().name().to_string();
+        let unusable = unusable_by_engine(
+            m.trackers().chain(trackers.iter().map(String::as_str)),
+            m.web_seeds(),
+        );
+        if !unusable.is_empty() {
+            warn!(release = %tname, urls = ?unusable, "the engine speaks only http:// and udp:// to trackers and http:// to web seeds: these URLs of the torrent are not used (peers must come from its other trackers)");
+        }
         if ReleaseName::new(&tname).is_err() {
             return Err(StepError::Refuse(format!(
                 "the torrent's name {tname:?} is not a safe release name"
@@ -1107,6 +1117,47 @@ impl Core {
     }
 }
 
+/// Why a fetched `.torrent` that does not parse is refused (or retried):
+/// one whose `info` hashes to the release's infohash can never become
+/// valid (an unsafe path stays unsafe), one of another torrent is not the
+/// release; bytes that are no torrent at all may be a passing server error.
+fn torrent_refused(
+    url: &str,
+    bytes: &[u8],
+    ih: Infohash,
+    e: &metainfo::MetainfoError,
+) -> StepError {
+    match Metainfo::infohash_of_file(bytes) {
+        Ok(other) if other == ih => {
+            StepError::Refuse(format!("the .torrent at {url} is refused: {e}"))
+        }
+        Ok(other) => StepError::Refuse(format!(
+            "the .torrent at {url} has infohash {other}, not {ih} (and is refused: {e})"
+        )),
+        Err(_) => StepError::Fail(format!("{url} is not a valid torrent: {e}")),
+    }
+}
+
+/// The tracker and web-seed URLs the engine cannot use: its own HTTP client
+/// speaks only plain `http://` (trackers also `udp://`); an `https://` hub's
+/// announce URL and web seed are such URLs.
+fn unusable_by_engine<'a>(
+    trackers: impl Iterator<Item = &'a str>,
+    web_seeds: &'a [String],
+) -> Vec<&'a str> {
+    let mut out: Vec<&str> = trackers
+        .filter(|t| !(t.starts_with("http://") || t.starts_with("udp://")))
+        .collect();
+    out.extend(
+        web_seeds
+            .iter()
+            .map(String::as_str)
+            .filter(|w| !w.starts_with("http://")),
+    );
+    out.dedup();
+    out
+}
+
 /// Waits until every piece is verified; an error if the engine stops the
 /// torrent, or if no piece was verified for `stall` (the release is then
 /// retried later, and newer releases are not held up behind it).
@@ -1167,5 +1218,50 @@ async fn wait_metadata(h: &TorrentHandle, timeout: Duration) -> bool {
             _ => {}
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn https_trackers_and_web_seeds_are_named_as_unusable_by_the_engine() {
+        let seeds = vec![
+            "https://hub/webseed/".to_string(),
+            "http://hub:6880/webseed/".to_string(),
+        ];
+        let trackers = [
+            "https://hub/announce",
+            "udp://hub:6969/announce",
+            "http://hub:6880/announce",
+            "wss://t/",
+        ];
+        assert_eq!(
+            unusable_by_engine(trackers.into_iter(), &seeds),
+            vec!["https://hub/announce", "wss://t/", "https://hub/webseed/"]
+        );
+        assert!(unusable_by_engine(["http://h/a"].into_iter(), &[]).is_empty());
+    }
+
+    #[test]
+    fn an_unparsable_torrent_is_refused_only_if_it_names_a_torrent() {
+        let bad =
+            b"d4:infod6:lengthi1e4:name2:..12:piece lengthi16384e6:pieces20:aaaaaaaaaaaaaaaaaaaaee";
+        let e = Metainfo::from_bytes(bad).unwrap_err();
+        let ih = Metainfo::infohash_of_file(bad).unwrap();
+        match torrent_refused("u", bad, ih, &e) {
+            StepError::Refuse(r) => assert!(r.contains("refused") && r.contains(".."), "{r}"),
+            _ => panic!("not refused"),
+        }
+        match torrent_refused("u", bad, Infohash([1; 20]), &e) {
+            StepError::Refuse(r) => assert!(r.contains("has infohash"), "{r}"),
+            _ => panic!("not refused"),
+        }
+        let e = Metainfo::from_bytes(b"<html>").unwrap_err();
+        assert!(matches!(
+            torrent_refused("u", b"<html>", ih, &e),
+            StepError::Fail(_)
+        ));
     }
 }

@@ -163,6 +163,25 @@ fn rejects_dot_dot() {
 }
 
 #[test]
+fn infohash_of_a_refused_torrent_is_still_known() {
+    let info = multi(vec![file(&["..", "etc"], 1)], 16384, 1);
+    let bytes = torrent(info.clone());
+    assert!(Metainfo::from_bytes(&bytes).is_err());
+    let ih = Metainfo::infohash_of_file(&bytes).unwrap();
+    assert_eq!(ih, Infohash::of_info(&bencode::encode(&info)));
+    let good = torrent(single(1, 16384, 1));
+    assert_eq!(
+        Metainfo::infohash_of_file(&good).unwrap(),
+        Metainfo::from_bytes(&good).unwrap().infohash()
+    );
+    assert!(matches!(
+        Metainfo::infohash_of_file(&bencode::encode(&d(&[("info", i(1))]))),
+        Err(MetainfoError::NotADict("info"))
+    ));
+    assert!(Metainfo::infohash_of_file(b"<html>").is_err());
+}
+
+#[test]
 fn rejects_dot_and_empty_components() {
     assert!(matches!(
         err(multi(vec![file(&["."], 1)], 16384, 1)),

@@ -60,6 +60,26 @@ impl Metainfo {
         Self::from_parts(info_v, info_v.raw(), Some(&top))
     }
 
+    /// The infohash of a `.torrent` file's `info` dictionary without
+    /// checking the dictionary: names what a torrent claims to be even when
+    /// [`Metainfo::from_bytes`] refuses it (an unsafe path, say), so that
+    /// the refusal can be recorded against the right torrent.
+    pub fn infohash_of_file(bytes: &[u8]) -> Result<Infohash, E> {
+        if bytes.len() > MAX_TORRENT_FILE_SIZE {
+            return Err(E::TooLarge {
+                size: bytes.len(),
+                limit: MAX_TORRENT_FILE_SIZE,
+            });
+        }
+        let top = bencode::decode_with(bytes, limits())?;
+        let d = top.dict().ok_or(E::NotADict("torrent"))?;
+        let info_v = d.get(b"info").ok_or(E::Missing("info"))?;
+        if info_v.dict().is_none() {
+            return Err(E::NotADict("info"));
+        }
+        Ok(Infohash::of_info(info_v.raw()))
+    }
+
     fn from_parts(info_v: &Value<'_>, raw_info: &[u8], top: Option<&Value<'_>>) -> Result<Self, E> {
         let info = Info::parse(info_v)?;
         let hybrid = info_v

@@ -42,6 +42,16 @@ pub(crate) struct Args {
         value_delimiter = ','
     )]
     trust: Vec<String>,
+    /// PEM file of a private certificate authority (one or more
+    /// certificates) trusted for https besides the built-in roots;
+    /// repeatable.
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "ANTHILL_AGENT_CA",
+        value_delimiter = ','
+    )]
+    ca: Vec<PathBuf>,
     /// Shell command run after each switch of current, with
     /// ANTHILL_RELEASE, ANTHILL_RELEASE_PATH, ANTHILL_INFOHASH and
     /// ANTHILL_PREVIOUS_RELEASE; at most once per install.
@@ -107,6 +117,9 @@ impl Args {
         }
         if !self.trust.is_empty() {
             c.trust = self.trust.clone();
+        }
+        if !self.ca.is_empty() {
+            c.ca = self.ca.clone();
         }
         if let Some(h) = &self.hook {
             c.hook = Some(h.clone());

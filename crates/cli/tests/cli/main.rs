@@ -4,6 +4,7 @@
 mod agent;
 mod demo;
 mod engine;
+mod feeds;
 mod fleet;
 mod hub;
 mod hub_interop;
