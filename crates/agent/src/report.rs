@@ -175,7 +175,12 @@ const SETTLE: Duration = Duration::from_millis(150);
 struct Target {
     url: String,
     failures: u32,
+    /// Not tried again before this (backoff after a failure).
     next: tokio::time::Instant,
+    /// The latest report has not reached it yet (it failed): it is sent
+    /// again once `next` comes, changed or not, so a hub that was away
+    /// hears from every agent soon after it is back.
+    owed: bool,
     warned: bool,
 }
 
@@ -197,6 +202,7 @@ pub(crate) async fn run(
             url,
             failures: 0,
             next: tokio::time::Instant::now(),
+            owed: false,
             warned: false,
         })
         .collect();
@@ -225,7 +231,14 @@ pub(crate) async fn run(
         } else {
             interval
         };
-        if since.is_none_or(|s| s >= next) {
+        let due = since.is_none_or(|s| s >= next);
+        let retry = targets.iter().any(|t| t.owed && now >= t.next);
+        if due || retry {
+            if due {
+                for t in &mut targets {
+                    t.owed = true;
+                }
+            }
             let body = match serde_json::to_vec(&report) {
                 Ok(b) => b,
                 Err(e) => {
@@ -233,18 +246,21 @@ pub(crate) async fn run(
                     return;
                 }
             };
-            for t in targets.iter_mut().filter(|t| now >= t.next) {
+            for t in targets.iter_mut().filter(|t| t.owed && now >= t.next) {
                 match client.post_json(&t.url, body.clone()).await {
                     Ok(()) => {
                         if t.failures > 0 {
                             info!(url = %t.url, "reporting again");
                         }
                         t.failures = 0;
+                        t.owed = false;
                         t.warned = false;
                     }
                     Err(e) => {
                         t.failures += 1;
-                        let wait = crate::planner::backoff(FAST, t.failures, MAX_BACKOFF);
+                        // Never further apart than regular reports are.
+                        let cap = interval.min(MAX_BACKOFF).max(FAST);
+                        let wait = crate::planner::backoff(FAST, t.failures, cap);
                         t.next = tokio::time::Instant::now() + wait;
                         if t.warned {
                             debug!(url = %t.url, error = %e, "report failed");
@@ -255,14 +271,18 @@ pub(crate) async fn run(
                     }
                 }
             }
-            last_sent = Some(now);
-            last = Some((st, pr));
+            if due {
+                last_sent = Some(now);
+                last = Some((st, pr));
+            }
             continue;
         }
-        // Wake on a state change, or when the next report is due (busy
-        // downloads are looked at every FAST).
+        // Wake on a state change, when the next report is due (busy
+        // downloads are looked at every FAST), or to retry a failed target.
         let sent = last_sent.unwrap_or(now);
         let wake = if busy { FAST.min(next) } else { next };
+        let retry_at = targets.iter().filter(|t| t.owed).map(|t| t.next).min();
+        let wake_at = retry_at.map_or(sent + wake, |r| r.min(sent + wake));
         tokio::select! {
             () = cancel.cancelled() => return,
             r = snapshot.changed() => {
@@ -272,7 +292,7 @@ pub(crate) async fn run(
                 // Let a burst of changes settle into one report.
                 tokio::time::sleep(SETTLE).await;
             }
-            () = tokio::time::sleep_until(sent + wake) => {}
+            () = tokio::time::sleep_until(wake_at) => {}
         }
     }
 }
