@@ -50,7 +50,8 @@ use std::time::Duration;
 use metainfo::{Infohash, Metainfo};
 use release::{PublicKey, ReleaseName};
 use swarm::{
-    AddTorrent, Prefill, Session, SessionOptions, TorrentHandle, TorrentSource, TorrentState,
+    AddTorrent, Prefill, Session, SessionOptions, TorrentError, TorrentHandle, TorrentSource,
+    TorrentState,
 };
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
@@ -1066,44 +1067,78 @@ impl Core {
 
 /// Waits until every piece is verified; an error if the engine stops the
 /// torrent, or if no piece was verified for `stall` (the release is then
-/// retried later, and newer releases are not held up behind it).
-async fn wait_download(h: &TorrentHandle, stall: Duration) -> Result<(), String> {
-    let mut last = (h.progress().pieces_have, tokio::time::Instant::now());
+/// retried later, and newer releases are not held up behind it). Wakes on
+/// the engine's progress updates, not on a timer.
+async fn wait_download(h: &TorrentHandle, stall: Duration) -> Result<(), TorrentError> {
+    let mut rx = h.watch();
+    let mut last = (rx.borrow().pieces_have, tokio::time::Instant::now());
     loop {
-        let p = h.progress();
-        match &p.state {
-            TorrentState::Seeding => return Ok(()),
-            TorrentState::Error(e) => return Err(e.clone()),
-            TorrentState::Stopped => return Err("the torrent stopped".into()),
-            _ => {}
+        let pieces_have = {
+            let p = rx.borrow_and_update();
+            if let Some(r) = outcome(&p) {
+                return r;
+            }
+            p.pieces_have
+        };
+        if pieces_have != last.0 {
+            last = (pieces_have, tokio::time::Instant::now());
         }
-        if p.pieces_have != last.0 {
-            last = (p.pieces_have, tokio::time::Instant::now());
-        } else if last.1.elapsed() >= stall {
-            return Err(format!(
-                "no piece verified for {stall:?} ({} of {} pieces, {} peers)",
-                p.pieces_have, p.pieces_total, p.peers
-            ));
+        match tokio::time::timeout_at(last.1 + stall, rx.changed()).await {
+            Ok(Ok(())) => {}
+            // The torrent's actor ended: its last word, or it was removed.
+            Ok(Err(_)) => return outcome(&rx.borrow()).unwrap_or(Err(TorrentError::Removed)),
+            Err(_) => {
+                let p = rx.borrow_and_update();
+                if let Some(r) = outcome(&p) {
+                    return r;
+                }
+                if p.pieces_have == last.0 {
+                    return Err(TorrentError::Stalled {
+                        after: stall,
+                        pieces_have: p.pieces_have,
+                        pieces_total: p.pieces_total,
+                        peers: p.peers,
+                    });
+                }
+                last = (p.pieces_have, tokio::time::Instant::now());
+            }
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The end of a download: `Some` once it completed or the engine stopped it.
+fn outcome(p: &swarm::TorrentProgress) -> Option<Result<(), TorrentError>> {
+    match &p.state {
+        TorrentState::Seeding => Some(Ok(())),
+        TorrentState::Failed(e) => Some(Err(e.clone())),
+        TorrentState::Stopped => Some(Err(TorrentError::Stopped)),
+        _ => None,
     }
 }
 
 /// Waits up to `timeout` for a magnet torrent's metadata (and, once it
-/// arrived, for the engine to open the data: the delta reuse runs then).
+/// arrived, for the engine to open the data: the delta reuse runs then,
+/// with no deadline). Wakes on the engine's progress updates.
 async fn wait_metadata(h: &TorrentHandle, timeout: Duration) -> bool {
     let deadline = tokio::time::Instant::now() + timeout;
+    let mut rx = h.watch();
     loop {
-        let p = h.progress();
         if h.metainfo().is_some() {
             return true;
         }
-        match p.state {
-            TorrentState::Error(_) | TorrentState::Stopped => return false,
-            TorrentState::Checking => {}
+        let state = rx.borrow_and_update().state.clone();
+        let changed = match state {
+            TorrentState::Failed(_) | TorrentState::Stopped => return false,
+            TorrentState::Checking => rx.changed().await,
             _ if tokio::time::Instant::now() >= deadline => return false,
-            _ => {}
+            _ => match tokio::time::timeout_at(deadline, rx.changed()).await {
+                Ok(r) => r,
+                // Deadline: look once more (the check may have begun).
+                Err(_) => Ok(()),
+            },
+        };
+        if changed.is_err() {
+            return h.metainfo().is_some();
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

@@ -46,6 +46,7 @@ pub mod rng;
 mod session;
 pub mod superseed;
 mod torrent;
+mod torrent_error;
 pub mod tracker_client;
 mod webseed;
 
@@ -55,6 +56,8 @@ pub use rate::Rate;
 pub use resume::resume_path;
 pub use session::{AddTorrent, Session, SessionHandle, SwarmError, TorrentHandle, TorrentSource};
 pub use torrent::{TorrentEvent, TorrentMode, TorrentProgress, TorrentState};
+pub use torrent_error::TorrentError;
+pub use webseed::WebSeedError;
 
 /// Bytes per request block; the de-facto standard every client accepts.
 pub const BLOCK_SIZE: u32 = 16 * 1024;

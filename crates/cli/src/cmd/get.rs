@@ -6,7 +6,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use swarm::{AddTorrent, TorrentHandle, TorrentProgress, TorrentSource, TorrentState};
+use swarm::{
+    AddTorrent, TorrentError, TorrentHandle, TorrentProgress, TorrentSource, TorrentState,
+};
 
 use super::peer_args::{PeerArgs, STATUS_INTERVAL, runtime};
 use crate::bytes::{Bytes, count};
@@ -217,24 +219,33 @@ async fn explain_no_peers(sources: &PeerSources) {
     }
 }
 
-/// Shows progress until the torrent is complete (Ok) or failed (Err).
+/// The end of a download: `Some` once it completed or the engine stopped it.
+fn outcome(p: &TorrentProgress) -> Option<Result<(), TorrentError>> {
+    match &p.state {
+        TorrentState::Seeding => Some(Ok(())),
+        TorrentState::Failed(e) => Some(Err(e.clone())),
+        TorrentState::Stopped => Some(Err(TorrentError::Stopped)),
+        _ => None,
+    }
+}
+
+/// Shows progress until the torrent is complete (Ok) or failed (Err). Wakes
+/// on the engine's progress updates, and for the timed status lines.
 async fn watch(
     handle: &TorrentHandle,
     content: Option<u64>,
     sources: &PeerSources,
-) -> Result<(), String> {
+) -> Result<(), TorrentError> {
     let bar = Bar::download();
     let started = tokio::time::Instant::now();
     let mut last_status = started;
     let mut seen_peer = false;
     let mut explained = false;
+    let mut rx = handle.watch();
     let result = loop {
-        let p = handle.progress();
-        match &p.state {
-            TorrentState::Seeding => break Ok(()),
-            TorrentState::Error(e) => break Err(e.clone()),
-            TorrentState::Stopped => break Err("torrent stopped".into()),
-            _ => {}
+        let p = rx.borrow_and_update().clone();
+        if let Some(r) = outcome(&p) {
+            break r;
         }
         seen_peer |= p.peers > 0 || p.bytes_have > 0;
         if !seen_peer && !explained && started.elapsed() >= NO_PEER_WARNING {
@@ -254,7 +265,20 @@ async fn watch(
             last_status = tokio::time::Instant::now();
             say(&status_line(&p, total));
         }
-        tokio::time::sleep(Duration::from_millis(if bar.visible() { 200 } else { 250 })).await;
+        // The next timed line: the status line (no bar), or the no-peer
+        // explanation.
+        let status_at = (!bar.visible()).then_some(last_status + STATUS_INTERVAL);
+        let explain_at = (!seen_peer && !explained).then_some(started + NO_PEER_WARNING);
+        let changed = match status_at.into_iter().chain(explain_at).min() {
+            Some(at) => tokio::time::timeout_at(at, rx.changed())
+                .await
+                .unwrap_or(Ok(())),
+            None => rx.changed().await,
+        };
+        if changed.is_err() {
+            // The torrent's actor ended: its last word, or it is gone.
+            break outcome(&rx.borrow()).unwrap_or(Err(TorrentError::Removed));
+        }
     };
     bar.finish();
     result
