@@ -562,3 +562,52 @@ async fn progress_watch_delivers_completion() {
     leecher.shutdown().await;
     seeder.shutdown().await;
 }
+
+/// A magnet download whose data cannot be opened once the metadata arrives
+/// (a file longer than the torrent's is in the way) fails with a typed
+/// error, on the watch and from `wait_complete`, naming the file once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn magnet_download_into_unusable_data_fails_with_a_typed_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    let m = single_file(&src, "data.bin", 100_000, 32 * 1024, 3);
+    let seeder = session().await;
+    seeder
+        .add_torrent(AddTorrent::seed(m.clone(), &src))
+        .await
+        .unwrap();
+    let out = tmp.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("data.bin"), vec![0u8; 200_000]).unwrap();
+    let magnet = metainfo::Magnet {
+        infohash: m.infohash(),
+        peers: vec![addr(&seeder).to_string()],
+        ..Default::default()
+    };
+    let leecher = session().await;
+    let h = leecher
+        .add_torrent(AddTorrent::download(
+            TorrentSource::Magnet(Box::new(magnet)),
+            &out,
+        ))
+        .await
+        .unwrap();
+    let e = tokio::time::timeout(deadline(), h.wait_complete())
+        .await
+        .expect("timed out")
+        .expect_err("the download cannot succeed");
+    let swarm::TorrentError::Open { source, .. } = &e else {
+        panic!("unexpected error {e:?}");
+    };
+    assert!(
+        matches!(**source, storage::StorageError::FileTooLong { .. }),
+        "{source:?}"
+    );
+    let text = e.to_string();
+    assert_eq!(text.matches("data.bin").count(), 1, "{text}");
+    assert_eq!(h.progress().state, swarm::TorrentState::Failed(e.clone()));
+    leecher.shutdown().await;
+    // Shut down, it stays failed: that is why it stopped.
+    assert_eq!(h.progress().state, swarm::TorrentState::Failed(e));
+    seeder.shutdown().await;
+}
