@@ -627,3 +627,59 @@ async fn incoming(shared: Arc<SessionShared>, mut stream: TcpStream, addr: Socke
     };
     crate::peer::run(torrent, stream, addr, hs, rest, false).await;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sha1::{Digest, Sha1};
+
+    /// A bug reported by a piece's hash-and-write task (what a panic in it
+    /// becomes) stops the torrent with `TorrentError::Bug`, on the watch
+    /// and from `wait_complete`; it is not counted as a hash failure.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_bug_in_a_piece_task_fails_the_torrent_without_blame() {
+        let tmp = tempfile::tempdir().unwrap();
+        let bytes = vec![7u8; 40_000];
+        std::fs::write(tmp.path().join("f.bin"), &bytes).unwrap();
+        let hashes = bytes
+            .chunks(16 * 1024)
+            .map(|c| Sha1::digest(c).into())
+            .collect();
+        let info = metainfo::Info::single("f.bin", 16 * 1024, hashes, 40_000);
+        let m = Metainfo::from_bytes(&Metainfo::new(info).to_bytes()).unwrap();
+        let session = Session::new(SessionOptions {
+            listen: vec!["127.0.0.1:0".parse().unwrap()],
+            ..SessionOptions::default()
+        })
+        .await
+        .unwrap();
+        let h = session
+            .add_torrent(AddTorrent::seed(m, tmp.path()))
+            .await
+            .unwrap();
+        let mut rx = h.watch();
+        let bug = TorrentError::Bug("the task hashing and writing piece 1 panicked".into());
+        h.shared
+            .events
+            .send(Event::PieceDone {
+                piece: 1,
+                result: Err(bug.clone()),
+                buf: Vec::new(),
+            })
+            .await
+            .unwrap();
+        let p = tokio::time::timeout(
+            Duration::from_secs(10),
+            rx.wait_for(|p| matches!(p.state, TorrentState::Failed(_))),
+        )
+        .await
+        .expect("the torrent did not fail")
+        .unwrap()
+        .clone();
+        assert_eq!(p.state, TorrentState::Failed(bug.clone()));
+        assert_eq!(p.hash_failures, 0);
+        assert_eq!(p.banned, 0);
+        assert_eq!(h.wait_complete().await, Err(bug));
+        session.shutdown().await;
+    }
+}

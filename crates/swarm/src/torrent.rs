@@ -1561,23 +1561,8 @@ impl Actor {
                 (result, buf)
             })
             .await;
-            let (result, buf) = match done {
-                Ok((r, buf)) => (
-                    r.map_err(|e| TorrentError::Storage {
-                        piece,
-                        source: Arc::new(e),
-                    }),
-                    buf,
-                ),
-                // A panic is a bug, not bad data: no peer is blamed for it.
-                Err(e) if e.is_panic() => (
-                    Err(TorrentError::Bug(format!(
-                        "the task hashing and writing piece {piece} panicked: {e}"
-                    ))),
-                    Vec::new(),
-                ),
-                // The runtime is shutting down.
-                Err(_) => return,
+            let Some((result, buf)) = piece_result(piece, done) else {
+                return;
             };
             let _ = events.send(Event::PieceDone { piece, result, buf }).await;
         });
@@ -2129,6 +2114,31 @@ impl Actor {
     }
 }
 
+/// What the hash-and-write task of `piece` reports to the actor: a storage
+/// error or a panic (a bug: no peer is blamed, unlike `Ok(false)`, a hash
+/// mismatch); `None` if the task was cancelled (the runtime shuts down).
+fn piece_result(
+    piece: u32,
+    done: Result<(Result<bool, StorageError>, Vec<u8>), tokio::task::JoinError>,
+) -> Option<(Result<bool, TorrentError>, Vec<u8>)> {
+    match done {
+        Ok((r, buf)) => Some((
+            r.map_err(|e| TorrentError::Storage {
+                piece,
+                source: Arc::new(e),
+            }),
+            buf,
+        )),
+        Err(e) if e.is_panic() => Some((
+            Err(TorrentError::Bug(format!(
+                "the task hashing and writing piece {piece} panicked: {e}"
+            ))),
+            Vec::new(),
+        )),
+        Err(_) => None,
+    }
+}
+
 /// Opens storage and finds the verified pieces: the saved resume state is
 /// trusted for files whose fingerprint is unchanged, everything else is
 /// hashed (`storage::check_resume`). A download's `prefill` runs first; the
@@ -2210,4 +2220,43 @@ fn _assert_send() {
     fn is_send<T: Send>() {}
     is_send::<Actor>();
     let _ = VecDeque::<u8>::new();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_hash_task_is_a_bug_not_a_hash_failure() {
+        let done = tokio::task::spawn_blocking(|| -> (Result<bool, StorageError>, Vec<u8>) {
+            panic!("injected panic in the hash task")
+        })
+        .await;
+        let (result, _) = piece_result(3, done).expect("a panic is reported");
+        let e = result.expect_err("a panic must not read as a hash mismatch (Ok(false))");
+        assert!(e.is_bug(), "{e:?}");
+        assert!(e.to_string().contains("piece 3"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn a_hash_mismatch_and_a_storage_error_keep_their_meaning() {
+        let done = tokio::task::spawn_blocking(|| (Ok(false), vec![1u8])).await;
+        let (result, buf) = piece_result(1, done).unwrap();
+        assert_eq!(result, Ok(false));
+        assert_eq!(buf, vec![1u8]);
+        let done = tokio::task::spawn_blocking(|| {
+            (
+                Err(StorageError::MissingFile {
+                    path: "/d/f".into(),
+                }),
+                Vec::new(),
+            )
+        })
+        .await;
+        let (result, _) = piece_result(2, done).unwrap();
+        assert!(
+            matches!(result, Err(TorrentError::Storage { piece: 2, .. })),
+            "{result:?}"
+        );
+    }
 }
