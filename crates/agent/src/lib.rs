@@ -1142,3 +1142,103 @@ async fn wait_metadata(h: &TorrentHandle, timeout: Duration) -> bool {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A torrent nobody has: downloading it never verifies a piece.
+    fn lonely() -> Metainfo {
+        let info = metainfo::Info::single("f.bin", 16 * 1024, vec![[0; 20]; 3], 40_000);
+        Metainfo::from_bytes(&Metainfo::new(info).to_bytes()).unwrap()
+    }
+
+    async fn session() -> Session {
+        Session::new(SessionOptions {
+            listen: vec!["127.0.0.1:0".parse().unwrap()],
+            ..SessionOptions::default()
+        })
+        .await
+        .unwrap()
+    }
+
+    async fn lone_download(session: &Session, dir: &Path) -> TorrentHandle {
+        let add = AddTorrent::download(TorrentSource::Metainfo(Box::new(lonely())), dir);
+        session.add_torrent(add).await.unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_download_without_peers_stalls_after_the_stall_timeout() {
+        let tmp = tempfile::tempdir().unwrap();
+        let session = session().await;
+        let h = lone_download(&session, tmp.path()).await;
+        let start = std::time::Instant::now();
+        let stall = Duration::from_millis(1500);
+        let e = wait_download(&h, stall).await.unwrap_err();
+        let took = start.elapsed();
+        assert!(
+            matches!(
+                e,
+                TorrentError::Stalled {
+                    pieces_have: 0,
+                    pieces_total: 3,
+                    peers: 0,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        assert!(took >= stall && took < stall * 3, "stalled after {took:?}");
+        assert_eq!(
+            e.to_string(),
+            "no piece verified for 1.5s (0 of 3 pieces, 0 peers)"
+        );
+        session.shutdown().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_stopped_download_ends_the_wait_at_once() {
+        let tmp = tempfile::tempdir().unwrap();
+        let session = session().await;
+        let h = lone_download(&session, tmp.path()).await;
+        let (s2, ih) = (session.clone(), h.infohash());
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            s2.remove_torrent(ih).await;
+        });
+        let e = tokio::time::timeout(
+            Duration::from_secs(5),
+            wait_download(&h, Duration::from_secs(60)),
+        )
+        .await
+        .expect("the wait did not end with the torrent")
+        .unwrap_err();
+        assert_eq!(e, TorrentError::Stopped);
+        session.shutdown().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_metadata_wait_gives_up_at_its_timeout() {
+        let tmp = tempfile::tempdir().unwrap();
+        let session = session().await;
+        let magnet = metainfo::Magnet {
+            infohash: lonely().infohash(),
+            ..Default::default()
+        };
+        let h = session
+            .add_torrent(AddTorrent::download(
+                TorrentSource::Magnet(Box::new(magnet)),
+                tmp.path(),
+            ))
+            .await
+            .unwrap();
+        let start = std::time::Instant::now();
+        assert!(!wait_metadata(&h, Duration::from_millis(500)).await);
+        let took = start.elapsed();
+        assert!(
+            took >= Duration::from_millis(500) && took < Duration::from_secs(3),
+            "{took:?}"
+        );
+        session.shutdown().await;
+    }
+}
