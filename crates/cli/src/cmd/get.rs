@@ -85,9 +85,9 @@ impl Args {
         };
         match done {
             None => {
-                let p = handle.progress();
                 session.shutdown().await;
-                say(&interrupted(&p));
+                // The last progress: the final resume save is in it.
+                say(&interrupted(&handle.progress()));
                 return Ok(ExitCode::FAILURE);
             }
             Some(Err(e)) => {
@@ -156,20 +156,26 @@ fn peer_sources(source: &TorrentSource, args: &PeerArgs) -> PeerSources {
     s
 }
 
-/// What to say on SIGTERM: the engine saves its resume state on shutdown,
-/// but cannot tell us whether that worked, so say what was verified, not
-/// that it was saved.
+/// What to say on SIGTERM, from the progress after the shutdown: what was
+/// verified, and whether the resume state could not be saved (the data is
+/// still found then, by rehashing it).
 fn interrupted(p: &TorrentProgress) -> String {
     if p.pieces_total == 0 {
         "interrupted before the torrent's metadata arrived; nothing was downloaded".into()
     } else if p.pieces_have == 0 {
         "interrupted before any piece was verified; nothing to resume".into()
     } else {
-        format!(
+        let mut line = format!(
             "interrupted with {} of {} verified; run the same command again to resume",
             p.pieces_have,
             count(p.pieces_total as usize, "piece")
-        )
+        );
+        if let Some(e) = &p.last_resume_error {
+            line.push_str(&format!(
+                " (the resume state could not be saved, so the data will be rehashed: {e})"
+            ));
+        }
+        line
     }
 }
 
@@ -341,4 +347,29 @@ async fn http_get(url: &str) -> anyhow::Result<Vec<u8>> {
         bail!("HTTP status {}", resp.status);
     }
     Ok(resp.body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_interrupt_says_what_was_verified_and_whether_it_was_saved() {
+        let mut p = TorrentProgress {
+            pieces_have: 3,
+            pieces_total: 10,
+            ..TorrentProgress::default()
+        };
+        let saved = interrupted(&p);
+        assert!(
+            saved.starts_with("interrupted with 3 of 10 pieces verified"),
+            "{saved}"
+        );
+        assert!(!saved.contains("could not be saved"), "{saved}");
+        p.resume_errors = 1;
+        p.last_resume_error = Some(TorrentError::Bug("injected".into()));
+        let unsaved = interrupted(&p);
+        assert!(unsaved.contains("could not be saved"), "{unsaved}");
+        assert_eq!(unsaved.matches("injected").count(), 1, "{unsaved}");
+    }
 }
