@@ -15,6 +15,11 @@
 //! Trackers are reached with [`tracker_client::TrackerClient`] (HTTP and
 //! UDP announces) over a minimal bounded HTTP client ([`http`]).
 //!
+//! Callers follow a torrent through [`TorrentHandle::watch`], a `watch`
+//! channel of [`TorrentProgress`] that the actor publishes when something
+//! in it changes (no polling), and learn why it stopped from a typed
+//! [`TorrentError`].
+//!
 //! ```no_run
 //! # async fn demo(torrent: metainfo::Metainfo) -> Result<(), swarm::SwarmError> {
 //! use swarm::{AddTorrent, Session, SessionOptions, TorrentSource};
