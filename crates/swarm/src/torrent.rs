@@ -69,7 +69,7 @@ fn block_key(r: &wire::BlockRequest) -> (u32, u32) {
 /// Where a torrent's data comes from and goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TorrentMode {
-    /// Seed existing data (read-only; see [`crate::disk::OpenMode::Seed`]).
+    /// Seed existing data (read-only; see [`storage::OpenMode::Seed`]).
     Seed,
     /// Download, then keep seeding until removed.
     Download,
