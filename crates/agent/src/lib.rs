@@ -50,7 +50,8 @@ use std::time::Duration;
 use metainfo::{Infohash, Metainfo};
 use release::{PublicKey, ReleaseName};
 use swarm::{
-    AddTorrent, Prefill, Session, SessionOptions, TorrentHandle, TorrentSource, TorrentState,
+    AddTorrent, Prefill, Session, SessionOptions, TorrentError, TorrentHandle, TorrentSource,
+    TorrentState,
 };
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
@@ -1158,9 +1159,6 @@ fn unusable_by_engine<'a>(
     out
 }
 
-/// Waits until every piece is verified; an error if the engine stops the
-/// torrent, or if no piece was verified for `stall` (the release is then
-/// retried later, and newer releases are not held up behind it).
 /// `ANTHILL_AGENT_CRASH_AT=POINT` makes the agent SIGKILL itself when it
 /// reaches `POINT` of the install pipeline, so that tests can kill it at an
 /// exact instant rather than racing a signal against it (STATE.md lists the
@@ -1180,44 +1178,181 @@ fn crash_point(point: &str) {
     }
 }
 
-async fn wait_download(h: &TorrentHandle, stall: Duration) -> Result<(), String> {
-    let mut last = (h.progress().pieces_have, tokio::time::Instant::now());
+/// Waits until every piece is verified; an error if the engine stops the
+/// torrent, or if no piece was verified for `stall` (the release is then
+/// retried later, and newer releases are not held up behind it). Wakes on
+/// the engine's progress updates, not on a timer.
+async fn wait_download(h: &TorrentHandle, stall: Duration) -> Result<(), TorrentError> {
+    let mut rx = h.watch();
+    let mut last = (rx.borrow().pieces_have, tokio::time::Instant::now());
     loop {
-        let p = h.progress();
-        match &p.state {
-            TorrentState::Seeding => return Ok(()),
-            TorrentState::Error(e) => return Err(e.clone()),
-            TorrentState::Stopped => return Err("the torrent stopped".into()),
-            _ => {}
+        let pieces_have = {
+            let p = rx.borrow_and_update();
+            if let Some(r) = outcome(&p) {
+                return r;
+            }
+            p.pieces_have
+        };
+        if pieces_have != last.0 {
+            last = (pieces_have, tokio::time::Instant::now());
         }
-        if p.pieces_have != last.0 {
-            last = (p.pieces_have, tokio::time::Instant::now());
-        } else if last.1.elapsed() >= stall {
-            return Err(format!(
-                "no piece verified for {stall:?} ({} of {} pieces, {} peers)",
-                p.pieces_have, p.pieces_total, p.peers
-            ));
+        match tokio::time::timeout_at(last.1 + stall, rx.changed()).await {
+            Ok(Ok(())) => {}
+            // The torrent's actor ended: its last word, or it was removed.
+            Ok(Err(_)) => return outcome(&rx.borrow()).unwrap_or(Err(TorrentError::Removed)),
+            Err(_) => {
+                let p = rx.borrow_and_update();
+                if let Some(r) = outcome(&p) {
+                    return r;
+                }
+                if p.pieces_have == last.0 {
+                    return Err(TorrentError::Stalled {
+                        after: stall,
+                        pieces_have: p.pieces_have,
+                        pieces_total: p.pieces_total,
+                        peers: p.peers,
+                    });
+                }
+                last = (p.pieces_have, tokio::time::Instant::now());
+            }
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The end of a download: `Some` once it completed or the engine stopped it.
+fn outcome(p: &swarm::TorrentProgress) -> Option<Result<(), TorrentError>> {
+    match &p.state {
+        TorrentState::Seeding => Some(Ok(())),
+        TorrentState::Failed(e) => Some(Err(e.clone())),
+        TorrentState::Stopped => Some(Err(TorrentError::Stopped)),
+        _ => None,
     }
 }
 
 /// Waits up to `timeout` for a magnet torrent's metadata (and, once it
-/// arrived, for the engine to open the data: the delta reuse runs then).
+/// arrived, for the engine to open the data: the delta reuse runs then,
+/// with no deadline). Wakes on the engine's progress updates.
 async fn wait_metadata(h: &TorrentHandle, timeout: Duration) -> bool {
     let deadline = tokio::time::Instant::now() + timeout;
+    let mut rx = h.watch();
     loop {
-        let p = h.progress();
         if h.metainfo().is_some() {
             return true;
         }
-        match p.state {
-            TorrentState::Error(_) | TorrentState::Stopped => return false,
-            TorrentState::Checking => {}
+        let state = rx.borrow_and_update().state.clone();
+        let changed = match state {
+            TorrentState::Failed(_) | TorrentState::Stopped => return false,
+            TorrentState::Checking => rx.changed().await,
             _ if tokio::time::Instant::now() >= deadline => return false,
-            _ => {}
+            _ => match tokio::time::timeout_at(deadline, rx.changed()).await {
+                Ok(r) => r,
+                // Deadline: look once more (the check may have begun).
+                Err(_) => Ok(()),
+            },
+        };
+        if changed.is_err() {
+            return h.metainfo().is_some();
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A torrent nobody has: downloading it never verifies a piece.
+    fn lonely() -> Metainfo {
+        let info = metainfo::Info::single("f.bin", 16 * 1024, vec![[0; 20]; 3], 40_000);
+        Metainfo::from_bytes(&Metainfo::new(info).to_bytes()).unwrap()
+    }
+
+    async fn session() -> Session {
+        Session::new(SessionOptions {
+            listen: vec!["127.0.0.1:0".parse().unwrap()],
+            ..SessionOptions::default()
+        })
+        .await
+        .unwrap()
+    }
+
+    async fn lone_download(session: &Session, dir: &Path) -> TorrentHandle {
+        let add = AddTorrent::download(TorrentSource::Metainfo(Box::new(lonely())), dir);
+        session.add_torrent(add).await.unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_download_without_peers_stalls_after_the_stall_timeout() {
+        let tmp = tempfile::tempdir().unwrap();
+        let session = session().await;
+        let h = lone_download(&session, tmp.path()).await;
+        let start = std::time::Instant::now();
+        let stall = Duration::from_millis(1500);
+        let e = wait_download(&h, stall).await.unwrap_err();
+        let took = start.elapsed();
+        assert!(
+            matches!(
+                e,
+                TorrentError::Stalled {
+                    pieces_have: 0,
+                    pieces_total: 3,
+                    peers: 0,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        assert!(took >= stall && took < stall * 3, "stalled after {took:?}");
+        assert_eq!(
+            e.to_string(),
+            "no piece verified for 1.5s (0 of 3 pieces, 0 peers)"
+        );
+        session.shutdown().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_stopped_download_ends_the_wait_at_once() {
+        let tmp = tempfile::tempdir().unwrap();
+        let session = session().await;
+        let h = lone_download(&session, tmp.path()).await;
+        let (s2, ih) = (session.clone(), h.infohash());
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            s2.remove_torrent(ih).await;
+        });
+        let e = tokio::time::timeout(
+            Duration::from_secs(5),
+            wait_download(&h, Duration::from_secs(60)),
+        )
+        .await
+        .expect("the wait did not end with the torrent")
+        .unwrap_err();
+        assert_eq!(e, TorrentError::Stopped);
+        session.shutdown().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_metadata_wait_gives_up_at_its_timeout() {
+        let tmp = tempfile::tempdir().unwrap();
+        let session = session().await;
+        let magnet = metainfo::Magnet {
+            infohash: lonely().infohash(),
+            ..Default::default()
+        };
+        let h = session
+            .add_torrent(AddTorrent::download(
+                TorrentSource::Magnet(Box::new(magnet)),
+                tmp.path(),
+            ))
+            .await
+            .unwrap();
+        let start = std::time::Instant::now();
+        assert!(!wait_metadata(&h, Duration::from_millis(500)).await);
+        let took = start.elapsed();
+        assert!(
+            took >= Duration::from_millis(500) && took < Duration::from_secs(3),
+            "{took:?}"
+        );
+        session.shutdown().await;
     }
 }
 

@@ -172,6 +172,11 @@ struct TorrentView {
     uploaded: u64,
     downloaded: u64,
     peers: usize,
+    /// Why the engine stopped the torrent (state `Failed`).
+    error: Option<String>,
+    /// Failed saves of its resume state, and the latest one.
+    resume_errors: u64,
+    last_resume_error: Option<String>,
 }
 
 fn feeds(s: &Shared) -> Vec<crate::follower::FeedStatus> {
@@ -190,7 +195,13 @@ fn torrents(s: &Shared) -> Vec<TorrentView> {
             TorrentView {
                 infohash: h.infohash().to_hex(),
                 name: p.name,
-                state: format!("{:?}", p.state),
+                state: p.state.name().to_string(),
+                error: match &p.state {
+                    swarm::TorrentState::Failed(e) => Some(e.to_string()),
+                    _ => None,
+                },
+                resume_errors: p.resume_errors,
+                last_resume_error: p.last_resume_error.as_ref().map(ToString::to_string),
                 pieces_have: p.pieces_have,
                 pieces_total: p.pieces_total,
                 bytes_have: p.bytes_have,

@@ -7,10 +7,10 @@
 //! the next interval, so the tracker hands us out as a seed at once),
 //! `stopped` when the torrent stops.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 use tracing::{debug, warn};
 use tracker_proto::AnnounceEvent;
 
@@ -25,11 +25,11 @@ const MAX_INTERVAL: Duration = Duration::from_secs(30 * 60);
 
 fn params(
     shared: &TorrentShared,
-    progress: &Mutex<TorrentProgress>,
+    progress: &watch::Receiver<TorrentProgress>,
     event: AnnounceEvent,
     key: u32,
 ) -> AnnounceParams {
-    let p = progress.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let p = progress.borrow();
     AnnounceParams {
         infohash: shared.infohash.0,
         peer_id: shared.peer_id.0,
@@ -52,7 +52,7 @@ fn params(
 pub(crate) async fn run(
     shared: Arc<TorrentShared>,
     tiers: Vec<Vec<String>>,
-    progress: Arc<Mutex<TorrentProgress>>,
+    progress: watch::Receiver<TorrentProgress>,
     mut events: broadcast::Receiver<TorrentEvent>,
 ) {
     let source_ip = shared
@@ -127,7 +127,7 @@ pub(crate) async fn run(
 async fn announce_stopped(
     client: &mut TrackerClient,
     shared: &TorrentShared,
-    progress: &Mutex<TorrentProgress>,
+    progress: &watch::Receiver<TorrentProgress>,
     key: u32,
 ) {
     let req = params(shared, progress, AnnounceEvent::Stopped, key);

@@ -5,8 +5,7 @@ use std::net::SocketAddr;
 use tokio::sync::{mpsc, oneshot};
 use wire::{Handshake, Message};
 
-use crate::PeerSlot;
-use storage::StorageError;
+use crate::{PeerSlot, TorrentError};
 
 /// What the torrent actor receives; one channel per torrent.
 #[derive(Debug)]
@@ -26,11 +25,15 @@ pub(crate) enum Event {
     PieceDone {
         /// The piece.
         piece: u32,
-        /// `Ok(true)` verified and stored, `Ok(false)` hash mismatch.
-        result: Result<bool, StorageError>,
+        /// `Ok(true)` verified and stored, `Ok(false)` hash mismatch;
+        /// an error is a storage failure or a bug (the task panicked),
+        /// never the data's fault.
+        result: Result<bool, TorrentError>,
         /// The piece buffer, returned for reuse.
         buf: Vec<u8>,
     },
+    /// A web seed failed too often and stopped (it reports `Gone` next).
+    WebSeedGaveUp(TorrentError),
     /// A request from a [`crate::TorrentHandle`].
     Cmd(TorrentCmd),
 }

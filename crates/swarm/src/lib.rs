@@ -15,6 +15,11 @@
 //! Trackers are reached with [`tracker_client::TrackerClient`] (HTTP and
 //! UDP announces) over a minimal bounded HTTP client ([`http`]).
 //!
+//! Callers follow a torrent through [`TorrentHandle::watch`], a `watch`
+//! channel of [`TorrentProgress`] that the actor publishes when something
+//! in it changes (no polling), and learn why it stopped from a typed
+//! [`TorrentError`].
+//!
 //! ```no_run
 //! # async fn demo(torrent: metainfo::Metainfo) -> Result<(), swarm::SwarmError> {
 //! use swarm::{AddTorrent, Session, SessionOptions, TorrentSource};
@@ -46,6 +51,7 @@ pub mod rng;
 mod session;
 pub mod superseed;
 mod torrent;
+mod torrent_error;
 pub mod tracker_client;
 mod webseed;
 
@@ -55,6 +61,8 @@ pub use rate::Rate;
 pub use resume::resume_path;
 pub use session::{AddTorrent, Session, SessionHandle, SwarmError, TorrentHandle, TorrentSource};
 pub use torrent::{TorrentEvent, TorrentMode, TorrentProgress, TorrentState};
+pub use torrent_error::TorrentError;
+pub use webseed::WebSeedError;
 
 /// Bytes per request block; the de-facto standard every client accepts.
 pub const BLOCK_SIZE: u32 = 16 * 1024;

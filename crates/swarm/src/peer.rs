@@ -21,7 +21,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{mpsc, oneshot};
-use tracing::{Instrument, debug};
+use tracing::{Instrument, debug, error};
 use wire::{
     DecoderOptions, Handshake, HandshakeParser, Message, MessageDecoder, PIECE_HEADER_LEN,
     Reserved, piece_header,
@@ -65,6 +65,9 @@ pub(crate) enum PeerError {
     Dropped,
     #[error("storage: {0}")]
     Storage(#[from] storage::StorageError),
+    /// A blocking task of this connection panicked.
+    #[error("internal error (this is a bug, please report): {0}")]
+    Bug(String),
 }
 
 async fn timed<T>(
@@ -185,7 +188,11 @@ pub(crate) async fn run(
             r = writer(&shared, slot, wr, cmd_rx) => r,
             () = shared.cancel.cancelled() => PeerError::TorrentGone,
         };
-        debug!(%reason, "peer disconnected");
+        if matches!(reason, PeerError::Bug(_)) {
+            error!(%reason, "peer disconnected");
+        } else {
+            debug!(%reason, "peer disconnected");
+        }
         let _ = shared
             .events
             .send(Event::Gone(slot, reason.to_string()))
@@ -335,6 +342,11 @@ async fn writer(
             let (buf, reqs) = match read {
                 Ok(Ok(v)) => v,
                 Ok(Err(e)) => return e.into(),
+                Err(e) if e.is_panic() => {
+                    return PeerError::Bug(format!(
+                        "the task reading blocks to upload panicked: {e}"
+                    ));
+                }
                 Err(_) => return PeerError::TorrentGone,
             };
             let limits = [&shared.up, &shared.session.up];

@@ -8,12 +8,13 @@ use std::time::Duration;
 
 use metainfo::{Magnet, Metainfo};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, broadcast, mpsc, oneshot};
+use tokio::sync::{Semaphore, broadcast, mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{Instrument, debug, info_span, warn};
 use wire::{Handshake, HandshakeParser, PeerId};
 
+use crate::TorrentError;
 use crate::event::{Event, TorrentCmd};
 use crate::options::SessionOptions;
 use crate::prefill::Prefill;
@@ -190,8 +191,20 @@ impl AddTorrent {
 pub struct TorrentHandle {
     infohash: metainfo::Infohash,
     shared: Arc<TorrentShared>,
-    progress: Arc<Mutex<TorrentProgress>>,
+    /// The actor's progress channel; it closes when the actor ends (the
+    /// last value, `Stopped` or `Failed`, stays readable).
+    progress: watch::Receiver<TorrentProgress>,
     events: broadcast::Sender<TorrentEvent>,
+}
+
+/// Whether `p` is final for a waiter: `Some(result)` once complete or ended.
+fn outcome(p: &TorrentProgress) -> Option<Result<(), TorrentError>> {
+    match &p.state {
+        TorrentState::Seeding => Some(Ok(())),
+        TorrentState::Failed(e) => Some(Err(e.clone())),
+        TorrentState::Stopped => Some(Err(TorrentError::Stopped)),
+        _ => None,
+    }
 }
 
 impl TorrentHandle {
@@ -201,10 +214,19 @@ impl TorrentHandle {
     }
     /// A snapshot of its progress.
     pub fn progress(&self) -> TorrentProgress {
-        self.progress
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.progress.borrow().clone()
+    }
+    /// The progress as it changes: the torrent actor publishes a new value
+    /// when something in it changed (state, metadata, a verified piece,
+    /// peers, and the rates at each 1 s tick), at most once per batch of
+    /// events, never per block. `changed()` fails once the torrent's actor
+    /// has ended (stopped, failed or removed); the last value stays.
+    ///
+    /// The receiver starts with the current value marked seen.
+    pub fn watch(&self) -> watch::Receiver<TorrentProgress> {
+        let mut rx = self.progress.clone();
+        rx.mark_unchanged();
+        rx
     }
     /// The torrent's metainfo once it is known: at once for a `.torrent`
     /// source, after [`TorrentEvent::MetadataReceived`] for a magnet link
@@ -232,21 +254,17 @@ impl TorrentHandle {
             .send(Event::Cmd(TorrentCmd::Pause(paused)))
             .await;
     }
-    /// Waits until the torrent is complete and verified, or stopped with an
-    /// error (returned as `Err`).
-    pub async fn wait_complete(&self) -> Result<(), String> {
-        let mut rx = self.subscribe();
+    /// Waits until the torrent is complete and verified, or has stopped:
+    /// [`TorrentError::Stopped`], [`TorrentError::Removed`] (its actor
+    /// ended without saying why), or the error it failed with.
+    pub async fn wait_complete(&self) -> Result<(), TorrentError> {
+        let mut rx = self.watch();
         loop {
-            match self.progress().state {
-                TorrentState::Seeding => return Ok(()),
-                TorrentState::Error(e) => return Err(e),
-                TorrentState::Stopped => return Err("torrent stopped".into()),
-                _ => {}
+            if let Some(r) = outcome(&rx.borrow_and_update()) {
+                return r;
             }
-            if let Ok(Err(broadcast::error::RecvError::Closed)) =
-                tokio::time::timeout(Duration::from_millis(500), rx.recv()).await
-            {
-                tokio::time::sleep(Duration::from_millis(100)).await;
+            if rx.changed().await.is_err() {
+                return outcome(&rx.borrow()).unwrap_or(Err(TorrentError::Removed));
             }
         }
     }
@@ -425,22 +443,10 @@ impl Session {
             cancel.clone(),
             (add.upload_rate, add.download_rate),
         ));
-        let progress = Arc::new(Mutex::new(TorrentProgress {
-            state: TorrentState::FetchingMetadata,
+        let (progress_tx, progress) = watch::channel(TorrentProgress {
             name: name.clone(),
-            pieces_have: 0,
-            pieces_total: 0,
-            bytes_have: 0,
-            bytes_total: 0,
-            downloaded: 0,
-            downloaded_origin: 0,
-            uploaded: 0,
-            peers: 0,
-            download_rate: 0,
-            upload_rate: 0,
-            hash_failures: 0,
-            banned: 0,
-        }));
+            ..TorrentProgress::default()
+        });
         let (events, _) = broadcast::channel(1024);
         {
             let mut map = self.torrents.lock().unwrap_or_else(|e| e.into_inner());
@@ -450,7 +456,7 @@ impl Session {
             let handle = TorrentHandle {
                 infohash,
                 shared: Arc::clone(&tshared),
-                progress: Arc::clone(&progress),
+                progress: progress.clone(),
                 events: events.clone(),
             };
             map.insert(infohash, TorrentEntry { handle, cancel });
@@ -462,7 +468,7 @@ impl Session {
             super_seed: add.super_seed,
             loaded,
             name,
-            progress: Arc::clone(&progress),
+            progress: progress_tx,
             events: events.clone(),
             peers,
             web_seeds,
@@ -478,7 +484,7 @@ impl Session {
         let announcer = crate::announcer::run(
             Arc::clone(&tshared),
             tiers,
-            Arc::clone(&progress),
+            progress.clone(),
             events.subscribe(),
         );
         self.shared
@@ -620,4 +626,60 @@ async fn incoming(shared: Arc<SessionShared>, mut stream: TcpStream, addr: Socke
         return;
     };
     crate::peer::run(torrent, stream, addr, hs, rest, false).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sha1::{Digest, Sha1};
+
+    /// A bug reported by a piece's hash-and-write task (what a panic in it
+    /// becomes) stops the torrent with `TorrentError::Bug`, on the watch
+    /// and from `wait_complete`; it is not counted as a hash failure.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_bug_in_a_piece_task_fails_the_torrent_without_blame() {
+        let tmp = tempfile::tempdir().unwrap();
+        let bytes = vec![7u8; 40_000];
+        std::fs::write(tmp.path().join("f.bin"), &bytes).unwrap();
+        let hashes = bytes
+            .chunks(16 * 1024)
+            .map(|c| Sha1::digest(c).into())
+            .collect();
+        let info = metainfo::Info::single("f.bin", 16 * 1024, hashes, 40_000);
+        let m = Metainfo::from_bytes(&Metainfo::new(info).to_bytes()).unwrap();
+        let session = Session::new(SessionOptions {
+            listen: vec!["127.0.0.1:0".parse().unwrap()],
+            ..SessionOptions::default()
+        })
+        .await
+        .unwrap();
+        let h = session
+            .add_torrent(AddTorrent::seed(m, tmp.path()))
+            .await
+            .unwrap();
+        let mut rx = h.watch();
+        let bug = TorrentError::Bug("the task hashing and writing piece 1 panicked".into());
+        h.shared
+            .events
+            .send(Event::PieceDone {
+                piece: 1,
+                result: Err(bug.clone()),
+                buf: Vec::new(),
+            })
+            .await
+            .unwrap();
+        let p = tokio::time::timeout(
+            Duration::from_secs(10),
+            rx.wait_for(|p| matches!(p.state, TorrentState::Failed(_))),
+        )
+        .await
+        .expect("the torrent did not fail")
+        .unwrap()
+        .clone();
+        assert_eq!(p.state, TorrentState::Failed(bug.clone()));
+        assert_eq!(p.hash_failures, 0);
+        assert_eq!(p.banned, 0);
+        assert_eq!(h.wait_complete().await, Err(bug));
+        session.shutdown().await;
+    }
 }

@@ -20,9 +20,9 @@ use bytes::Bytes;
 use metainfo::{Info, Metainfo};
 
 use crate::prefill::Prefill;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{broadcast, mpsc, watch};
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 use wire::{
     Bitfield, ExtendedHandshake, ExtendedId, ExtendedMessage, Message, MetadataAssembler,
     MetadataMessage, MetadataPiece, PeerId, PexFlags, PexMessage, PexPeer, PieceIndex, UT_METADATA,
@@ -36,10 +36,10 @@ use crate::picker::{BlockOutcome, Picker};
 use crate::rate::RateLimiter;
 use crate::session::SessionShared;
 use crate::superseed::SuperSeeder;
-use crate::{BLOCK_SIZE, PeerSlot};
+use crate::{BLOCK_SIZE, PeerSlot, TorrentError};
 use storage::{
-    FileStorage, FileStorageOptions, OpenMode, ResumeOptions, ResumeState, ResumeWriter, Storage,
-    StorageError, verify_piece,
+    FileStorage, FileStorageOptions, OpenMode, ResumeError, ResumeOptions, ResumeState,
+    ResumeWriter, Storage, StorageError, verify_piece,
 };
 
 /// Our extension ids (what peers must use when sending to us).
@@ -69,7 +69,7 @@ fn block_key(r: &wire::BlockRequest) -> (u32, u32) {
 /// Where a torrent's data comes from and goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TorrentMode {
-    /// Seed existing data (read-only; see [`crate::disk::OpenMode::Seed`]).
+    /// Seed existing data (read-only; see [`storage::OpenMode::Seed`]).
     Seed,
     /// Download, then keep seeding until removed.
     Download,
@@ -89,13 +89,30 @@ pub enum TorrentState {
     Seeding,
     /// Paused by a handle.
     Paused,
-    /// Stopped after an error (e.g. disk full).
-    Error(String),
+    /// Stopped after an error (e.g. disk full); see [`TorrentError`].
+    Failed(TorrentError),
     /// Stopped.
     Stopped,
 }
 
-/// A snapshot of a torrent's progress; see [`crate::TorrentHandle::progress`].
+impl TorrentState {
+    /// The state's name without its details: `FetchingMetadata`,
+    /// `Checking`, `Downloading`, `Seeding`, `Paused`, `Failed`, `Stopped`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::FetchingMetadata => "FetchingMetadata",
+            Self::Checking => "Checking",
+            Self::Downloading => "Downloading",
+            Self::Seeding => "Seeding",
+            Self::Paused => "Paused",
+            Self::Failed(_) => "Failed",
+            Self::Stopped => "Stopped",
+        }
+    }
+}
+
+/// A snapshot of a torrent's progress; see [`crate::TorrentHandle::progress`]
+/// and [`crate::TorrentHandle::watch`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TorrentProgress {
     /// State.
@@ -127,6 +144,36 @@ pub struct TorrentProgress {
     pub hash_failures: u32,
     /// Peers banned for bad data.
     pub banned: u32,
+    /// Failed saves of the resume state (each is also a `warn!` log for a
+    /// download). The torrent goes on; a restart then rehashes the data the
+    /// state would have vouched for.
+    pub resume_errors: u64,
+    /// The latest of those failures ([`TorrentError::ResumeSave`]).
+    pub last_resume_error: Option<TorrentError>,
+}
+
+impl Default for TorrentProgress {
+    /// A torrent whose metadata is not known yet.
+    fn default() -> Self {
+        Self {
+            state: TorrentState::FetchingMetadata,
+            name: None,
+            pieces_have: 0,
+            pieces_total: 0,
+            bytes_have: 0,
+            bytes_total: 0,
+            downloaded: 0,
+            uploaded: 0,
+            downloaded_origin: 0,
+            peers: 0,
+            download_rate: 0,
+            upload_rate: 0,
+            hash_failures: 0,
+            banned: 0,
+            resume_errors: 0,
+            last_resume_error: None,
+        }
+    }
 }
 
 /// Something that happened to a torrent; see [`crate::TorrentHandle::subscribe`].
@@ -140,8 +187,11 @@ pub enum TorrentEvent {
     Complete,
     /// A peer was banned for sending data that failed the hash check.
     PeerBanned(SocketAddr),
+    /// A web seed was given up ([`TorrentError::WebSeedGaveUp`]); the
+    /// torrent goes on.
+    WebSeedGaveUp(TorrentError),
     /// The torrent stopped with an error.
-    Error(String),
+    Error(TorrentError),
 }
 
 /// State shared by the actor and its peer tasks (read-mostly).
@@ -225,6 +275,32 @@ pub(crate) struct Loaded {
     pub(crate) store: Arc<FileStorage>,
     pub(crate) resume: Arc<ResumeWriter>,
     pub(crate) have: Vec<bool>,
+    /// The save at the end of the load failed.
+    pub(crate) resume_error: Option<ResumeError>,
+    /// Opened to seed only: the directory may well be read-only, so a
+    /// failed resume save is no news worth a warning.
+    pub(crate) seed_only: bool,
+}
+
+/// Failed resume saves, shared with the saves on the blocking pool.
+#[derive(Debug, Default)]
+struct ResumeHealth {
+    errors: u64,
+    last: Option<TorrentError>,
+}
+
+/// Records a failed resume save: a warning for a download (its progress is
+/// at stake), debug for seed-only data (often on a read-only directory).
+fn record_resume_error(health: &Mutex<ResumeHealth>, quiet: bool, e: ResumeError) {
+    let e = TorrentError::ResumeSave(Arc::new(e));
+    if quiet {
+        debug!(error = %e, "cannot save resume state");
+    } else {
+        warn!(error = %e, "cannot save resume state; a restart will rehash the data");
+    }
+    let mut h = health.lock().unwrap_or_else(|p| p.into_inner());
+    h.errors += 1;
+    h.last = Some(e);
 }
 
 #[derive(Default)]
@@ -311,7 +387,8 @@ pub(crate) struct ActorInit {
     pub(crate) super_seed: bool,
     pub(crate) loaded: Option<Loaded>,
     pub(crate) name: Option<String>,
-    pub(crate) progress: Arc<Mutex<TorrentProgress>>,
+    /// The actor is the only sender; the channel closes when it ends.
+    pub(crate) progress: watch::Sender<TorrentProgress>,
     pub(crate) events: broadcast::Sender<TorrentEvent>,
     pub(crate) peers: Vec<SocketAddr>,
     /// BEP 19 web seed URLs.
@@ -344,7 +421,11 @@ pub(crate) struct Actor {
     metadata: Option<MetadataAssembler>,
     metadata_inflight: HashMap<u32, (PeerSlot, Instant)>,
     paused: bool,
-    error: Option<String>,
+    /// The prefill and the check of a magnet's data run (`Checking`).
+    checking: bool,
+    /// The actor is ending (`stop`): the state is `Stopped` unless failed.
+    stopped: bool,
+    error: Option<TorrentError>,
     resume_dirty: bool,
     last_resume_save: Instant,
     saving: Arc<std::sync::atomic::AtomicBool>,
@@ -363,7 +444,14 @@ pub(crate) struct Actor {
     web_seeds: Vec<String>,
     web_seeds_started: bool,
     origin: Vec<std::net::IpAddr>,
-    progress: Arc<Mutex<TorrentProgress>>,
+    /// Published progress (see `publish_progress`).
+    progress: watch::Sender<TorrentProgress>,
+    /// Something shown in the progress changed since the last publish.
+    progress_dirty: bool,
+    /// Failed resume saves, also written by saves on the blocking pool.
+    resume_health: Arc<Mutex<ResumeHealth>>,
+    /// Seed-only data: failed resume saves are logged at debug level.
+    resume_quiet: bool,
     events: broadcast::Sender<TorrentEvent>,
     rng: crate::rng::Rng,
 }
@@ -400,6 +488,8 @@ impl Actor {
             metadata: None,
             metadata_inflight: HashMap::new(),
             paused: false,
+            checking: false,
+            stopped: false,
             error: None,
             resume_dirty: false,
             last_resume_save: Instant::now(),
@@ -420,6 +510,9 @@ impl Actor {
             origin: init.origin,
             web_seeds_started: false,
             progress: init.progress,
+            progress_dirty: true,
+            resume_health: Arc::new(Mutex::new(ResumeHealth::default())),
+            resume_quiet: false,
             events: init.events,
             rng: crate::rng::Rng::new(seed),
         };
@@ -427,11 +520,15 @@ impl Actor {
             a.install_meta(l);
         }
         a.add_candidates(&init.peers, true);
-        a.update_progress();
+        a.publish_progress();
         a
     }
 
     fn install_meta(&mut self, l: Loaded) {
+        self.resume_quiet = l.seed_only;
+        if let Some(e) = l.resume_error {
+            record_resume_error(&self.resume_health, self.resume_quiet, e);
+        }
         let info = Arc::clone(&l.info);
         let n = u32::try_from(info.num_pieces()).unwrap_or(u32::MAX);
         let piece_len = u32::try_from(info.piece_length()).unwrap_or(u32::MAX);
@@ -578,9 +675,9 @@ impl Actor {
         for (_, p) in self.peers.drain() {
             drop(p.cmd);
         }
-        let mut g = self.progress.lock().unwrap_or_else(|e| e.into_inner());
-        g.state = TorrentState::Stopped;
-        g.peers = 0;
+        self.stopped = true;
+        self.update_progress();
+        self.publish_progress();
     }
 
     /// Saves the resume state now (data synced first, by the storage crate).
@@ -590,8 +687,13 @@ impl Actor {
         };
         let resume = Arc::clone(&meta.resume);
         let res = tokio::task::spawn_blocking(move || resume.save_now()).await;
-        if let Ok(Err(e)) = res {
-            debug!(error = %e, "cannot save resume state");
+        match res {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => record_resume_error(&self.resume_health, self.resume_quiet, e),
+            Err(e) if e.is_panic() => {
+                error!(error = %e, "the resume save panicked; this is a bug");
+            }
+            Err(_) => {}
         }
         self.resume_dirty = false;
         self.last_resume_save = Instant::now();
@@ -608,8 +710,11 @@ impl Actor {
         }
         let resume = Arc::clone(&meta.resume);
         let saving = Arc::clone(&self.saving);
+        let health = Arc::clone(&self.resume_health);
+        let quiet = self.resume_quiet;
         self.resume_dirty = false;
         self.last_resume_save = Instant::now();
+        // The progress shows a failure at the next tick.
         self.shared.session.tasks.spawn_blocking(move || {
             let r = if now {
                 resume.save_now().map(|()| true)
@@ -617,7 +722,7 @@ impl Actor {
                 resume.maybe_save()
             };
             if let Err(e) = r {
-                debug!(error = %e, "cannot save resume state");
+                record_resume_error(&health, quiet, e);
             }
             saving.store(false, Ordering::Release);
         });
@@ -668,6 +773,10 @@ impl Actor {
                     }
                 }
                 self.on_piece_done(piece, result);
+            }
+            Event::WebSeedGaveUp(e) => {
+                warn!(error = %e, "web seed given up");
+                let _ = self.events.send(TorrentEvent::WebSeedGaveUp(e));
             }
             Event::Cmd(cmd) => match cmd {
                 TorrentCmd::AddPeers(addrs) => {
@@ -963,7 +1072,8 @@ impl Actor {
         }
     }
 
-    /// Sends every peer's queued output.
+    /// Sends every peer's queued output, then the progress if it changed
+    /// (so a batch of events publishes once).
     fn flush(&mut self) {
         let mut dead = Vec::new();
         for (slot, p) in self.peers.iter_mut() {
@@ -984,6 +1094,24 @@ impl Actor {
             );
             self.remove_peer(slot, false);
         }
+        self.publish_progress();
+    }
+
+    /// Stops the torrent for good with `e`: every peer is dropped, none is
+    /// accepted or dialled again, and the state becomes `Failed(e)`.
+    fn fail(&mut self, e: TorrentError) {
+        if e.is_bug() {
+            error!(error = %e, "stopping the torrent");
+        } else {
+            warn!(error = %e, "stopping the torrent");
+        }
+        self.error = Some(e.clone());
+        let _ = self.events.send(TorrentEvent::Error(e));
+        let slots: Vec<PeerSlot> = self.peers.keys().copied().collect();
+        for s in slots {
+            self.remove_peer(s, false);
+        }
+        self.update_progress();
     }
 
     async fn on_messages(&mut self, slot: PeerSlot, msgs: Vec<Message>) {
@@ -1433,12 +1561,14 @@ impl Actor {
                 (result, buf)
             })
             .await;
-            let (result, buf) = done.unwrap_or((Ok(false), Vec::new()));
+            let Some((result, buf)) = piece_result(piece, done) else {
+                return;
+            };
             let _ = events.send(Event::PieceDone { piece, result, buf }).await;
         });
     }
 
-    fn on_piece_done(&mut self, piece: u32, result: Result<bool, StorageError>) {
+    fn on_piece_done(&mut self, piece: u32, result: Result<bool, TorrentError>) {
         let Some(meta) = self.meta.as_mut() else {
             return;
         };
@@ -1487,15 +1617,8 @@ impl Actor {
                 }
             }
             Err(e) => {
-                let msg = format!("cannot store piece {piece}: {e}");
-                warn!(error = %msg, "storage error; stopping the torrent");
                 meta.picker.piece_failed(piece);
-                self.error = Some(msg.clone());
-                let _ = self.events.send(TorrentEvent::Error(msg));
-                let slots: Vec<PeerSlot> = self.peers.keys().copied().collect();
-                for s in slots {
-                    self.remove_peer(s, false);
-                }
+                self.fail(e);
             }
         }
         self.refill_all();
@@ -1676,9 +1799,9 @@ impl Actor {
         let metainfo = match Metainfo::from_info_bytes(raw) {
             Ok(m) => Arc::new(m),
             Err(e) => {
-                let msg = format!("received metadata is not a valid torrent: {e}");
-                self.error = Some(msg.clone());
-                let _ = self.events.send(TorrentEvent::Error(msg));
+                self.fail(TorrentError::InvalidMetadata {
+                    source: Arc::new(e),
+                });
                 return;
             }
         };
@@ -1691,10 +1814,9 @@ impl Actor {
         if prefill.is_some() {
             // The prefill and the check can take a while; the metadata is
             // known, so tell waiters it is not lost.
-            self.progress
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .state = TorrentState::Checking;
+            self.checking = true;
+            self.update_progress();
+            self.publish_progress();
         }
         let loaded = tokio::task::spawn_blocking(move || {
             load_storage(
@@ -1707,6 +1829,7 @@ impl Actor {
             )
         })
         .await;
+        self.checking = false;
         match loaded {
             Ok(Ok(l)) => {
                 self.metadata = None;
@@ -1719,11 +1842,14 @@ impl Actor {
                 self.refill_all();
                 self.update_progress();
             }
-            Ok(Err(e)) => {
-                let msg = format!("cannot open storage: {e}");
-                self.error = Some(msg.clone());
-                let _ = self.events.send(TorrentEvent::Error(msg));
-            }
+            Ok(Err(e)) => self.fail(TorrentError::Open {
+                dir: self.dir.clone(),
+                source: Arc::new(e),
+            }),
+            Err(e) if e.is_panic() => self.fail(TorrentError::Bug(format!(
+                "the task opening the data panicked: {e}"
+            ))),
+            // The runtime is shutting down.
             Err(_) => {}
         }
     }
@@ -1928,34 +2054,88 @@ impl Actor {
         }
     }
 
-    fn update_progress(&self) {
-        let mut g = self.progress.lock().unwrap_or_else(|e| e.into_inner());
-        g.name.clone_from(&self.name);
-        g.downloaded = self.downloaded;
-        g.downloaded_origin = self.downloaded_origin;
-        g.uploaded = self.uploaded;
-        g.peers = self.peers.len();
-        g.download_rate = self.down_rate as u64;
-        g.upload_rate = self.up_rate as u64;
-        g.hash_failures = self.hash_failures;
-        g.banned = self.banned_count;
-        if let Some(meta) = self.meta.as_ref() {
-            g.pieces_total = meta.have.len();
-            g.pieces_have = meta.have.count_ones();
-            g.bytes_total = meta.pads.content_total();
-            g.bytes_have = meta.content_have;
+    /// Notes that the progress may have changed; `flush` publishes it.
+    fn update_progress(&mut self) {
+        self.progress_dirty = true;
+    }
+
+    /// Publishes the progress if it may have changed, waking the watchers
+    /// only if it did: once per batch of events or tick, never per block.
+    fn publish_progress(&mut self) {
+        if !std::mem::take(&mut self.progress_dirty) {
+            return;
         }
-        g.state = if let Some(e) = &self.error {
-            TorrentState::Error(e.clone())
-        } else if self.paused {
-            TorrentState::Paused
-        } else if self.meta.is_none() {
-            TorrentState::FetchingMetadata
-        } else if self.is_complete() {
-            TorrentState::Seeding
-        } else {
-            TorrentState::Downloading
+        let (resume_errors, last_resume_error) = {
+            let h = self.resume_health.lock().unwrap_or_else(|e| e.into_inner());
+            (h.errors, h.last.clone())
         };
+        let mut next = TorrentProgress {
+            state: if let Some(e) = &self.error {
+                TorrentState::Failed(e.clone())
+            } else if self.stopped {
+                TorrentState::Stopped
+            } else if self.paused {
+                TorrentState::Paused
+            } else if self.checking {
+                TorrentState::Checking
+            } else if self.meta.is_none() {
+                TorrentState::FetchingMetadata
+            } else if self.is_complete() {
+                TorrentState::Seeding
+            } else {
+                TorrentState::Downloading
+            },
+            name: self.name.clone(),
+            downloaded: self.downloaded,
+            downloaded_origin: self.downloaded_origin,
+            uploaded: self.uploaded,
+            peers: self.peers.len(),
+            download_rate: self.down_rate as u64,
+            upload_rate: self.up_rate as u64,
+            hash_failures: self.hash_failures,
+            banned: self.banned_count,
+            resume_errors,
+            last_resume_error,
+            ..TorrentProgress::default()
+        };
+        if let Some(meta) = self.meta.as_ref() {
+            next.pieces_total = meta.have.len();
+            next.pieces_have = meta.have.count_ones();
+            next.bytes_total = meta.pads.content_total();
+            next.bytes_have = meta.content_have;
+        }
+        self.progress.send_if_modified(|cur| {
+            if *cur == next {
+                return false;
+            }
+            *cur = next;
+            true
+        });
+    }
+}
+
+/// What the hash-and-write task of `piece` reports to the actor: a storage
+/// error or a panic (a bug: no peer is blamed, unlike `Ok(false)`, a hash
+/// mismatch); `None` if the task was cancelled (the runtime shuts down).
+fn piece_result(
+    piece: u32,
+    done: Result<(Result<bool, StorageError>, Vec<u8>), tokio::task::JoinError>,
+) -> Option<(Result<bool, TorrentError>, Vec<u8>)> {
+    match done {
+        Ok((r, buf)) => Some((
+            r.map_err(|e| TorrentError::Storage {
+                piece,
+                source: Arc::new(e),
+            }),
+            buf,
+        )),
+        Err(e) if e.is_panic() => Some((
+            Err(TorrentError::Bug(format!(
+                "the task hashing and writing piece {piece} panicked: {e}"
+            ))),
+            Vec::new(),
+        )),
+        Err(_) => None,
     }
 }
 
@@ -2021,16 +2201,17 @@ pub(crate) fn load_storage(
         },
     ));
     // Record the check so the next start takes the fast path (a read-only
-    // seed directory just means no state file).
-    if let Err(e) = resume.save_now() {
-        debug!(error = %e, "cannot save resume state");
-    }
+    // seed directory just means no state file: the actor records the error
+    // quietly then).
+    let resume_error = resume.save_now().err();
     Ok(Loaded {
         metainfo,
         info,
         store,
         resume,
         have,
+        resume_error,
+        seed_only: mode == OpenMode::Seed,
     })
 }
 
@@ -2039,4 +2220,43 @@ fn _assert_send() {
     fn is_send<T: Send>() {}
     is_send::<Actor>();
     let _ = VecDeque::<u8>::new();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_hash_task_is_a_bug_not_a_hash_failure() {
+        let done = tokio::task::spawn_blocking(|| -> (Result<bool, StorageError>, Vec<u8>) {
+            panic!("injected panic in the hash task")
+        })
+        .await;
+        let (result, _) = piece_result(3, done).expect("a panic is reported");
+        let e = result.expect_err("a panic must not read as a hash mismatch (Ok(false))");
+        assert!(e.is_bug(), "{e:?}");
+        assert!(e.to_string().contains("piece 3"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn a_hash_mismatch_and_a_storage_error_keep_their_meaning() {
+        let done = tokio::task::spawn_blocking(|| (Ok(false), vec![1u8])).await;
+        let (result, buf) = piece_result(1, done).unwrap();
+        assert_eq!(result, Ok(false));
+        assert_eq!(buf, vec![1u8]);
+        let done = tokio::task::spawn_blocking(|| {
+            (
+                Err(StorageError::MissingFile {
+                    path: "/d/f".into(),
+                }),
+                Vec::new(),
+            )
+        })
+        .await;
+        let (result, _) = piece_result(2, done).unwrap();
+        assert!(
+            matches!(result, Err(TorrentError::Storage { piece: 2, .. })),
+            "{result:?}"
+        );
+    }
 }

@@ -19,12 +19,45 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, warn};
 use wire::{Handshake, Message, PeerId, Piece, Reserved};
 
+use crate::TorrentError;
 use crate::event::{Connected, Event, PeerCmd};
 use crate::peer::PEER_CHANNEL;
 use crate::torrent::TorrentShared;
 
 /// Consecutive failed fetches before a web seed is given up.
 const MAX_FAILURES: u32 = 5;
+
+/// Why a fetch from a web seed failed.
+#[derive(Debug, thiserror::Error)]
+pub enum WebSeedError {
+    /// The request failed (connect, timeout, malformed answer, ...).
+    #[error("{url}: {source}")]
+    Http {
+        /// The file's URL.
+        url: String,
+        /// The HTTP client's error.
+        source: crate::http::HttpError,
+    },
+    /// The server answered with a status other than 206 (or a 200 with
+    /// the whole file).
+    #[error("{url}: HTTP status {status}")]
+    Status {
+        /// The file's URL.
+        url: String,
+        /// The status.
+        status: u16,
+    },
+    /// The answer does not have the bytes asked for.
+    #[error("{url}: got {got} bytes, asked for {asked}")]
+    ShortBody {
+        /// The file's URL.
+        url: String,
+        /// Bytes received.
+        got: u64,
+        /// Bytes asked for.
+        asked: u64,
+    },
+}
 
 /// Percent-encodes one path component for a URL.
 fn encode_component(s: &str) -> String {
@@ -67,7 +100,7 @@ async fn fetch(
     piece: u32,
     start: u64,
     end: u64,
-) -> Result<Vec<u8>, String> {
+) -> Result<Vec<u8>, WebSeedError> {
     let mut out = vec![0u8; (end - start) as usize];
     for s in info.piece_spans(piece as usize) {
         let (a, b) = (s.piece_offset.max(start), (s.piece_offset + s.len).min(end));
@@ -84,18 +117,25 @@ async fn fetch(
             len as usize + 1024,
             Duration::from_secs(30),
         )
-        .await
-        .map_err(|e| format!("{url}: {e}"))?;
+        .await;
+        let resp = match resp {
+            Ok(r) => r,
+            Err(source) => return Err(WebSeedError::Http { url, source }),
+        };
         let body = match resp.status {
             206 => resp.body,
             // A server that ignores Range sends the whole (small) file.
             200 if resp.body.len() as u64 >= from + len => {
                 resp.body[from as usize..(from + len) as usize].to_vec()
             }
-            st => return Err(format!("{url}: HTTP status {st}")),
+            status => return Err(WebSeedError::Status { url, status }),
         };
         if body.len() as u64 != len {
-            return Err(format!("{url}: got {} bytes, asked for {len}", body.len()));
+            return Err(WebSeedError::ShortBody {
+                url,
+                got: body.len() as u64,
+                asked: len,
+            });
         }
         out[(a - start) as usize..(b - start) as usize].copy_from_slice(&body);
     }
@@ -151,6 +191,7 @@ pub(crate) async fn run(shared: Arc<TorrentShared>, base: String, info: Arc<Info
     }
     let mut queue: Vec<wire::BlockRequest> = Vec::new();
     let mut failures = 0u32;
+    let mut gave_up = None;
     loop {
         if queue.is_empty() {
             let cmd = tokio::select! {
@@ -201,6 +242,10 @@ pub(crate) async fn run(shared: Arc<TorrentShared>, base: String, info: Arc<Info
                 failures += 1;
                 warn!(url = %base, error = %e, "web seed fetch failed");
                 if failures >= MAX_FAILURES {
+                    gave_up = Some(TorrentError::WebSeedGaveUp {
+                        failures,
+                        source: Arc::new(e),
+                    });
                     break;
                 }
                 tokio::time::sleep(Duration::from_secs(u64::from(failures))).await;
@@ -215,6 +260,9 @@ pub(crate) async fn run(shared: Arc<TorrentShared>, base: String, info: Arc<Info
         {
             return;
         }
+    }
+    if let Some(e) = gave_up {
+        let _ = shared.events.send(Event::WebSeedGaveUp(e)).await;
     }
     let _ = shared
         .events

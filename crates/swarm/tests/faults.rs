@@ -629,3 +629,52 @@ async fn seeder_survives_garbage_from_peers() {
     leecher.shutdown().await;
     seeder.shutdown().await;
 }
+
+/// A resume state that cannot be saved (a file where `.anthill/` should be)
+/// does not stop the download, and shows in the progress: counted, with the
+/// last error naming the state file once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resume_save_failures_show_in_progress() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    let out = tmp.path().join("out");
+    let m = single_file(&src, "data.bin", 1024 * 1024, 64 * 1024, 21);
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join(".anthill"), b"not a directory").unwrap();
+    let seeder = session().await;
+    seeder
+        .add_torrent(AddTorrent::seed(m.clone(), &src))
+        .await
+        .unwrap();
+    let leecher = session().await;
+    let mut add = AddTorrent::download(TorrentSource::Metainfo(Box::new(m.clone())), &out);
+    add.peers.push(addr(&seeder));
+    let h = leecher.add_torrent(add).await.unwrap();
+    tokio::time::timeout(deadline(), h.wait_complete())
+        .await
+        .expect("timed out")
+        .expect("a failed resume save must not fail the download");
+    // The save at completion runs on the blocking pool; the progress shows
+    // it at the next tick.
+    let mut rx = h.watch();
+    let p = tokio::time::timeout(deadline(), rx.wait_for(|p| p.resume_errors >= 2))
+        .await
+        .expect("the failed saves did not show up")
+        .unwrap()
+        .clone();
+    let e = p.last_resume_error.expect("no last resume error");
+    assert!(
+        matches!(e, swarm::TorrentError::ResumeSave(_)),
+        "unexpected error {e:?}"
+    );
+    let text = e.to_string();
+    let state = swarm::resume_path(&out, &m.infohash());
+    assert_eq!(
+        text.matches(&*state.display().to_string()).count(),
+        1,
+        "{text}"
+    );
+    assert_same_data(&m, &src, &out);
+    leecher.shutdown().await;
+    seeder.shutdown().await;
+}

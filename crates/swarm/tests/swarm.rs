@@ -492,3 +492,122 @@ async fn prefilled_pieces_are_verified_and_not_downloaded() {
     }
     seeder.shutdown().await;
 }
+
+/// The progress watch delivers every change a waiter needs, completion
+/// included, without anyone polling: the test only awaits `changed()`.
+/// Updates are coalesced (per batch of events, not per block), and the
+/// channel closes with `Stopped` as the last word once the torrent is removed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn progress_watch_delivers_completion() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    let m = single_file(&src, "data.bin", 4 * 1024 * 1024 + 777, 256 * 1024, 11);
+    let blocks = m
+        .info()
+        .total_length()
+        .div_ceil(u64::from(swarm::BLOCK_SIZE));
+    let seeder = session().await;
+    seeder
+        .add_torrent(AddTorrent::seed(m.clone(), &src))
+        .await
+        .unwrap();
+    let leecher = session().await;
+    let mut add = AddTorrent::download(
+        TorrentSource::Metainfo(Box::new(m.clone())),
+        tmp.path().join("dl"),
+    );
+    add.peers.push(addr(&seeder));
+    let h = leecher.add_torrent(add).await.unwrap();
+    let mut rx = h.watch();
+    let mut updates = 0u64;
+    let mut last_have = rx.borrow().pieces_have;
+    let wait = async {
+        loop {
+            let p = rx.borrow_and_update().clone();
+            assert!(p.pieces_have >= last_have, "progress went backwards");
+            last_have = p.pieces_have;
+            match p.state {
+                swarm::TorrentState::Seeding => break p,
+                swarm::TorrentState::Failed(e) => panic!("download failed: {e}"),
+                _ => {}
+            }
+            rx.changed()
+                .await
+                .expect("the torrent ended before completing");
+            updates += 1;
+        }
+    };
+    let done = tokio::time::timeout(deadline(), wait)
+        .await
+        .expect("timed out");
+    assert_eq!(done.pieces_have, done.pieces_total);
+    assert_eq!(done.bytes_have, m.info().total_length());
+    assert_eq!(done.resume_errors, 0, "{:?}", done.last_resume_error);
+    assert!(
+        updates < blocks / 2,
+        "{updates} progress updates for {blocks} blocks: not coalesced"
+    );
+    assert_same_data(&m, &src, &tmp.path().join("dl"));
+    // Removing the torrent ends its actor: the channel closes, and the
+    // last value says it stopped.
+    leecher.remove_torrent(h.infohash()).await;
+    let closed =
+        tokio::time::timeout(deadline(), async { while rx.changed().await.is_ok() {} }).await;
+    assert!(closed.is_ok(), "the watch did not close after removal");
+    assert_eq!(rx.borrow().state, swarm::TorrentState::Stopped);
+    assert_eq!(
+        h.wait_complete().await.unwrap_err(),
+        swarm::TorrentError::Stopped
+    );
+    leecher.shutdown().await;
+    seeder.shutdown().await;
+}
+
+/// A magnet download whose data cannot be opened once the metadata arrives
+/// (a file longer than the torrent's is in the way) fails with a typed
+/// error, on the watch and from `wait_complete`, naming the file once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn magnet_download_into_unusable_data_fails_with_a_typed_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    let m = single_file(&src, "data.bin", 100_000, 32 * 1024, 3);
+    let seeder = session().await;
+    seeder
+        .add_torrent(AddTorrent::seed(m.clone(), &src))
+        .await
+        .unwrap();
+    let out = tmp.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("data.bin"), vec![0u8; 200_000]).unwrap();
+    let magnet = metainfo::Magnet {
+        infohash: m.infohash(),
+        peers: vec![addr(&seeder).to_string()],
+        ..Default::default()
+    };
+    let leecher = session().await;
+    let h = leecher
+        .add_torrent(AddTorrent::download(
+            TorrentSource::Magnet(Box::new(magnet)),
+            &out,
+        ))
+        .await
+        .unwrap();
+    let e = tokio::time::timeout(deadline(), h.wait_complete())
+        .await
+        .expect("timed out")
+        .expect_err("the download cannot succeed");
+    let swarm::TorrentError::Open { source, .. } = &e else {
+        panic!("unexpected error {e:?}");
+    };
+    assert!(
+        matches!(**source, storage::StorageError::FileTooLong { .. }),
+        "{source:?}"
+    );
+    let text = e.to_string();
+    assert_eq!(text.matches("data.bin").count(), 1, "{text}");
+    assert_eq!(h.progress().state, swarm::TorrentState::Failed(e.clone()));
+    leecher.shutdown().await;
+    // Shut down, it stays failed: that is why it stopped.
+    assert_eq!(h.progress().state, swarm::TorrentState::Failed(e));
+    seeder.shutdown().await;
+}

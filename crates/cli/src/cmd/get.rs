@@ -6,7 +6,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use swarm::{AddTorrent, TorrentHandle, TorrentProgress, TorrentSource, TorrentState};
+use swarm::{
+    AddTorrent, TorrentError, TorrentHandle, TorrentProgress, TorrentSource, TorrentState,
+};
 
 use super::peer_args::{PeerArgs, STATUS_INTERVAL, runtime};
 use crate::bytes::{Bytes, count};
@@ -83,9 +85,9 @@ impl Args {
         };
         match done {
             None => {
-                let p = handle.progress();
                 session.shutdown().await;
-                say(&interrupted(&p));
+                // The last progress: the final resume save is in it.
+                say(&interrupted(&handle.progress()));
                 return Ok(ExitCode::FAILURE);
             }
             Some(Err(e)) => {
@@ -154,20 +156,26 @@ fn peer_sources(source: &TorrentSource, args: &PeerArgs) -> PeerSources {
     s
 }
 
-/// What to say on SIGTERM: the engine saves its resume state on shutdown,
-/// but cannot tell us whether that worked, so say what was verified, not
-/// that it was saved.
+/// What to say on SIGTERM, from the progress after the shutdown: what was
+/// verified, and whether the resume state could not be saved (the data is
+/// still found then, by rehashing it).
 fn interrupted(p: &TorrentProgress) -> String {
     if p.pieces_total == 0 {
         "interrupted before the torrent's metadata arrived; nothing was downloaded".into()
     } else if p.pieces_have == 0 {
         "interrupted before any piece was verified; nothing to resume".into()
     } else {
-        format!(
+        let mut line = format!(
             "interrupted with {} of {} verified; run the same command again to resume",
             p.pieces_have,
             count(p.pieces_total as usize, "piece")
-        )
+        );
+        if let Some(e) = &p.last_resume_error {
+            line.push_str(&format!(
+                " (the resume state could not be saved, so the data will be rehashed: {e})"
+            ));
+        }
+        line
     }
 }
 
@@ -217,24 +225,33 @@ async fn explain_no_peers(sources: &PeerSources) {
     }
 }
 
-/// Shows progress until the torrent is complete (Ok) or failed (Err).
+/// The end of a download: `Some` once it completed or the engine stopped it.
+fn outcome(p: &TorrentProgress) -> Option<Result<(), TorrentError>> {
+    match &p.state {
+        TorrentState::Seeding => Some(Ok(())),
+        TorrentState::Failed(e) => Some(Err(e.clone())),
+        TorrentState::Stopped => Some(Err(TorrentError::Stopped)),
+        _ => None,
+    }
+}
+
+/// Shows progress until the torrent is complete (Ok) or failed (Err). Wakes
+/// on the engine's progress updates, and for the timed status lines.
 async fn watch(
     handle: &TorrentHandle,
     content: Option<u64>,
     sources: &PeerSources,
-) -> Result<(), String> {
+) -> Result<(), TorrentError> {
     let bar = Bar::download();
     let started = tokio::time::Instant::now();
     let mut last_status = started;
     let mut seen_peer = false;
     let mut explained = false;
+    let mut rx = handle.watch();
     let result = loop {
-        let p = handle.progress();
-        match &p.state {
-            TorrentState::Seeding => break Ok(()),
-            TorrentState::Error(e) => break Err(e.clone()),
-            TorrentState::Stopped => break Err("torrent stopped".into()),
-            _ => {}
+        let p = rx.borrow_and_update().clone();
+        if let Some(r) = outcome(&p) {
+            break r;
         }
         seen_peer |= p.peers > 0 || p.bytes_have > 0;
         if !seen_peer && !explained && started.elapsed() >= NO_PEER_WARNING {
@@ -254,7 +271,20 @@ async fn watch(
             last_status = tokio::time::Instant::now();
             say(&status_line(&p, total));
         }
-        tokio::time::sleep(Duration::from_millis(if bar.visible() { 200 } else { 250 })).await;
+        // The next timed line: the status line (no bar), or the no-peer
+        // explanation.
+        let status_at = (!bar.visible()).then_some(last_status + STATUS_INTERVAL);
+        let explain_at = (!seen_peer && !explained).then_some(started + NO_PEER_WARNING);
+        let changed = match status_at.into_iter().chain(explain_at).min() {
+            Some(at) => tokio::time::timeout_at(at, rx.changed())
+                .await
+                .unwrap_or(Ok(())),
+            None => rx.changed().await,
+        };
+        if changed.is_err() {
+            // The torrent's actor ended: its last word, or it is gone.
+            break outcome(&rx.borrow()).unwrap_or(Err(TorrentError::Removed));
+        }
     };
     bar.finish();
     result
@@ -317,4 +347,29 @@ async fn http_get(url: &str) -> anyhow::Result<Vec<u8>> {
         bail!("HTTP status {}", resp.status);
     }
     Ok(resp.body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_interrupt_says_what_was_verified_and_whether_it_was_saved() {
+        let mut p = TorrentProgress {
+            pieces_have: 3,
+            pieces_total: 10,
+            ..TorrentProgress::default()
+        };
+        let saved = interrupted(&p);
+        assert!(
+            saved.starts_with("interrupted with 3 of 10 pieces verified"),
+            "{saved}"
+        );
+        assert!(!saved.contains("could not be saved"), "{saved}");
+        p.resume_errors = 1;
+        p.last_resume_error = Some(TorrentError::Bug("injected".into()));
+        let unsaved = interrupted(&p);
+        assert!(unsaved.contains("could not be saved"), "{unsaved}");
+        assert_eq!(unsaved.matches("injected").count(), 1, "{unsaved}");
+    }
 }
