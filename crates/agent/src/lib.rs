@@ -1354,11 +1354,6 @@ mod tests {
         );
         session.shutdown().await;
     }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
 
     #[test]
     fn https_trackers_and_web_seeds_are_named_as_unusable_by_the_engine() {

@@ -101,7 +101,7 @@ fn agent_killed_mid_download_and_mid_hook_resumes_and_never_reruns_the_hook() {
     let hub_addr = hub.addr;
     let payload = bytes(6 << 20, 5);
     publish(tmp.path(), &hub, "rel-1", &payload);
-    let key = hub.key.clone();
+    let key = hub.key;
 
     let dir = tmp.path().join("agent");
     let log = tmp.path().join("hook.log");

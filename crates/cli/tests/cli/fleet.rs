@@ -253,7 +253,7 @@ fn a_fleet_in_namespaces_installs_each_release_once_fetches_only_the_delta_and_o
 
     // 2. A change of 3 small files and 256 KiB in place of the big file:
     // each agent receives about that, not the release.
-    let mut big2 = big1.clone();
+    let mut big2 = big1;
     big2[5 << 20..(5 << 20) + (256 << 10)].copy_from_slice(&bytes(256 << 10, 99));
     let changed_files = [7usize, 50, 51];
     write_release(&src.join("rel-2"), 1, &big2, &changed_files, 0x5a);
