@@ -241,6 +241,7 @@ impl Agent {
             snapshot: snap_tx,
             shared: Arc::clone(&shared),
             delta: HashMap::new(),
+            switched_at: HashMap::new(),
             last_failure: None,
             problem: None,
         };
@@ -415,6 +416,8 @@ struct Core {
     shared: Arc<Shared>,
     /// Bytes reused and downloaded per release, for `/status` (this process only).
     delta: HashMap<Infohash, DeltaCost>,
+    /// When this process switched `current` to a release (unix ms).
+    switched_at: HashMap<Infohash, u64>,
     /// The last step failure, kept in case it cannot be recorded.
     last_failure: Option<String>,
     /// Why the state cannot be recorded (see [`Snapshot::problem`]).
@@ -525,6 +528,7 @@ impl Core {
                 r.reused_bytes = t.reused;
                 r.downloaded_bytes = Some(t.downloaded);
             }
+            r.switched_at_ms = self.switched_at.get(&rec.infohash).copied();
         }
         self.snapshot.send_replace(snap);
         Ok(())
@@ -988,6 +992,10 @@ impl Core {
             .switch_current(&rec.name)
             .map_err(|e| StepError::Fail(format!("cannot switch current: {e}")))?;
         crash_point("after-switch");
+        let ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        self.switched_at.insert(rec.infohash, ms);
         self.apply(
             &rec.infohash,
             Event::Switched,

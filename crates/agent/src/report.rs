@@ -126,6 +126,7 @@ pub fn build(
                 from_hub,
                 hook,
                 error,
+                switched_at_ms: r.switched_at_ms,
             })
         })
         .collect();
@@ -318,6 +319,7 @@ mod tests {
             updated_at: 0,
             reused_bytes: None,
             downloaded_bytes: None,
+            switched_at_ms: None,
         }
     }
 

@@ -50,6 +50,8 @@ pub struct ReleaseStatus {
     /// Payload bytes the engine received from peers for this release (all
     /// attempts of this agent process); `None` until then.
     pub downloaded_bytes: Option<u64>,
+    /// When this agent process switched `current` to it, unix milliseconds.
+    pub switched_at_ms: Option<u64>,
 }
 
 impl From<&Record> for ReleaseStatus {
@@ -69,6 +71,7 @@ impl From<&Record> for ReleaseStatus {
             updated_at: r.updated_at,
             reused_bytes: None,
             downloaded_bytes: None,
+            switched_at_ms: None,
         }
     }
 }

@@ -319,6 +319,7 @@ mod tests {
                     output_tail: "x".repeat(10_000),
                 }),
                 error: None,
+                switched_at_ms: None,
             }],
         }
     }

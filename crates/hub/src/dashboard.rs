@@ -679,6 +679,7 @@ mod tests {
                 output_tail: "\"><script>alert(1)</script>".into(),
             }),
             error: Some("<img src=x onerror=alert(1)>".into()),
+            switched_at_ms: None,
         };
         let html = row(&AgentRow::new(&report, Some(&rr), 0, 0, false));
         assert!(!html.contains("<script>") && !html.contains("<img") && !html.contains("<i>1"));

@@ -517,6 +517,7 @@ mod tests {
             from_hub: 100,
             hook: None,
             error: None,
+            switched_at_ms: None,
         }
     }
 

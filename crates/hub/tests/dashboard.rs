@@ -58,6 +58,7 @@ fn state(ih: &str, state: &str, progress: f64) -> ReleaseReport {
         from_hub: (progress * 100_000.0) as u64,
         hook: None,
         error: None,
+        switched_at_ms: None,
     }
 }
 

@@ -66,6 +66,10 @@ pub struct ReleaseReport {
     /// The last error, if any.
     #[serde(default)]
     pub error: Option<String>,
+    /// When `current` was switched to this release, unix milliseconds (by
+    /// the agent's clock; absent if another process of the agent did it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub switched_at_ms: Option<u64>,
 }
 
 /// The install hook's result.

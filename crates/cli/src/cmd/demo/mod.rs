@@ -518,6 +518,7 @@ impl Demo {
             );
         }
         let dropped = Instant::now();
+        let dropped_at = std::time::SystemTime::now();
         std::fs::rename(src, layout.incoming().join(&name))
             .with_context(|| format!("cannot move {} into the hub's incoming/", src.display()))?;
         storage::write_atomic(&layout.ready_marker(&name), b"")?;
@@ -586,14 +587,22 @@ impl Demo {
                     bars.update(i, r, live);
                 }
                 if live && slot.is_none() {
-                    *slot = Some(dropped.elapsed());
+                    // The agent's own clock (the same machine's) says when
+                    // it switched `current`; the report arrives later.
+                    let seen = dropped.elapsed();
+                    let switched = r
+                        .and_then(|r| r.switched_at_ms)
+                        .map(|ms| std::time::UNIX_EPOCH + Duration::from_millis(ms))
+                        .and_then(|t| t.duration_since(dropped_at).ok())
+                        .filter(|d| *d <= seen);
+                    *slot = Some(switched.unwrap_or(seen));
                     let hook = r
                         .and_then(|r| r.hook.as_ref())
                         .map(|h| h.output_tail.trim().to_string())
                         .unwrap_or_default();
                     bars.println(&format!(
                         "   {label} runs {name} after {:.2} s; hook: {hook}",
-                        dropped.elapsed().as_secs_f64()
+                        slot.unwrap_or(seen).as_secs_f64()
                     ));
                 }
             }
