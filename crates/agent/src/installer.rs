@@ -131,8 +131,31 @@ impl Layout {
                 ));
             }
         }
+        self.keep_resume_state(ih)?;
         self.delete(&self.staging(ih))?;
         Ok(dst)
+    }
+
+    /// Moves the engine's resume state of the finished download from
+    /// staging to where seeding from `releases/` looks for it, so the
+    /// seeder trusts the pieces verified during the download instead of
+    /// hashing the whole release again before `current` is switched. The
+    /// state names files by inode, size, mtime and ctime; renaming the
+    /// release's directory changes none of those of the files in it (a
+    /// file that did change is hashed again: the state is only a hint the
+    /// storage crate checks). A missing state only costs that hashing.
+    fn keep_resume_state(&self, ih: &Infohash) -> std::io::Result<()> {
+        let from = swarm::resume_path(&self.staging(ih), ih);
+        if from.symlink_metadata().is_err() {
+            return Ok(());
+        }
+        let to = swarm::resume_path(&self.releases(), ih);
+        if let Some(dir) = to.parent() {
+            std::fs::create_dir_all(dir)?;
+            std::fs::rename(&from, &to)?;
+            storage::sync_dir(dir)?;
+        }
+        Ok(())
     }
 
     /// Points `current` at `releases/name`: a new symlink renamed over the
@@ -356,6 +379,51 @@ mod tests {
         l.clean(&HashSet::new()).unwrap();
         assert_eq!(std::fs::read_dir(l.staging_root()).unwrap().count(), 0);
         assert!(free_space(d.path()).unwrap() > 0);
+    }
+
+    /// The engine's resume state of a finished download still describes the
+    /// files once the release is moved into `releases/`: the seeder trusts
+    /// it and hashes nothing before `current` is switched.
+    #[test]
+    fn the_resume_state_follows_the_release_and_still_matches_its_files() {
+        use std::sync::Arc;
+        let d = tempfile::tempdir().unwrap();
+        let l = Layout::new(d.path());
+        l.create().unwrap();
+        let src = d.path().join("src/app-1");
+        std::fs::create_dir_all(src.join("sub")).unwrap();
+        std::fs::write(src.join("a.bin"), vec![7u8; 100_000]).unwrap();
+        std::fs::write(src.join("sub/b.bin"), vec![9u8; 40_000]).unwrap();
+        let info = Arc::new(metainfo::create(&src, &metainfo::CreateOptions::default()).unwrap());
+        let m = metainfo::Metainfo::new((*info).clone());
+        let ih = m.infohash();
+        std::fs::create_dir_all(l.staging(&ih)).unwrap();
+        std::fs::rename(&src, l.staging(&ih).join("app-1")).unwrap();
+        let open = |dir: &Path| {
+            storage::FileStorage::open(
+                Arc::clone(&info),
+                dir,
+                storage::OpenMode::Seed,
+                storage::FileStorageOptions::default(),
+            )
+            .unwrap()
+        };
+        let all = storage::PieceSet::full(info.num_pieces());
+        let state = storage::ResumeState::capture(ih, &open(&l.staging(&ih)), all.clone());
+        let at = swarm::resume_path(&l.staging(&ih), &ih);
+        std::fs::create_dir_all(at.parent().unwrap()).unwrap();
+        state.save(&at).unwrap();
+
+        l.move_into_releases(&ih, "app-1").unwrap();
+        assert!(!l.staging(&ih).exists());
+        let moved = swarm::resume_path(&l.releases(), &ih);
+        let saved = storage::ResumeState::load(&moved, ih, &info).expect("the state moved along");
+        let hashed = std::sync::atomic::AtomicUsize::new(0);
+        let have = storage::check_resume(&open(&l.releases()), Some(&saved), 1, |p| {
+            hashed.fetch_max(p.checked, std::sync::atomic::Ordering::Relaxed);
+        });
+        assert_eq!(have, all, "every piece trusted");
+        assert_eq!(hashed.into_inner(), 0, "nothing hashed again");
     }
 
     #[tokio::test]

@@ -91,7 +91,10 @@ fn router(shared: Arc<Shared>, cancel: CancellationToken) -> Router {
                 async move { events(&ctx, q.agents.as_deref() == Some("1")) }
             }),
         )
-        .fallback_service(get(move |req: Request| public_file(public.clone(), req)))
+        .fallback_service(get({
+            let shared = Arc::clone(&shared);
+            move |req: Request| public_file(Arc::clone(&shared), public.clone(), req)
+        }))
         .with_state(shared)
 }
 
@@ -435,12 +438,26 @@ fn byte_range(v: &str, len: u64) -> Result<Option<(u64, u64)>, ()> {
 }
 
 /// Files of `public/` (torrents, manifests, signatures, index, public key).
-async fn public_file(dir: ServeDir, req: Request) -> Response {
+async fn public_file(shared: Arc<Shared>, dir: ServeDir, req: Request) -> Response {
     if req.uri().path().split('/').any(|c| c.starts_with('.')) {
         return not_found("such file");
     }
+    let torrent = req.uri().path().ends_with(".torrent") && req.method() == axum::http::Method::GET;
     match dir.oneshot(req).await {
-        Ok(r) => r.map(Body::new).into_response(),
+        Ok(r) => {
+            if torrent && r.status().is_success() {
+                let n = r
+                    .headers()
+                    .get(header::CONTENT_LENGTH)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .unwrap_or(0);
+                shared
+                    .torrent_file_bytes
+                    .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+            }
+            r.map(Body::new).into_response()
+        }
         Err(e) => match e {},
     }
 }

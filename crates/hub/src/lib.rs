@@ -166,6 +166,10 @@ pub(crate) struct Shared {
     pub(crate) fleet: Mutex<fleet::Fleet>,
     /// Bytes the web seed served, per release (since the hub started).
     pub(crate) webseed_bytes: Mutex<HashMap<Infohash, u64>>,
+    /// Bytes of `.torrent` files served over HTTP (since the hub started):
+    /// with what the seeder sent as BEP 9 metadata, what the fleet's
+    /// metadata cost the hub.
+    pub(crate) torrent_file_bytes: std::sync::atomic::AtomicU64,
     pub(crate) started: Instant,
 }
 
@@ -247,6 +251,7 @@ impl Hub {
             agents: agents::Agents::default(),
             fleet: Mutex::new(fleet::Fleet::default()),
             webseed_bytes: Mutex::new(HashMap::new()),
+            torrent_file_bytes: std::sync::atomic::AtomicU64::new(0),
             started: Instant::now(),
         });
 

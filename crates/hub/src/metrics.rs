@@ -109,6 +109,26 @@ pub(crate) fn render(shared: &Shared) -> String {
     }
     let _ = writeln!(
         o,
+        "# HELP anthill_hub_metadata_bytes Info-dictionary bytes the hub's seeder sent to peers (BEP 9), per release.\n# TYPE anthill_hub_metadata_bytes counter"
+    );
+    for h in &seeding {
+        let p = h.progress();
+        let name = p.name.clone().unwrap_or_default();
+        let _ = writeln!(
+            o,
+            "anthill_hub_metadata_bytes{{release=\"{name}\"}} {}",
+            p.metadata_uploaded
+        );
+    }
+    let _ = writeln!(
+        o,
+        "# HELP anthill_hub_torrent_file_bytes_total Bytes of .torrent files served over HTTP.\n# TYPE anthill_hub_torrent_file_bytes_total counter\nanthill_hub_torrent_file_bytes_total {}",
+        shared
+            .torrent_file_bytes
+            .load(std::sync::atomic::Ordering::Relaxed)
+    );
+    let _ = writeln!(
+        o,
         "# HELP anthill_hub_peers Peers connected to the hub's seeder, per release."
     );
     let _ = writeln!(o, "# TYPE anthill_hub_peers gauge");

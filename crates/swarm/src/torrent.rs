@@ -131,6 +131,9 @@ pub struct TorrentProgress {
     pub downloaded: u64,
     /// Payload bytes sent to peers in this session.
     pub uploaded: u64,
+    /// Bytes of the info dictionary sent to peers (BEP 9 metadata) in this
+    /// session: what serving the torrent's metadata cost.
+    pub metadata_uploaded: u64,
     /// Of `downloaded`, the bytes from the origin: web seeds and peers at
     /// the addresses of [`AddTorrent::origin`](crate::AddTorrent).
     pub downloaded_origin: u64,
@@ -164,6 +167,7 @@ impl Default for TorrentProgress {
             bytes_total: 0,
             downloaded: 0,
             uploaded: 0,
+            metadata_uploaded: 0,
             downloaded_origin: 0,
             peers: 0,
             download_rate: 0,
@@ -432,6 +436,7 @@ pub(crate) struct Actor {
     downloaded: u64,
     downloaded_origin: u64,
     uploaded: u64,
+    metadata_uploaded: u64,
     hash_failures: u32,
     banned_count: u32,
     down_rate: f64,
@@ -497,6 +502,7 @@ impl Actor {
             downloaded: 0,
             downloaded_origin: 0,
             uploaded: 0,
+            metadata_uploaded: 0,
             hash_failures: 0,
             banned_count: 0,
             down_rate: 0.0,
@@ -1745,6 +1751,7 @@ impl Actor {
                         let start = piece.0 as usize * wire::METADATA_PIECE_LEN;
                         if start < raw.len() {
                             let end = (start + wire::METADATA_PIECE_LEN).min(raw.len());
+                            self.metadata_uploaded += (end - start) as u64;
                             MetadataMessage::Data {
                                 piece,
                                 total_size: raw.len() as u64,
@@ -2089,6 +2096,7 @@ impl Actor {
             downloaded: self.downloaded,
             downloaded_origin: self.downloaded_origin,
             uploaded: self.uploaded,
+            metadata_uploaded: self.metadata_uploaded,
             peers: self.peers.len(),
             download_rate: self.down_rate as u64,
             upload_rate: self.up_rate as u64,

@@ -258,6 +258,9 @@ struct Measured {
     received: Vec<u64>,
     /// Bytes the agents' interfaces received (netns).
     received_wire: Vec<u64>,
+    /// What the release's metadata cost the hub: info-dictionary bytes
+    /// its seeder sent to peers (BEP 9) and `.torrent` bytes it served.
+    metadata_sent: (u64, u64),
 }
 
 impl Demo {
@@ -464,6 +467,8 @@ impl Demo {
                     "origin_sent": m.origin_sent,
                     "received": m.received,
                     "received_wire": m.received_wire,
+                    "hub_metadata_bep9": m.metadata_sent.0,
+                    "hub_metadata_torrent_files": m.metadata_sent.1,
                 })).collect::<Vec<_>>(),
             });
             storage::write_atomic(path, format!("{json:#}\n").as_bytes())?;
@@ -504,6 +509,14 @@ impl Demo {
             .to_string();
         let bytes = dir_size(src);
         let before_hub = self.fleet.counters(0);
+        let metrics_url = format!("{hub_url}/metrics");
+        let torrent_files_before = hub_metric(
+            client,
+            &metrics_url,
+            "anthill_hub_torrent_file_bytes_total ",
+        )
+        .await
+        .unwrap_or(0);
         let before: Vec<Option<(u64, u64)>> = (1..=n).map(|i| self.fleet.counters(i)).collect();
         let release_url = format!("{hub_url}/api/releases/{name}");
 
@@ -638,7 +651,23 @@ impl Demo {
                 Some(a.1.saturating_sub(b.1))
             })
             .collect();
+        let bep9 = hub_metric(
+            client,
+            &metrics_url,
+            &format!("anthill_hub_metadata_bytes{{release=\"{name}\"}} "),
+        )
+        .await
+        .unwrap_or(0);
+        let torrent_files = hub_metric(
+            client,
+            &metrics_url,
+            "anthill_hub_torrent_file_bytes_total ",
+        )
+        .await
+        .unwrap_or(0)
+        .saturating_sub(torrent_files_before);
         Ok(Measured {
+            metadata_sent: (bep9, torrent_files),
             name,
             bytes,
             files: stats.files,
@@ -750,6 +779,26 @@ impl Demo {
             Bytes(first.bytes * n as u64),
             self.t_min(first.bytes).as_secs_f64() * n as f64,
         );
+        let _ = writeln!(
+            s,
+            "- metadata: the hub sent {} (agents took the info dictionary from peers, BEP 9; the hub's share: {}, .torrent files: {})",
+            m.iter()
+                .map(|r| format!(
+                    "{} for {}",
+                    Bytes(r.metadata_sent.0 + r.metadata_sent.1),
+                    r.name
+                ))
+                .collect::<Vec<_>>()
+                .join(", "),
+            m.iter()
+                .map(|r| Bytes(r.metadata_sent.0).to_string())
+                .collect::<Vec<_>>()
+                .join(" / "),
+            m.iter()
+                .map(|r| Bytes(r.metadata_sent.1).to_string())
+                .collect::<Vec<_>>()
+                .join(" / "),
+        );
         if let Some(second) = m.get(1) {
             let got: u64 = second.received.iter().sum();
             let full = second.bytes * n as u64;
@@ -835,6 +884,15 @@ struct AgentRow {
     current: Option<String>,
     #[serde(default)]
     releases: Vec<release::ReleaseReport>,
+}
+
+/// The value of the hub's metric line starting with `prefix`.
+async fn hub_metric(client: &agent::http::Client, url: &str, prefix: &str) -> Option<u64> {
+    let body = client.get_body(url, 4 << 20).await.ok()?;
+    String::from_utf8_lossy(&body)
+        .lines()
+        .find_map(|l| l.strip_prefix(prefix))
+        .and_then(|v| v.trim().parse().ok())
 }
 
 async fn fetch_agents(client: &agent::http::Client, url: &str) -> Vec<AgentRow> {
