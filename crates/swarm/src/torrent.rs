@@ -359,6 +359,9 @@ struct PeerState {
     unrequested: u32,
     ss_joined: bool,
     pex_sent: HashSet<SocketAddr>,
+    /// It rejected a metadata request (BEP 9): not asked again unless a
+    /// later extended handshake says it has the metadata now.
+    metadata_rejected: bool,
     outbox: Outbox,
 }
 
@@ -966,26 +969,11 @@ impl Actor {
             unrequested: 0,
             ss_joined: false,
             pex_sent: HashSet::new(),
+            metadata_rejected: false,
             outbox: Outbox::default(),
         };
         if p.ext {
-            let mut h = ExtendedHandshake::default();
-            h.extensions.insert(UT_METADATA.into(), OUR_UT_METADATA);
-            if self.shared.session.options.pex {
-                h.extensions.insert(UT_PEX.into(), OUR_UT_PEX);
-            }
-            h.client = Some(concat!("anthill ", env!("CARGO_PKG_VERSION")).into());
-            h.listen_port = self.shared.session.listen_port();
-            h.request_queue = Some(MAX_SERVING as u32);
-            h.metadata_size = self
-                .meta
-                .as_ref()
-                .map(|m| m.metainfo.raw_info().len() as u64);
-            h.your_ip = Some(addr.ip());
-            p.outbox.msgs.push(Message::Extended(ExtendedMessage::new(
-                ExtendedId::HANDSHAKE,
-                h.to_bytes(),
-            )));
+            p.outbox.msgs.push(self.extended_handshake(addr));
         }
         match self.meta.as_ref() {
             Some(m) if m.superseed.is_none() && !m.have.is_clear() => {
@@ -1658,6 +1646,8 @@ impl Actor {
             let has_md = h.extension_id(UT_METADATA).is_some();
             if let Some(p) = self.peers.get_mut(&slot) {
                 p.their_ext = Some(h);
+                // A later handshake (BEP 10) may announce metadata it now has.
+                p.metadata_rejected = false;
             }
             if self.meta.is_none() && has_md {
                 if self.metadata.is_none() {
@@ -1687,6 +1677,25 @@ impl Actor {
         }
     }
 
+    /// Our BEP 10 handshake for the peer at `addr`; `metadata_size` only
+    /// once we have the metadata (BEP 9), so peers ask only who has it.
+    fn extended_handshake(&self, addr: SocketAddr) -> Message {
+        let mut h = ExtendedHandshake::default();
+        h.extensions.insert(UT_METADATA.into(), OUR_UT_METADATA);
+        if self.shared.session.options.pex {
+            h.extensions.insert(UT_PEX.into(), OUR_UT_PEX);
+        }
+        h.client = Some(concat!("anthill ", env!("CARGO_PKG_VERSION")).into());
+        h.listen_port = self.shared.session.listen_port();
+        h.request_queue = Some(MAX_SERVING as u32);
+        h.metadata_size = self
+            .meta
+            .as_ref()
+            .map(|m| m.metainfo.raw_info().len() as u64);
+        h.your_ip = Some(addr.ip());
+        Message::Extended(ExtendedMessage::new(ExtendedId::HANDSHAKE, h.to_bytes()))
+    }
+
     fn request_metadata(&mut self) {
         if self.metadata.is_none() {
             let sizes: Vec<u64> = self
@@ -1704,9 +1713,34 @@ impl Actor {
         };
         let now = Instant::now();
         let missing: Vec<MetadataPiece> = asm.missing().collect();
+        // Ask peers that announced the metadata (BEP 9 `metadata_size`) and
+        // did not reject a request; other agents of a flash crowd speak
+        // ut_metadata too but have nothing yet, and asking them round-robin
+        // left pieces waiting on rejects. Peers other than the origin
+        // first, so that the fleet, not the hub, serves most metadata.
+        // Clients that do not announce a size are asked only when nobody
+        // announced one.
+        let rank = |p: &PeerState| -> Option<u8> {
+            let ext = p.their_ext.as_ref()?;
+            ext.extension_id(UT_METADATA)?;
+            match (
+                ext.metadata_size.is_some() && !p.metadata_rejected,
+                p.origin,
+            ) {
+                (true, false) => Some(0),
+                (true, true) => Some(1),
+                (false, _) if !p.metadata_rejected => Some(2),
+                _ => None,
+            }
+        };
+        let best = self.peers.values().filter_map(rank).min();
+        let Some(best) = best else {
+            return;
+        };
         let capable: Vec<(PeerSlot, ExtendedId)> = self
             .peers
             .iter()
+            .filter(|(_, p)| rank(p) == Some(best))
             .filter_map(|(s, p)| {
                 let id = p.their_ext.as_ref()?.extension_id(UT_METADATA)?;
                 Some((*s, id))
@@ -1770,6 +1804,12 @@ impl Actor {
             }
             MetadataMessage::Reject(piece) => {
                 self.metadata_inflight.remove(&piece.0);
+                if let Some(p) = self.peers.get_mut(&slot) {
+                    p.metadata_rejected = true;
+                }
+                if self.meta.is_none() {
+                    self.request_metadata();
+                }
             }
             MetadataMessage::Data {
                 piece,
@@ -1842,6 +1882,20 @@ impl Actor {
                 self.metadata = None;
                 self.metadata_inflight.clear();
                 self.install_meta(l);
+                // A second BEP 10 handshake with `metadata_size`: peers still
+                // without the metadata may now ask us instead of the origin.
+                let slots: Vec<(PeerSlot, SocketAddr)> = self
+                    .peers
+                    .iter()
+                    .filter(|(_, p)| p.ext && p.their_ext.is_some())
+                    .map(|(s, p)| (*s, p.addr))
+                    .collect();
+                for (slot, addr) in slots {
+                    let m = self.extended_handshake(addr);
+                    if let Some(p) = self.peers.get_mut(&slot) {
+                        p.outbox.msgs.push(m);
+                    }
+                }
                 let _ = self.events.send(TorrentEvent::MetadataReceived);
                 if self.is_complete() {
                     self.on_complete();

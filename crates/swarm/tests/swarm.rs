@@ -87,6 +87,80 @@ async fn magnet_download_fetches_metadata_from_peers() {
     seeder.shutdown().await;
 }
 
+/// A peer that gets the metadata tells the peers it is already connected
+/// to (a second BEP 10 handshake with `metadata_size`), and they take it
+/// from that peer: `c`, connected only to `b` (no PEX), would otherwise
+/// never learn it. The origin serves the info dictionary once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metadata_spreads_from_the_peer_that_got_it_not_only_from_the_origin() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    let files: Vec<(String, usize)> = (0..40)
+        .map(|i| (format!("d{}/f{i}.bin", i % 3), 3000 + i * 977))
+        .collect();
+    let m = multi_file(&src, "spread", &files, 16 * 1024, 3);
+    let no_pex = || async {
+        swarm::Session::new(swarm::SessionOptions {
+            pex: false,
+            ..opts()
+        })
+        .await
+        .unwrap()
+    };
+    let origin = no_pex().await;
+    let o = origin
+        .add_torrent(AddTorrent::seed(m.clone(), &src))
+        .await
+        .unwrap();
+    let magnet = |peers: Vec<String>| {
+        TorrentSource::Magnet(Box::new(metainfo::Magnet {
+            infohash: m.infohash(),
+            peers,
+            ..Default::default()
+        }))
+    };
+    let b = no_pex().await;
+    let c = no_pex().await;
+    let hb = b
+        .add_torrent(AddTorrent::download(magnet(vec![]), tmp.path().join("b")))
+        .await
+        .unwrap();
+    let hc = c
+        .add_torrent(AddTorrent::download(
+            magnet(vec![addr(&b).to_string()]),
+            tmp.path().join("c"),
+        ))
+        .await
+        .unwrap();
+    let mut watch = hb.watch();
+    tokio::time::timeout(deadline(), watch.wait_for(|p| p.peers >= 1))
+        .await
+        .expect("c connects to b")
+        .unwrap();
+    hb.add_peers(vec![addr(&origin)]).await;
+    for h in [&hb, &hc] {
+        tokio::time::timeout(deadline(), h.wait_complete())
+            .await
+            .expect("timed out")
+            .unwrap();
+    }
+    assert_same_data(&m, &src, &tmp.path().join("c"));
+    let info_len = m.raw_info().len() as u64;
+    assert_eq!(
+        o.progress().metadata_uploaded,
+        info_len,
+        "the origin served it once"
+    );
+    assert_eq!(
+        hb.progress().metadata_uploaded,
+        info_len,
+        "b served it to c"
+    );
+    for s in [c, b, origin] {
+        s.shutdown().await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_thousand_small_files() {
     let tmp = tempfile::tempdir().unwrap();
