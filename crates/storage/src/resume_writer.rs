@@ -125,22 +125,34 @@ impl ResumeWriter {
 
     /// Saves if [`ResumeOptions`] say a save is due; returns whether it saved.
     pub fn maybe_save(&self) -> Result<bool, ResumeError> {
-        self.save(false)
+        self.save(Force::WhenDue)
     }
 
     /// Saves now, whatever the options say.
     pub fn save_now(&self) -> Result<(), ResumeError> {
-        self.save(true).map(|_| ())
+        self.save(Force::Always).map(|_| ())
     }
 
-    fn save(&self, force: bool) -> Result<bool, ResumeError> {
+    /// Saves now if a piece was recorded since the last save (a stop: a
+    /// seed with nothing new has nothing to sync); returns whether it saved.
+    pub fn save_pending(&self) -> Result<bool, ResumeError> {
+        self.save(Force::IfPending)
+    }
+
+    fn save(&self, force: Force) -> Result<bool, ResumeError> {
         let mut saved = lock(&self.saving);
         // 1. snapshot: only pieces whose writes already returned
         let (snapshot, touched, pending) = {
             let mut p = lock(&self.progress);
-            let due = p.pending >= self.options.max_pending.max(1)
-                || (p.pending > 0 && p.last_save.elapsed() >= self.options.interval);
-            if !force && !due {
+            let due = match force {
+                Force::Always => true,
+                Force::IfPending => p.pending > 0,
+                Force::WhenDue => {
+                    p.pending >= self.options.max_pending.max(1)
+                        || (p.pending > 0 && p.last_save.elapsed() >= self.options.interval)
+                }
+            };
+            if !due {
                 return Ok(false);
             }
             p.last_save = Instant::now();
@@ -194,6 +206,17 @@ impl ResumeWriter {
         }
         result
     }
+}
+
+/// When [`ResumeWriter::save`] writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Force {
+    /// As the options say (pieces pending, interval).
+    WhenDue,
+    /// Whenever a piece is pending.
+    IfPending,
+    /// Always.
+    Always,
 }
 
 impl std::fmt::Debug for ResumeWriter {

@@ -995,6 +995,21 @@ fn resume_writer_saves_by_count_interval_and_on_demand() {
     let st = ResumeState::load(&path, ih(7), &fx.info).unwrap();
     assert_eq!(st.verified.iter().collect::<Vec<_>>(), [p(2), p(3)]);
 
+    // A stop saves only what is new: nothing pending, nothing written.
+    let before = std::fs::metadata(&path).unwrap().modified().unwrap();
+    assert!(
+        !w.save_pending().unwrap(),
+        "nothing new since the last save"
+    );
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().modified().unwrap(),
+        before
+    );
+    w.forget(p(2));
+    assert!(w.save_pending().unwrap(), "a forgotten piece is news");
+    let st = ResumeState::load(&path, ih(7), &fx.info).unwrap();
+    assert_eq!(st.verified.iter().collect::<Vec<_>>(), [p(3)]);
+
     let w2 = ResumeWriter::new(
         &path,
         ih(7),

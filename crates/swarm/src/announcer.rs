@@ -124,6 +124,9 @@ pub(crate) async fn run(
     announce_stopped(&mut client, &shared, &progress, key).await;
 }
 
+/// How long a `stopped` announce may take.
+const STOPPED_TIMEOUT: Duration = Duration::from_secs(1);
+
 async fn announce_stopped(
     client: &mut TrackerClient,
     shared: &TorrentShared,
@@ -131,5 +134,8 @@ async fn announce_stopped(
     key: u32,
 ) {
     let req = params(shared, progress, AnnounceEvent::Stopped, key);
-    let _ = tokio::time::timeout(Duration::from_secs(3), client.announce(&req)).await;
+    // A courtesy to the tracker: bounded tightly, so a stop is quick even
+    // when the tracker is gone (a UDP one would otherwise take its whole
+    // retry timeout).
+    let _ = tokio::time::timeout(STOPPED_TIMEOUT, client.announce(&req)).await;
 }

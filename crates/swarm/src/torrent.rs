@@ -680,7 +680,7 @@ impl Actor {
     }
 
     async fn stop(&mut self) {
-        self.save_resume_now().await;
+        self.save_resume_pending().await;
         for (_, p) in self.peers.drain() {
             drop(p.cmd);
         }
@@ -689,15 +689,17 @@ impl Actor {
         self.publish_progress();
     }
 
-    /// Saves the resume state now (data synced first, by the storage crate).
-    async fn save_resume_now(&mut self) {
+    /// Saves the resume state now if a piece was verified since the last
+    /// save (data synced first, by the storage crate): stopping a seed of
+    /// unchanged data syncs nothing, so a SIGTERM stops it at once.
+    async fn save_resume_pending(&mut self) {
         let Some(meta) = self.meta.as_ref() else {
             return;
         };
         let resume = Arc::clone(&meta.resume);
-        let res = tokio::task::spawn_blocking(move || resume.save_now()).await;
+        let res = tokio::task::spawn_blocking(move || resume.save_pending()).await;
         match res {
-            Ok(Ok(())) => {}
+            Ok(Ok(_)) => {}
             Ok(Err(e)) => record_resume_error(&self.resume_health, self.resume_quiet, e),
             Err(e) if e.is_panic() => {
                 error!(error = %e, "the resume save panicked; this is a bug");

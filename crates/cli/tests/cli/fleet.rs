@@ -230,9 +230,7 @@ fn a_fleet_in_namespaces_installs_each_release_once_fetches_only_the_delta_and_o
         root: tmp.path().to_path_buf(),
     };
     let hub_proc = fleet.start_hub();
-    for i in 0..AGENTS {
-        fleet.start_agent(i);
-    }
+    let agent_procs: Vec<netsim::Proc> = (0..AGENTS).map(|i| fleet.start_agent(i)).collect();
     let agents_url = format!("{}/api/agents", fleet.hub_url());
     until(&fleet.net, "every agent reports to the hub", || {
         let v = curl_json(&fleet.hub, &agents_url)?;
@@ -337,6 +335,10 @@ fn a_fleet_in_namespaces_installs_each_release_once_fetches_only_the_delta_and_o
             "agent-{i}: each hook once"
         );
         assert_eq!(std::fs::read(d.join("current/big.bin")).unwrap(), big3);
+    }
+    // Agents first, while the hub still answers their last announces.
+    for p in &agent_procs {
+        fleet.net.stop(p);
     }
     fleet.net.stop_all();
     let early: Vec<_> = fleet

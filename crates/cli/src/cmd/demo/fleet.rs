@@ -67,8 +67,14 @@ impl Fleet {
     /// link shaped to `mbit` Mbit/s both ways.
     pub(crate) fn netns(agents: usize, mbit: u32, logs: &Path) -> anyhow::Result<Self> {
         let prefix = format!("ahd{}", std::process::id() % 100_000);
-        let mut net = netsim::Net::new(&prefix)
-            .context("cannot set up network namespaces (run without root for loopback)")?;
+        // Each host's logs under `<logs>/hosts/<host>/`, kept with the demo's directory.
+        let mut net = netsim::Net::with_options(
+            &prefix,
+            netsim::NetOptions {
+                run_dir: Some(logs.to_path_buf()),
+            },
+        )
+        .context("cannot set up network namespaces (run without root for loopback)")?;
         let shaped = netsim::HostOptions {
             upload: Some(netsim::Rate::from_mbit(mbit)),
             download: Some(netsim::Rate::from_mbit(mbit)),
