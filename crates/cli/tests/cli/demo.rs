@@ -32,7 +32,10 @@ fn check_summary(stdout: &str, agents: usize) {
             .iter()
             .find_map(|f| f.strip_suffix('x').and_then(|n| n.parse().ok()))
             .unwrap_or_else(|| panic!("no ratio in {row:?}"));
-        assert!(ratio > 0.5 && ratio < 100.0, "{row}");
+        // A full release cannot beat one copy at the link rate by much; the
+        // delta release moves a fraction of its size, so it may.
+        let floor = if r == "demo-1" { 0.5 } else { 0.0 };
+        assert!(ratio > floor && ratio < 100.0, "{row}");
     }
     assert!(
         stdout.contains("demo-2 is live (was demo-1)"),
