@@ -459,6 +459,17 @@ async fn screenshot(url: String, path: PathBuf, size: &str) {
     .unwrap();
 }
 
+/// Clients of the hub's event stream, from its metrics.
+fn event_clients(addr: SocketAddr) -> u64 {
+    let (_, _, m) = get(addr, "/metrics", &[]);
+    String::from_utf8(m)
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("anthill_hub_event_clients "))
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0)
+}
+
 /// The `<tr>` of agent `name` in a dumped DOM.
 fn agent_row<'a>(dom: &'a str, name: &str) -> &'a str {
     let start = dom
@@ -518,15 +529,7 @@ async fn chromium_renders_the_dashboard_and_the_script_applies_live_updates() {
     // 2. Live: Chromium keeps the event stream open; once the page is
     // connected, web-02 fails; the script applies the one `agents` event
     // (`?updates=1` then closes the stream, so the virtual time budget ends).
-    let clients = || {
-        let (_, _, m) = get(h.addr, "/metrics", &[]);
-        String::from_utf8(m)
-            .unwrap()
-            .lines()
-            .find_map(|l| l.strip_prefix("anthill_hub_event_clients "))
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
+    let clients = || event_clients(h.addr);
     assert_eq!(clients(), 0);
     let live = dump_dom(format!("{base}/?updates=1"), 3000).await;
     wait_for(60, "the page to open the event stream", || {
@@ -636,15 +639,7 @@ async fn chromium_shows_real_agents_and_follows_a_publish() {
     assert!(!dom.contains("app-2"));
 
     // A publish while the page is open.
-    let clients = || {
-        let (_, _, m) = get(h.addr, "/metrics", &[]);
-        String::from_utf8(m)
-            .unwrap()
-            .lines()
-            .find_map(|l| l.strip_prefix("anthill_hub_event_clients "))
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
+    let clients = || event_clients(h.addr);
     let live = dump_dom(format!("{base}/?updates=1"), 8000).await;
     wait_for(60, "the page to open the event stream", || {
         (clients() >= 1).then_some(())

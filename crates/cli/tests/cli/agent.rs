@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-use crate::util::{Proc, anthill, bin, bytes, free_port, get, status, until};
+use crate::util::{Hub, Proc, anthill, bin, bytes, free_port, start_hub, status, until};
 
 fn release_state(s: &serde_json::Value, name: &str) -> Option<String> {
     s["releases"]
@@ -35,48 +35,6 @@ fn start_agent(config: &Path) -> Proc {
     )
 }
 
-/// A hub process on loopback and what an agent needs to follow it.
-struct Hub {
-    _proc: Proc,
-    addr: SocketAddr,
-    dir: PathBuf,
-    key: String,
-}
-
-fn start_hub(tmp: &Path) -> Hub {
-    let dir = tmp.join("hub");
-    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    let proc = Proc(
-        bin()
-            .arg("hub")
-            .arg("--dir")
-            .arg(&dir)
-            .args([
-                "--listen",
-                &addr.to_string(),
-                "--peer-listen",
-                "127.0.0.1:0",
-                "--settle",
-                "200ms",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    until("the hub answers", || {
-        get(addr, "/feed.xml").filter(|(c, _)| *c == 200)
-    });
-    let key = std::fs::read_to_string(dir.join("keys/hub.pub")).unwrap();
-    let key = key.lines().last().unwrap().to_string();
-    Hub {
-        _proc: proc,
-        addr,
-        dir,
-        key,
-    }
-}
-
 /// Publishes a release of one file, `payload.bin`, through `anthill publish`.
 fn publish(tmp: &Path, hub: &Hub, name: &str, payload: &[u8]) {
     let src = tmp.join(name);
@@ -97,7 +55,7 @@ fn publish(tmp: &Path, hub: &Hub, name: &str, payload: &[u8]) {
 #[test]
 fn agent_killed_mid_download_and_mid_hook_resumes_and_never_reruns_the_hook() {
     let tmp = tempfile::tempdir().unwrap();
-    let hub = start_hub(tmp.path());
+    let hub = start_hub(tmp.path(), &[]);
     let hub_addr = hub.addr;
     let payload = bytes(6 << 20, 5);
     publish(tmp.path(), &hub, "rel-1", &payload);
@@ -212,7 +170,7 @@ fn agent_killed_between_verify_rename_and_switch_finishes_the_install_on_restart
     use std::os::unix::process::ExitStatusExt;
 
     let tmp = tempfile::tempdir().unwrap();
-    let hub = start_hub(tmp.path());
+    let hub = start_hub(tmp.path(), &[]);
     let dir = tmp.path().join("agent");
     let log = tmp.path().join("hook.log");
     let status_addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
@@ -370,7 +328,7 @@ fn release_field(s: &serde_json::Value, name: &str, field: &str) -> Option<Strin
 #[test]
 fn a_full_disk_fails_the_release_clearly_and_leaves_current_intact() {
     let tmp = tempfile::tempdir().unwrap();
-    let hub = start_hub(tmp.path());
+    let hub = start_hub(tmp.path(), &[]);
     let disk = Tmpfs::mount(&tmp.path().join("disk"), "16m");
     let dir = disk.0.join("agent");
     let status_addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();

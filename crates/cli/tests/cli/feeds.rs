@@ -21,48 +21,12 @@ use serde_json::Value;
 use sha1::{Digest, Sha1};
 
 use crate::util::{
-    BOUND, Proc, anthill, bin, bytes, free_port, get, require, run_ok, status, until,
+    BOUND, Hub, Proc, anthill, bin, bytes, free_port, get, require, run_ok, start_hub, status,
+    until,
 };
 
 /// Bytes of each release's one file.
 const SIZE: usize = 300 * 1024;
-
-struct Hub {
-    _proc: Proc,
-    addr: SocketAddr,
-    dir: PathBuf,
-    /// The public key, base64.
-    key: String,
-}
-
-fn start_hub(tmp: &Path, extra: &[&str]) -> Hub {
-    let dir = tmp.join("hub");
-    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    let proc = Proc(
-        bin()
-            .arg("hub")
-            .arg("--dir")
-            .arg(&dir)
-            .args(["--listen", &addr.to_string()])
-            .args(["--peer-listen", "127.0.0.1:0", "--settle", "200ms"])
-            .args(extra)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    until("the hub answers", || {
-        get(addr, "/feed.xml").filter(|(c, _)| *c == 200)
-    });
-    let key = std::fs::read_to_string(dir.join("keys/hub.pub")).unwrap();
-    let key = key.lines().last().unwrap().to_string();
-    Hub {
-        _proc: proc,
-        addr,
-        dir,
-        key,
-    }
-}
 
 impl Hub {
     /// Publishes `name` (one file of [`SIZE`] bytes) and waits until the

@@ -238,3 +238,43 @@ pub(crate) fn status(addr: SocketAddr) -> Option<serde_json::Value> {
         .then(|| serde_json::from_slice(&body).ok())
         .flatten()
 }
+
+/// An `anthill hub` process on loopback and what an agent needs to follow it.
+pub(crate) struct Hub {
+    pub(crate) _proc: Proc,
+    pub(crate) addr: SocketAddr,
+    pub(crate) dir: PathBuf,
+    /// The public key, base64.
+    pub(crate) key: String,
+}
+
+/// Starts `anthill hub --dir TMP/hub` on a free port (`extra`: more flags)
+/// and waits until it serves its feed.
+pub(crate) fn start_hub(tmp: &Path, extra: &[&str]) -> Hub {
+    let dir = tmp.join("hub");
+    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let proc = Proc(
+        bin()
+            .arg("hub")
+            .arg("--dir")
+            .arg(&dir)
+            .args(["--listen", &addr.to_string()])
+            .args(["--peer-listen", "127.0.0.1:0", "--settle", "200ms"])
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    until("the hub answers", || {
+        get(addr, "/feed.xml").filter(|(c, _)| *c == 200)
+    });
+    let key = std::fs::read_to_string(dir.join("keys/hub.pub")).unwrap();
+    let key = key.lines().last().unwrap().to_string();
+    Hub {
+        _proc: proc,
+        addr,
+        dir,
+        key,
+    }
+}
