@@ -494,7 +494,9 @@ impl Core {
                     () = cancel.cancelled() => return Ok(()),
                     r = self.step(rec) => r?,
                 }
+                // The step and its outcome were recorded.
                 self.problem = None;
+                self.last_failure = None;
                 self.publish()?;
                 continue;
             }

@@ -105,19 +105,16 @@ pub(crate) fn render(shared: &Shared) -> String {
             "anthill_hub_uploaded_bytes{{release=\"{name}\"}} {}",
             p.uploaded
         );
-        peers.push((name, p.peers));
+        peers.push((name, p.peers, p.metadata_uploaded));
     }
     let _ = writeln!(
         o,
         "# HELP anthill_hub_metadata_bytes Info-dictionary bytes the hub's seeder sent to peers (BEP 9), per release.\n# TYPE anthill_hub_metadata_bytes counter"
     );
-    for h in &seeding {
-        let p = h.progress();
-        let name = p.name.clone().unwrap_or_default();
+    for (name, _, metadata) in &peers {
         let _ = writeln!(
             o,
-            "anthill_hub_metadata_bytes{{release=\"{name}\"}} {}",
-            p.metadata_uploaded
+            "anthill_hub_metadata_bytes{{release=\"{name}\"}} {metadata}"
         );
     }
     let _ = writeln!(
@@ -132,7 +129,7 @@ pub(crate) fn render(shared: &Shared) -> String {
         "# HELP anthill_hub_peers Peers connected to the hub's seeder, per release."
     );
     let _ = writeln!(o, "# TYPE anthill_hub_peers gauge");
-    for (name, n) in peers {
+    for (name, n, _) in peers {
         let _ = writeln!(o, "anthill_hub_peers{{release=\"{name}\"}} {n}");
     }
     let _ = writeln!(

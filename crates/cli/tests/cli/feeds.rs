@@ -138,13 +138,19 @@ fn wait_port(addr: SocketAddr) {
 
 /// `python3 -m http.server` on `dir`.
 fn serve_http(dir: &Path) -> (Proc, SocketAddr) {
-    require("python3");
     let port = free_port();
-    let child = Command::new("python3")
-        .args(["-m", "http.server", "--bind", "127.0.0.1"])
+    let mut cmd = Command::new("python3");
+    cmd.args(["-m", "http.server", "--bind", "127.0.0.1"])
         .arg(port.to_string())
         .arg("--directory")
-        .arg(dir)
+        .arg(dir);
+    serve(cmd, port)
+}
+
+/// Runs a python static server `cmd` and waits until `port` answers.
+fn serve(mut cmd: Command, port: u16) -> (Proc, SocketAddr) {
+    require("python3");
+    let child = cmd
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -168,19 +174,11 @@ server.serve_forever()
 
 /// The same static server over https on `port` with `cert`/`key`.
 fn serve_https(dir: &Path, port: u16, cert: &Path, key: &Path) -> (Proc, SocketAddr) {
-    require("python3");
-    let child = Command::new("python3")
-        .args(["-c", HTTPS_SERVER])
+    let mut cmd = Command::new("python3");
+    cmd.args(["-c", HTTPS_SERVER])
         .arg(port.to_string())
-        .args([dir, cert, key])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("cannot run python3");
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let proc = Proc(child);
-    wait_port(addr);
-    (proc, addr)
+        .args([dir, cert, key]);
+    serve(cmd, port)
 }
 
 fn os(v: &[&'static str]) -> Vec<&'static OsStr> {

@@ -70,7 +70,7 @@ fn write_release(dir: &Path, seed: u8, big: &[u8], changed: &[usize], variant: u
         std::fs::set_permissions(&run, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
     for i in 0..120usize {
-        let len = 200 + (i * 7919) % 40_000;
+        let len = small_len(i);
         let s = if changed.contains(&i) {
             seed ^ variant
         } else {
@@ -84,6 +84,11 @@ fn write_release(dir: &Path, seed: u8, big: &[u8], changed: &[usize], variant: u
         total += len as u64;
     }
     total
+}
+
+/// The size of small file `i` of a release tree (200 B to 40 KB).
+fn small_len(i: usize) -> usize {
+    200 + (i * 7919) % 40_000
 }
 
 fn current_name(dir: &Path) -> Option<String> {
@@ -258,7 +263,7 @@ fn a_fleet_in_namespaces_installs_each_release_once_fetches_only_the_delta_and_o
     let changed: u64 = (256 << 10)
         + changed_files
             .iter()
-            .map(|i| (200 + (i * 7919) % 40_000) as u64)
+            .map(|&i| small_len(i) as u64)
             .sum::<u64>();
     let before = fleet.rx();
     fleet.publish(&src.join("rel-2"));
