@@ -23,11 +23,15 @@
 //! A piece is written into staging only when its bytes hash to the new
 //! torrent's piece hash, through a `storage::FileStorage` in download mode
 //! (the same positioned writes, pad handling and symlink refusal as the
-//! engine's). The copy is a plain read + write: the bytes must be read to be
-//! hashed anyway, hard links are never used (the earlier release must stay
-//! intact while the engine writes into the new one), and block-range
-//! reflinks (`FICLONERANGE`) would need `unsafe`, which the workspace
-//! forbids. The pieces written are handed to the engine as a
+//! engine's). The bytes must be read to be hashed anyway; a piece found at
+//! the same path is then copied inside the kernel (`copy_file_range`), which
+//! on a file system with reflinks (Btrfs, XFS) shares the extents instead of
+//! writing them again, and elsewhere copies without a pass through user
+//! space; where the kernel cannot (another file system), the hashed buffer
+//! is written. Hard links are never used: the earlier release must stay
+//! intact while the engine writes into the new one, and a reflink is a
+//! copy-on-write copy, so it is as safe as a copy. Pieces found by hash
+//! elsewhere are written from the buffer. The pieces written are handed to the engine as a
 //! [`swarm::Prefill`]: the engine hashes them again when it opens the
 //! storage and counts only those that verify, so nothing is trusted on the
 //! strength of the match alone, and a `kill -9` during the copy leaves no
@@ -81,6 +85,9 @@ pub struct Reuse {
     pub by_hash: usize,
     /// Real bytes (pad bytes not counted) of the reused pieces.
     pub bytes_reused: u64,
+    /// Of those, bytes copied inside the kernel (`copy_file_range`: shared
+    /// extents where the file system has reflinks) rather than written.
+    pub bytes_copied_in_kernel: u64,
     /// Real bytes of the release still to download.
     pub bytes_left: u64,
     /// Pieces whose candidate bytes did not hash right (changed or damaged).
@@ -123,6 +130,10 @@ pub fn reuse(earlier: &[Earlier], new: &Metainfo, staging: &Path) -> (PieceSet, 
     };
     let mut finder = Finder::new(earlier);
     let mut buf = Vec::new();
+    // Where each span of a piece found by path came from: (release, file).
+    let mut sources = Vec::new();
+    // Off after the first refusal: the kernel or file system cannot.
+    let mut kernel_copy = true;
     let mut last_log = Instant::now();
     for i in 0..n {
         let Some(piece) = PieceIndex::from_usize(i) else {
@@ -143,8 +154,11 @@ pub fn reuse(earlier: &[Earlier], new: &Metainfo, staging: &Path) -> (PieceSet, 
         let want = info.pieces()[i];
         buf.clear();
         buf.resize(len, 0);
-        let found = if finder.by_path(&info, &spans, &mut buf) && sha1(&buf) == want {
+        sources.clear();
+        let mut same_path = false;
+        let found = if finder.by_path(&info, &spans, &mut buf, &mut sources) && sha1(&buf) == want {
             r.by_path += 1;
+            same_path = true;
             true
         } else if finder.by_hash(&want, len as u64, &mut buf) {
             if sha1(&buf) == want {
@@ -159,6 +173,22 @@ pub fn reuse(earlier: &[Earlier], new: &Metainfo, staging: &Path) -> (PieceSet, 
         };
         if !found {
             continue;
+        }
+        if same_path && kernel_copy {
+            match finder.copy_in_kernel(&dest, &spans, &sources) {
+                Ok(()) => {
+                    set.insert(piece);
+                    r.pieces_reused += 1;
+                    r.bytes_reused += real;
+                    r.bytes_copied_in_kernel += real;
+                    continue;
+                }
+                Err(e) => {
+                    // The buffer holds the same bytes: write them instead.
+                    info!(error = %e, "the kernel cannot copy reused pieces; writing them");
+                    kernel_copy = false;
+                }
+            }
         }
         if let Err(e) = dest.write_piece(piece, &buf) {
             warn!(error = %e, "cannot write a reused piece; downloading the rest");
@@ -228,9 +258,16 @@ impl<'a> Finder<'a> {
         }
     }
 
-    /// Fills `buf` from the files at the same paths and offsets; false if
-    /// one is not there (or is shorter).
-    fn by_path(&mut self, info: &Info, spans: &[metainfo::PieceSpan], buf: &mut [u8]) -> bool {
+    /// Fills `buf` from the files at the same paths and offsets, noting in
+    /// `sources` the (release, file) of each span (`None` for pads); false
+    /// if one is not there (or is shorter).
+    fn by_path(
+        &mut self,
+        info: &Info,
+        spans: &[metainfo::PieceSpan],
+        buf: &mut [u8],
+        sources: &mut Vec<Option<(usize, usize)>>,
+    ) -> bool {
         for s in spans {
             let entry = &info.files()[s.file];
             let (Ok(at), Ok(len)) = (usize::try_from(s.piece_offset), usize::try_from(s.len))
@@ -240,11 +277,13 @@ impl<'a> Finder<'a> {
             let out = &mut buf[at..at + len];
             if entry.is_pad() {
                 out.fill(0);
+                sources.push(None);
                 continue;
             }
             let Some(&(r, f)) = self.paths.get(entry.path.as_slice()) else {
                 return false;
             };
+            sources.push(Some((r, f)));
             let old = &self.earlier[r].info.files()[f];
             if s.file_offset + s.len > old.length {
                 return false;
@@ -257,6 +296,28 @@ impl<'a> Finder<'a> {
             }
         }
         true
+    }
+
+    /// Copies the spans of a piece found by path from their `sources` into
+    /// `dest` inside the kernel (pads are not stored).
+    fn copy_in_kernel(
+        &mut self,
+        dest: &FileStorage,
+        spans: &[metainfo::PieceSpan],
+        sources: &[Option<(usize, usize)>],
+    ) -> Result<(), storage::StorageError> {
+        for (s, src) in spans.iter().zip(sources) {
+            let Some((r, f)) = *src else { continue };
+            let Some(file) = self.file(r, f) else {
+                return Err(storage::StorageError::Io {
+                    op: "open",
+                    path: self.earlier[r].dir.clone(),
+                    source: std::io::ErrorKind::NotFound.into(),
+                });
+            };
+            dest.copy_range_from(s.file, s.file_offset, file, s.file_offset, s.len)?;
+        }
+        Ok(())
     }
 
     /// Fills `buf` with the earlier piece of the same hash and length; false
@@ -395,6 +456,9 @@ mod tests {
         assert_eq!(r.by_path, r.pieces_reused);
         assert_eq!(r.bytes_left, PIECE as u64);
         assert_eq!(set.count(), real_pieces(&m2) - 1);
+        // Linux copies within a file system itself (tmpfs, ext4; reflinks
+        // on Btrfs, XFS): nothing found by path was written from user space.
+        assert_eq!(r.bytes_copied_in_kernel, r.bytes_reused);
     }
 
     #[test]

@@ -942,6 +942,7 @@ impl Core {
                 same_path = r.by_path,
                 by_hash = r.by_hash,
                 bytes_reused = r.bytes_reused,
+                bytes_copied_in_kernel = r.bytes_copied_in_kernel,
                 bytes_left = r.bytes_left,
                 ms = r.elapsed.as_millis(),
                 "reused pieces of earlier releases; the engine verifies them, then downloads the rest"

@@ -62,7 +62,7 @@ impl Default for HubConfig {
             title: "anthill hub".into(),
             announce_interval: HumanDuration::secs(60),
             super_seed: true,
-            pack_below_fraction: 0.25,
+            pack_below_fraction: 0.0,
             agent_stale_after: HumanDuration::secs(180),
             max_upload_rate: 0,
         }

@@ -219,6 +219,62 @@ impl FileStorage {
         self.handles.len()
     }
 
+    /// Copies `len` bytes of `src` at `src_offset` into file `file` at
+    /// `offset` inside the kernel (`copy_file_range`): on a file system with
+    /// reflinks (Btrfs, XFS) the two files then share those extents, and
+    /// elsewhere the bytes are copied without passing through user space.
+    /// The caller has checked what the bytes are (the engine hashes a
+    /// prefilled piece again before it counts it). Fails with
+    /// [`StorageError::Io`] where the kernel cannot do it (another file
+    /// system, an old kernel); the caller then writes the bytes itself.
+    pub fn copy_range_from(
+        &self,
+        file: usize,
+        offset: u64,
+        src: &File,
+        src_offset: u64,
+        len: u64,
+    ) -> Result<(), StorageError> {
+        let slot = self.files.get(file).ok_or(StorageError::io(
+            "copy",
+            &self.root_path,
+            io::Error::new(io::ErrorKind::InvalidInput, "no such file in the torrent"),
+        ))?;
+        if self.mode == OpenMode::Seed {
+            return Err(StorageError::io(
+                "copy",
+                &slot.path,
+                io::Error::new(io::ErrorKind::PermissionDenied, "opened for seeding only"),
+            ));
+        }
+        if !slot.stored || offset.checked_add(len).is_none_or(|e| e > slot.length) {
+            return Err(StorageError::io(
+                "copy",
+                &slot.path,
+                io::Error::new(io::ErrorKind::InvalidInput, "range outside the file"),
+            ));
+        }
+        let dst = self.handle(file)?;
+        let (mut from, mut to, mut left) = (src_offset, offset, len);
+        // Marked before the first byte lands, as in `write_piece`.
+        lock(&self.dirty).insert(file);
+        slot.may_hold.store(slot.length, Ordering::Relaxed);
+        while left > 0 {
+            let chunk = usize::try_from(left.min(1 << 30)).unwrap_or(1 << 30);
+            let n = rustix::fs::copy_file_range(src, Some(&mut from), &*dst, Some(&mut to), chunk)
+                .map_err(|e| StorageError::io("copy", &slot.path, e.into()))?;
+            if n == 0 {
+                return Err(StorageError::io(
+                    "copy",
+                    &slot.path,
+                    io::ErrorKind::UnexpectedEof.into(),
+                ));
+            }
+            left -= n as u64;
+        }
+        Ok(())
+    }
+
     fn handle(&self, file: usize) -> Result<Arc<File>, StorageError> {
         if let Some(f) = self.handles.get(file) {
             return Ok(f);

@@ -35,6 +35,10 @@ struct Args {
     /// Work directory (default: a temporary one, deleted at the end).
     #[arg(long)]
     dir: Option<PathBuf>,
+    /// The hub's `pack_below_fraction`: files under this fraction of a
+    /// piece are packed together instead of aligned (0 aligns every file).
+    #[arg(long)]
+    pack_below: Option<f64>,
     /// Seconds allowed for each phase.
     #[arg(long, default_value_t = 600)]
     timeout: u64,
@@ -198,7 +202,7 @@ async fn main() -> anyhow::Result<()> {
 
     // The hub.
     let hub_dir = root.join("hub");
-    let config = hub::HubConfig {
+    let mut config = hub::HubConfig {
         dir: hub_dir.clone(),
         listen: "127.0.0.1:0".parse()?,
         public_url: None,
@@ -206,6 +210,9 @@ async fn main() -> anyhow::Result<()> {
         settle: tracker::HumanDuration(Duration::from_millis(200)),
         ..Default::default()
     };
+    if let Some(f) = args.pack_below {
+        config.pack_below_fraction = f;
+    }
     let listeners = hub::Listeners::bind(config.listen)?;
     let hub = hub::Hub::start(config, listeners).await?;
     let bench = Bench {
