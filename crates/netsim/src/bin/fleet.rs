@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use netsim::Rate;
-use netsim::fleet::{Client, FleetOptions, FleetReport, TrackerKind, run_fleet};
+use netsim::fleet::{Client, FleetOptions, FleetReport, Links, Payload, TrackerKind, run_fleet};
 
 /// Run the fleet scenario (origin + N agents + tracker in network namespaces)
 /// for each client and N, and print a comparison table. Needs root.
@@ -27,9 +27,29 @@ struct Args {
     /// Upload and download limit of the origin and every agent, in Mbit/s.
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
     rate_mbit: u32,
-    /// Size of the file, in MiB.
+    /// The origin's upload, Mbit/s (default: --rate-mbit).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    origin_up_mbit: Option<u32>,
+    /// The origin's download, Mbit/s (default: --rate-mbit).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    origin_down_mbit: Option<u32>,
+    /// Each agent's upload, Mbit/s (default: --rate-mbit).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    agent_up_mbit: Option<u32>,
+    /// Each agent's download, Mbit/s (default: --rate-mbit).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    agent_down_mbit: Option<u32>,
+    /// Size of the content, in MiB.
     #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..))]
     size_mib: u64,
+    /// Distribute a directory of this many files of mixed sizes (log-normal,
+    /// median 35 KiB, p90 230 KiB, scaled to --size-mib) instead of one file.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    tree: Option<u32>,
+    /// With --tree: make the torrent aligned (BEP 47 pad files, with
+    /// `anthill torrent create`), as the hub does; default: mktorrent, unaligned.
+    #[arg(long, requires = "tree")]
+    aligned: bool,
     /// Piece length as a power of two (18 = 256 KiB).
     #[arg(long, default_value_t = 18)]
     piece_length_log2: u8,
@@ -67,6 +87,19 @@ fn main() -> ExitCode {
                 agents: n,
                 size: args.size_mib << 20,
                 rate: Rate::from_mbit(args.rate_mbit),
+                links: Some(Links {
+                    origin_up: Rate::from_mbit(args.origin_up_mbit.unwrap_or(args.rate_mbit)),
+                    origin_down: Rate::from_mbit(args.origin_down_mbit.unwrap_or(args.rate_mbit)),
+                    agent_up: Rate::from_mbit(args.agent_up_mbit.unwrap_or(args.rate_mbit)),
+                    agent_down: Rate::from_mbit(args.agent_down_mbit.unwrap_or(args.rate_mbit)),
+                }),
+                payload: match args.tree {
+                    None => Payload::File,
+                    Some(files) => Payload::Tree {
+                        files,
+                        aligned: args.aligned,
+                    },
+                },
                 piece_length_log2: args.piece_length_log2,
                 deadline: Duration::from_secs(args.deadline_secs),
                 run_dir: args

@@ -1,8 +1,10 @@
 //! The fleet scenario: one origin, N agents and a tracker on a [`crate::Net`].
 //!
-//! [`run_fleet`] builds the network (every host shaped to the same rate up and
-//! down; the tracker unshaped), writes a file of random bytes on the origin,
-//! makes a torrent of it (mktorrent), starts the tracker and the origin, waits
+//! [`run_fleet`] builds the network (hosts shaped to the [`Links`] rates: the
+//! same everywhere by default, or a faster origin; the tracker unshaped),
+//! writes a file of random bytes or a tree of many files ([`Payload`]) on the
+//! origin, makes a torrent of it (mktorrent, or `anthill torrent create` for
+//! an aligned tree), starts the tracker and the origin, waits
 //! until the tracker lists the origin as a seeder, then starts every agent at
 //! once (a flash crowd). An agent is done when its client reports the download
 //! complete (a marker file written by the client or its completion hook). When
@@ -27,6 +29,6 @@ mod tracker;
 
 pub use client::{Client, UnknownClient};
 pub use error::FleetError;
-pub use options::{FleetOptions, TrackerKind};
+pub use options::{FleetOptions, Links, Payload, TrackerKind};
 pub use report::{AgentReport, FleetReport, t_min};
 pub use run::{check_prerequisites, run_fleet};

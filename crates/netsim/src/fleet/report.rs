@@ -1,7 +1,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use super::Client;
+use super::{Client, Links};
 use crate::{Counters, Rate};
 
 /// The least time in which `n` agents can all hold a file of `size` bytes that
@@ -39,10 +39,12 @@ pub struct AgentReport {
 pub struct FleetReport {
     /// The client measured.
     pub client: Client,
-    /// Size of the file in bytes.
+    /// Size of the content in bytes (pad files not counted).
     pub size: u64,
-    /// Rate of every origin and agent link, both directions.
-    pub rate: Rate,
+    /// Files in the content (1 for a single file).
+    pub files: u32,
+    /// Limits of the origin's and the agents' links.
+    pub links: Links,
     /// [`t_min`] for this scenario.
     pub t_min: Duration,
     /// From the flash-crowd start until the last agent was done.
@@ -72,19 +74,20 @@ impl FleetReport {
     /// The header line for [`FleetReport::table_row`].
     pub fn table_header() -> String {
         format!(
-            "{:<11} {:>6} {:>8} {:>11} {:>9} {:>9} {:>7} {:>13}",
-            "client", "agents", "size", "rate", "time", "T_min", "ratio", "origin copies"
+            "{:<11} {:>6} {:>8} {:>6} {:>18} {:>9} {:>9} {:>7} {:>13}",
+            "client", "agents", "size", "files", "rate", "time", "T_min", "ratio", "origin copies"
         )
     }
 
-    /// One summary line: client, N, size, rate, time, T_min, ratio, origin copies.
+    /// One summary line: client, N, size, files, rates, time, T_min, ratio, origin copies.
     pub fn table_row(&self) -> String {
         format!(
-            "{:<11} {:>6} {:>8} {:>11} {:>8.2}s {:>8.2}s {:>7.3} {:>13.3}",
+            "{:<11} {:>6} {:>8} {:>6} {:>18} {:>8.2}s {:>8.2}s {:>7.3} {:>13.3}",
             self.client.name(),
             self.agents.len(),
             format!("{}MiB", self.size >> 20),
-            self.rate.to_string(),
+            self.files,
+            self.links.to_string(),
             self.total.as_secs_f64(),
             self.t_min.as_secs_f64(),
             self.ratio(),
@@ -166,7 +169,8 @@ mod tests {
         let r = FleetReport {
             client: Client::Aria2,
             size: 100,
-            rate: Rate::from_mbit(1),
+            files: 1,
+            links: Links::symmetric(Rate::from_mbit(1)),
             t_min: Duration::from_secs(10),
             total: Duration::from_secs(12),
             origin: Counters {

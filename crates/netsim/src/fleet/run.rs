@@ -4,8 +4,8 @@ use std::time::{Duration, Instant};
 
 use super::driver::{Drivers, libtorrent::PYTHON};
 use super::{
-    AgentReport, Client, FleetError, FleetOptions, FleetReport, TrackerKind, payload, t_min,
-    tracker,
+    AgentReport, Client, FleetError, FleetOptions, FleetReport, Payload, TrackerKind, payload,
+    t_min, tracker,
 };
 use crate::{Counters, Host, HostOptions, Net, NetOptions, cmd};
 
@@ -19,6 +19,14 @@ const TRACKER_TIMEOUT: Duration = Duration::from_secs(10);
 const ORIGIN_TIMEOUT: Duration = Duration::from_secs(60);
 /// The file's name inside the torrent.
 const FILE_NAME: &str = "payload.bin";
+/// The tree's name inside the torrent.
+const TREE_NAME: &str = "payload";
+
+/// What every copy must hold.
+enum Expected {
+    File([u8; 32]),
+    Tree(Vec<payload::TreeFile>),
+}
 
 /// Checks that everything `options` needs is installed. Returns the anthill
 /// binary when the client or the tracker is anthill.
@@ -52,7 +60,8 @@ pub fn check_prerequisites(options: &FleetOptions) -> Result<Option<PathBuf>, Fl
         }
         Client::Anthill => {}
     }
-    if options.client == Client::Anthill || options.tracker == TrackerKind::Anthill {
+    let aligned = matches!(options.payload, Payload::Tree { aligned: true, .. });
+    if options.client == Client::Anthill || options.tracker == TrackerKind::Anthill || aligned {
         return resolve_anthill(options.anthill_bin.as_deref()).map(Some);
     }
     Ok(None)
@@ -117,28 +126,53 @@ pub fn run_fleet(options: &FleetOptions) -> Result<FleetReport, FleetError> {
             run_dir: options.run_dir.clone(),
         },
     )?;
+    let links = options.links();
+    let tracker_host = net.add_host("tracker", HostOptions::default())?;
+    let origin = net.add_host(
+        "origin",
+        HostOptions {
+            upload: Some(links.origin_up),
+            download: Some(links.origin_down),
+            delay: None,
+        },
+    )?;
     let shaped = HostOptions {
-        upload: Some(options.rate),
-        download: Some(options.rate),
+        upload: Some(links.agent_up),
+        download: Some(links.agent_down),
         delay: None,
     };
-    let tracker_host = net.add_host("tracker", HostOptions::default())?;
-    let origin = net.add_host("origin", shaped.clone())?;
     let agents = (1..=options.agents)
         .map(|i| net.add_host(&format!("agent{i}"), shaped.clone()))
         .collect::<Result<Vec<Host>, _>>()?;
     let drivers = Drivers::prepare(net.run_dir(), anthill_bin.clone())?;
 
     let data_dir = mkdir(origin.dir().join("data"))?;
-    let original = data_dir.join(FILE_NAME);
-    let sha256 = payload::write_random(&original, options.size, options.content_seed)?;
     let torrent = net.run_dir().join("payload.torrent");
-    let infohash = make_torrent(
-        &original,
-        &torrent,
-        &tracker::announce_url(&tracker_host),
-        options.piece_length_log2,
-    )?;
+    let announce = tracker::announce_url(&tracker_host);
+    let (name, expected, files, infohash) = match options.payload {
+        Payload::File => {
+            let original = data_dir.join(FILE_NAME);
+            let sha256 = payload::write_random(&original, options.size, options.content_seed)?;
+            let ih = make_torrent(&original, &torrent, &announce, options.piece_length_log2)?;
+            (FILE_NAME, Expected::File(sha256), 1, ih)
+        }
+        Payload::Tree { files, aligned } => {
+            let root = data_dir.join(TREE_NAME);
+            let tree = payload::write_tree(&root, options.size, files, options.content_seed)?;
+            let ih = match (aligned, anthill_bin.as_deref()) {
+                (true, Some(bin)) => make_aligned_torrent(
+                    bin,
+                    &root,
+                    &torrent,
+                    &announce,
+                    options.piece_length_log2,
+                )?,
+                _ => make_torrent(&root, &torrent, &announce, options.piece_length_log2)?,
+            };
+            let n = u32::try_from(tree.len()).unwrap_or(u32::MAX);
+            (TREE_NAME, Expected::Tree(tree), n, ih)
+        }
+    };
 
     tracker::start(
         options.tracker,
@@ -179,7 +213,7 @@ pub fn run_fleet(options: &FleetOptions) -> Result<FleetReport, FleetError> {
         let out_dir = mkdir(agent.dir().join("download"))?;
         let marker = agent.dir().join("complete");
         let cmd = drivers.get(options.client, agent, &torrent, &out_dir, &marker)?;
-        crowd.push((agent, cmd, marker, out_dir.join(FILE_NAME)));
+        crowd.push((agent, cmd, marker, out_dir.join(name)));
     }
     let before = counters(&origin, &tracker_host, &agents)?;
     let start = Instant::now();
@@ -217,7 +251,7 @@ pub fn run_fleet(options: &FleetOptions) -> Result<FleetReport, FleetError> {
     net.stop_all();
 
     let copies: Vec<(&Host, &Path)> = pending.iter().map(|(a, _, c)| (*a, c.as_path())).collect();
-    verify_copies(&copies, options.size, &sha256)?;
+    verify_copies(&copies, options.size, &expected)?;
 
     let delta = |i: usize| Counters {
         tx_bytes: after[i].tx_bytes.saturating_sub(before[i].tx_bytes),
@@ -238,22 +272,34 @@ pub fn run_fleet(options: &FleetOptions) -> Result<FleetReport, FleetError> {
         .map(|a| a.done_after)
         .max()
         .unwrap_or_default();
+    let sha256 = match &expected {
+        Expected::File(d) => hex::encode(d),
+        Expected::Tree(files) => {
+            use sha2::{Digest, Sha256};
+            let mut h = Sha256::new();
+            for (_, _, d) in files {
+                h.update(d);
+            }
+            hex::encode(h.finalize())
+        }
+    };
     Ok(FleetReport {
         client: options.client,
         size: options.size,
-        rate: options.rate,
+        files,
+        links,
         t_min: t_min(
             options.size,
             options.agents,
-            options.rate,
-            options.rate,
-            options.rate,
+            links.origin_up,
+            links.agent_down,
+            links.agent_up,
         ),
         total,
         origin: delta(0),
         tracker: delta(1),
         agents: agent_reports,
-        sha256: hex::encode(sha256),
+        sha256,
     })
 }
 
@@ -262,22 +308,51 @@ fn mkdir(dir: PathBuf) -> Result<PathBuf, FleetError> {
     Ok(dir)
 }
 
-/// Makes a single-file torrent with mktorrent and returns its infohash.
+/// Makes a torrent of a file or a directory with mktorrent (no alignment)
+/// and returns its infohash.
 fn make_torrent(
-    file: &Path,
+    path: &Path,
     torrent: &Path,
     announce: &str,
     piece_length_log2: u8,
 ) -> Result<metainfo::Infohash, FleetError> {
     // mktorrent refuses to overwrite.
     let _ = std::fs::remove_file(torrent);
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or(FILE_NAME);
     cmd::run(
         Command::new("mktorrent")
             .args(["-a", announce, "-l", &piece_length_log2.to_string()])
-            .args(["-n", FILE_NAME, "-t", "2", "-o"])
+            .args(["-n", name, "-t", "2", "-o"])
             .arg(torrent)
-            .arg(file),
+            .arg(path),
     )?;
+    infohash_of(torrent)
+}
+
+/// Makes an aligned torrent of a directory (BEP 47 pad files before every
+/// file that would start inside a piece) with `anthill torrent create`.
+fn make_aligned_torrent(
+    anthill: &Path,
+    dir: &Path,
+    torrent: &Path,
+    announce: &str,
+    piece_length_log2: u8,
+) -> Result<metainfo::Infohash, FleetError> {
+    cmd::run(
+        Command::new(anthill)
+            .args(["torrent", "create", "--force", "--no-date", "-a", announce])
+            .args(["-l", &format!("{}K", (1u64 << piece_length_log2) >> 10)])
+            .arg("-o")
+            .arg(torrent)
+            .arg(dir),
+    )?;
+    infohash_of(torrent)
+}
+
+fn infohash_of(torrent: &Path) -> Result<metainfo::Infohash, FleetError> {
     let bytes = std::fs::read(torrent).map_err(|e| FleetError::io(torrent, e))?;
     let meta = metainfo::Metainfo::from_bytes(&bytes).map_err(|e| FleetError::Torrent {
         path: torrent.to_owned(),
@@ -334,13 +409,13 @@ fn wait_for(
     }
 }
 
-/// Size and SHA-256 of every copy, two at a time.
+/// Size and SHA-256 of every copy (every file of a tree), two at a time.
 fn verify_copies(
     copies: &[(&Host, &Path)],
     size: u64,
-    sha256: &[u8; 32],
+    expected: &Expected,
 ) -> Result<(), FleetError> {
-    let check = |(host, path): &(&Host, &Path)| -> Result<(), FleetError> {
+    let check_file = |host: &Host, path: &Path, size: u64, sha256: &[u8; 32]| {
         let (len, digest) = payload::sha256_file(path)?;
         let bad = |detail: String| FleetError::BadCopy {
             host: host.name().to_owned(),
@@ -358,6 +433,14 @@ fn verify_copies(
             )));
         }
         Ok(())
+    };
+    let check = |(host, path): &(&Host, &Path)| -> Result<(), FleetError> {
+        match expected {
+            Expected::File(d) => check_file(host, path, size, d),
+            Expected::Tree(files) => files
+                .iter()
+                .try_for_each(|(rel, len, d)| check_file(host, &path.join(rel), *len, d)),
+        }
     };
     let half = copies.len().div_ceil(2);
     let (first, second) = copies.split_at(half);
