@@ -170,20 +170,9 @@ pub(crate) fn hex<S: serde::Serializer>(ih: &Infohash, s: S) -> Result<S::Ok, S:
     s.serialize_str(&ih.to_hex())
 }
 
-/// `1.5 MiB`.
+/// `1.5 MiB` (see [`metainfo::ByteSize`]).
 pub(crate) fn human(bytes: u64) -> String {
-    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-    let mut v = bytes as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u + 1 < UNITS.len() {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
+    metainfo::ByteSize(bytes).to_string()
 }
 
 /// A name from a foreign torrent made safe to show: control characters

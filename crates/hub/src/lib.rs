@@ -465,9 +465,7 @@ fn host_address(v6: bool) -> Option<IpAddr> {
                 return None; // only global addresses
             }
             let mut b = [0u8; 16];
-            for (i, byte) in b.iter_mut().enumerate() {
-                *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()?;
-            }
+            hex::decode_to_slice(hex, &mut b).ok()?;
             Some(IpAddr::from(b))
         });
     }

@@ -49,7 +49,11 @@ async fn one(target: SocketAddr, req: &[u8], buf: &mut Vec<u8>) -> std::io::Resu
         .position(|w| w == b"\r\n\r\n")
         .map_or(buf.len(), |p| p + 4);
     let body = &buf[body_start..];
-    Ok(status_ok && body.starts_with(b"d") && !body.windows(14).any(|w| w == b"failure reason"))
+    Ok(status_ok
+        && matches!(
+            tracker_proto::http::decode_announce(body),
+            Ok(tracker_proto::http::Reply::Ok(_))
+        ))
 }
 
 /// Runs the HTTP load on `opts.threads` threads, each with a

@@ -60,24 +60,14 @@ impl Infohash {
             return Err(ParseInfoHashError::InvalidLength { len: b.len() });
         }
         let mut out = [0u8; 20];
-        for (i, pair) in b.chunks_exact(2).enumerate() {
-            let hi = hex_value(pair[0])
-                .ok_or(ParseInfoHashError::InvalidHexDigit { position: 2 * i })?;
-            let lo = hex_value(pair[1]).ok_or(ParseInfoHashError::InvalidHexDigit {
-                position: 2 * i + 1,
-            })?;
-            out[i] = (hi << 4) | lo;
-        }
+        hex::decode_to_slice(b, &mut out).map_err(|e| match e {
+            hex::FromHexError::InvalidHexCharacter { index, .. } => {
+                ParseInfoHashError::InvalidHexDigit { position: index }
+            }
+            // The length was checked above.
+            _ => ParseInfoHashError::InvalidLength { len: b.len() },
+        })?;
         Ok(Self(out))
-    }
-}
-
-fn hex_value(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
     }
 }
 

@@ -58,6 +58,7 @@
 //! assert_eq!(back.info().total_length(), 5);
 //! ```
 
+mod byte_size;
 mod create;
 mod create_error;
 mod disk_source;
@@ -67,6 +68,7 @@ mod info;
 mod infohash;
 mod magnet;
 mod peer_id;
+mod percent;
 mod piece_index;
 mod piece_length;
 mod read_limited;
@@ -74,6 +76,7 @@ mod torrent;
 mod verify;
 mod walk;
 
+pub use byte_size::{ByteSize, SizeSyntaxError, parse_size};
 pub use create::{CreateOptions, TorrentPlan, create};
 pub use create_error::CreateError;
 pub use disk_source::{DiskCursor, DiskSource};
@@ -85,9 +88,10 @@ pub use info::{FileAttr, FileEntry, Info, MAX_PIECE_LENGTH, MIN_PIECE_LENGTH, Pi
 pub use infohash::{Infohash, InfohashParseError, ParseInfoHashError};
 pub use magnet::{Magnet, MagnetError};
 pub use peer_id::PeerId;
+pub use percent::{URL_UNRESERVED, url_encode};
 pub use piece_index::PieceIndex;
 pub use piece_length::{
-    AUTO_TARGET_MAX_PIECES, MAX_AUTO_PIECE_LENGTH, PieceLength, PieceLengthError, parse_size,
+    AUTO_TARGET_MAX_PIECES, MAX_AUTO_PIECE_LENGTH, PieceLength, PieceLengthError,
 };
 pub use read_limited::{read_limited, read_to_limit};
 pub use torrent::Metainfo;

@@ -1,6 +1,8 @@
 use std::fmt;
 use std::str::FromStr;
 
+use percent_encoding::{AsciiSet, PercentEncode, percent_decode_str, utf8_percent_encode};
+
 use crate::{Infohash, Metainfo};
 
 /// A magnet link (BEP 9): what is needed to find a torrent's metadata.
@@ -106,42 +108,26 @@ impl FromStr for Magnet {
     }
 }
 
-fn encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~:/".contains(&b) {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+/// Magnet values keep `:` and `/` readable (`tr=http://t/announce`).
+const MAGNET_VALUE: &AsciiSet = &crate::URL_UNRESERVED.remove(b':').remove(b'/');
+
+fn encode(s: &str) -> PercentEncode<'_> {
+    utf8_percent_encode(s, MAGNET_VALUE)
 }
 
+/// Decodes a query value (`+` is a space); `None` for a malformed escape,
+/// which the crate would pass through, or for text that is not UTF-8.
 fn decode(s: &str) -> Option<String> {
     let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'%' => {
-                let hex = b.get(i + 1..i + 3)?;
-                if !hex.iter().all(u8::is_ascii_hexdigit) {
-                    return None;
-                }
-                let hex = std::str::from_utf8(hex).ok()?;
-                out.push(u8::from_str_radix(hex, 16).ok()?);
-                i += 3;
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            c => {
-                out.push(c);
-                i += 1;
-            }
-        }
+    let well_formed = b.iter().enumerate().all(|(i, &c)| {
+        c != b'%'
+            || b.get(i + 1..i + 3)
+                .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit))
+    });
+    if !well_formed {
+        return None;
     }
-    String::from_utf8(out).ok()
+    let spaced = s.replace('+', " ");
+    let text = percent_decode_str(&spaced).decode_utf8().ok()?;
+    Some(text.into_owned())
 }

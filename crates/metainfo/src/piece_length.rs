@@ -78,25 +78,8 @@ impl fmt::Display for PieceLength {
 impl FromStr for PieceLength {
     type Err = PieceLengthError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::new(parse_size(s)?)
+        Self::new(crate::parse_size(s).map_err(|e| PieceLengthError::Syntax(e.0))?)
     }
-}
-
-/// Parses `123`, `16K`, `16KiB`, `16KB`, `1M`, `1MiB`, `1G` (binary multiples, case-insensitive).
-pub fn parse_size(s: &str) -> Result<u64, PieceLengthError> {
-    let bad = || PieceLengthError::Syntax(s.chars().take(64).collect());
-    let t = s.trim();
-    let digits = t.bytes().take_while(u8::is_ascii_digit).count();
-    let (num, suffix) = t.split_at(digits);
-    let n: u64 = num.parse().map_err(|_| bad())?;
-    let shift = match suffix.trim_start().to_ascii_lowercase().as_str() {
-        "" | "b" => 0,
-        "k" | "kb" | "kib" => 10,
-        "m" | "mb" | "mib" => 20,
-        "g" | "gb" | "gib" => 30,
-        _ => return Err(bad()),
-    };
-    n.checked_mul(1u64 << shift).ok_or_else(bad)
 }
 
 #[cfg(test)]
@@ -122,7 +105,7 @@ mod tests {
 
     #[test]
     fn rejects_bad_syntax() {
-        for s in ["", "K", "1.5M", "-1", "1T", "12Q", "99999999999999999999"] {
+        for s in ["", "K", "1.M", "-1", "1T", "12Q", "99999999999999999999"] {
             assert!(
                 matches!(s.parse::<PieceLength>(), Err(PieceLengthError::Syntax(_))),
                 "{s}"
@@ -136,6 +119,10 @@ mod tests {
 
     #[test]
     fn rejects_non_powers_of_two() {
+        assert_eq!(
+            "1.5M".parse::<PieceLength>(),
+            Err(PieceLengthError::NotPowerOfTwo(3 << 19))
+        );
         assert_eq!(
             "24K".parse::<PieceLength>(),
             Err(PieceLengthError::NotPowerOfTwo(24 << 10))

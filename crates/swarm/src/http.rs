@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
 /// Why an HTTP fetch failed.
@@ -171,10 +171,32 @@ async fn get_inner(
     }
     req.push_str("\r\n");
     stream.get_mut().write_all(req.as_bytes()).await?;
+    read_response(&mut stream, max_body).await
+}
 
+/// Reads a whole response from `bytes` with the client's own reader, for
+/// fuzzing and tests: `bytes` is what a server sent, up to the close.
+pub fn parse_response(bytes: &[u8], max_body: usize) -> Result<HttpResponse, HttpError> {
+    use std::future::Future;
+    use std::task::{Context, Poll, Waker};
+    let mut reader = bytes;
+    let fut = std::pin::pin!(read_response(&mut reader, max_body));
+    // A byte slice never makes a read wait, so one poll finishes the read.
+    match fut.poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(r) => r,
+        Poll::Pending => Err(HttpError::Malformed("a read of a byte slice waited")),
+    }
+}
+
+/// Reads the status line, headers and body (Content-Length, chunked, or to
+/// the end), with the caps described on [`get`].
+async fn read_response<R: AsyncBufRead + Unpin>(
+    stream: &mut R,
+    max_body: usize,
+) -> Result<HttpResponse, HttpError> {
     // Head: at most 64 header lines of at most 8 KiB each.
     let mut line = Vec::new();
-    read_line(&mut stream, &mut line).await?;
+    read_line(stream, &mut line).await?;
     let status_line =
         std::str::from_utf8(&line).map_err(|_| HttpError::Malformed("status line"))?;
     let mut parts = status_line.split_whitespace();
@@ -192,7 +214,7 @@ async fn get_inner(
         if n > 64 {
             return Err(HttpError::Malformed("too many header lines"));
         }
-        read_line(&mut stream, &mut line).await?;
+        read_line(stream, &mut line).await?;
         if line.is_empty() {
             break;
         }
@@ -218,7 +240,7 @@ async fn get_inner(
     let mut body = Vec::new();
     if chunked {
         loop {
-            read_line(&mut stream, &mut line).await?;
+            read_line(stream, &mut line).await?;
             let size_text = String::from_utf8_lossy(&line);
             let size_text = size_text.split(';').next().unwrap_or_default().trim();
             let size = usize::from_str_radix(size_text, 16)
@@ -232,13 +254,13 @@ async fn get_inner(
             let start = body.len();
             body.resize(start + size, 0);
             stream.read_exact(&mut body[start..]).await?;
-            read_line(&mut stream, &mut line).await?;
+            read_line(stream, &mut line).await?;
         }
     } else if let Some(len) = content_length {
         body.resize(len, 0);
         stream.read_exact(&mut body).await?;
     } else {
-        let mut limited = (&mut stream).take(max_body as u64 + 1);
+        let mut limited = stream.take(max_body as u64 + 1);
         limited.read_to_end(&mut body).await?;
         if body.len() > max_body {
             return Err(HttpError::TooLarge(max_body));
@@ -248,7 +270,10 @@ async fn get_inner(
 }
 
 /// Reads one CRLF- (or LF-) terminated line without the terminator, at most 8 KiB.
-async fn read_line(r: &mut BufReader<TcpStream>, line: &mut Vec<u8>) -> Result<(), HttpError> {
+async fn read_line<R: AsyncBufRead + Unpin>(
+    r: &mut R,
+    line: &mut Vec<u8>,
+) -> Result<(), HttpError> {
     line.clear();
     let n = (&mut *r).take(8192).read_until(b'\n', line).await?;
     if n == 0 {
@@ -289,5 +314,51 @@ mod tests {
         ] {
             assert!(HttpUrl::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn reads_each_body_framing() {
+        let ok = |raw: &[u8], max| parse_response(raw, max).map(|r| (r.status, r.body));
+        assert_eq!(
+            ok(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello", 5).unwrap(),
+            (200, b"hello".to_vec())
+        );
+        assert_eq!(
+            ok(
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n\
+                  5;x=1\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",
+                11
+            )
+            .unwrap(),
+            (200, b"hello world".to_vec())
+        );
+        assert_eq!(
+            ok(b"HTTP/1.0 404 Not Found\nServer: x\n\nrest", 9).unwrap(),
+            (404, b"rest".to_vec())
+        );
+    }
+
+    #[test]
+    fn refuses_oversized_and_malformed_responses() {
+        let err = |raw: &[u8], max| parse_response(raw, max).unwrap_err().to_string();
+        let chunked =
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nhello!\r\n0\r\n\r\n";
+        assert!(err(chunked, 5).contains("larger than 5"));
+        assert!(
+            err(b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nhello!", 5).contains("larger than 5")
+        );
+        assert!(err(b"HTTP/1.1 200 OK\r\n\r\nhello!", 5).contains("larger than 5"));
+        assert!(err(b"SSH-2.0\r\n\r\n", 5).contains("not an HTTP/1.x"));
+        assert!(err(b"HTTP/1.1 200 OK\r\nno colon\r\n\r\n", 5).contains("colon"));
+        assert!(
+            err(
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+                5
+            )
+            .contains("chunk size")
+        );
+        assert!(err(b"HTTP/1.1 200 OK\r\n", 5).contains("closed early"));
+        // A body shorter than its Content-Length is cut off, not padded.
+        assert!(parse_response(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nab", 9).is_err());
     }
 }

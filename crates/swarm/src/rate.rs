@@ -17,31 +17,12 @@ impl Rate {
     /// No limit.
     pub const UNLIMITED: Rate = Rate(0);
 
-    /// Parses `10M`, `512k`, `1G`, `100000` (bytes per second; binary
-    /// multiples: k = 1024) and `0` (unlimited).
+    /// Parses `10M`, `512k`, `1.5G`, `100000` (bytes per second; binary
+    /// multiples: k = 1024, see [`metainfo::parse_size`]) and `0` (unlimited).
     pub fn parse(s: &str) -> Result<Rate, String> {
-        let s = s.trim();
-        let (num, mult) = match s.char_indices().last() {
-            Some((i, c)) if c.is_ascii_alphabetic() => {
-                let m: u64 = match c.to_ascii_lowercase() {
-                    'k' => 1 << 10,
-                    'm' => 1 << 20,
-                    'g' => 1 << 30,
-                    'b' => 1,
-                    _ => return Err(format!("unknown unit in rate {s:?} (use k, M or G)")),
-                };
-                (&s[..i], m)
-            }
-            _ => (s, 1),
-        };
-        let v: f64 = num
-            .trim()
-            .parse()
-            .map_err(|_| format!("invalid rate {s:?} (e.g. 10M, 512k, 0 for unlimited)"))?;
-        if !v.is_finite() || v < 0.0 {
-            return Err(format!("invalid rate {s:?}"));
-        }
-        Ok(Rate((v * mult as f64) as u64))
+        metainfo::parse_size(s)
+            .map(Rate)
+            .map_err(|_| format!("invalid rate {s:?} (e.g. 10M, 512k, 0 for unlimited)"))
     }
 }
 

@@ -7,10 +7,9 @@
 //! parsed strictly and bounded in the number of peers kept.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use bencode::Value;
 use tokio::net::UdpSocket;
 use tracker_proto::udp::{self, ConnectionId, TransactionId};
 use tracker_proto::{AnnounceEvent, ByteCount, InfoHash, PeerId, PeerKey, Port};
@@ -427,103 +426,44 @@ fn random_u32() -> u32 {
 }
 
 /// Parses an HTTP announce response body; returns the answer and any `tracker id`.
+///
+/// The body is decoded by [`tracker_proto::http::decode_announce`]; here the
+/// answer is bounded for the engine: intervals clamped to 10 s..1 day,
+/// unusable peers dropped, at most [`MAX_PEERS`] kept, texts cut to 500
+/// characters, a non-UTF-8 `tracker id` ignored.
 pub fn parse_http_response(
     url: &str,
     body: &[u8],
 ) -> Result<(AnnounceResponse, Option<String>), TrackerClientError> {
-    let malformed = |what: &str| TrackerClientError::Malformed {
-        url: url.to_string(),
-        what: what.to_string(),
+    use tracker_proto::http::{Reply, decode_announce};
+    let r = match decode_announce(body) {
+        Ok(Reply::Ok(r)) => r,
+        Ok(Reply::Failure(reason)) => {
+            return Err(TrackerClientError::Failure {
+                url: url.to_string(),
+                reason: reason.chars().take(500).collect(),
+            });
+        }
+        Err(e) => {
+            return Err(TrackerClientError::Malformed {
+                url: url.to_string(),
+                what: e.to_string(),
+            });
+        }
     };
-    let v = bencode::decode(body).map_err(|e| malformed(&e.to_string()))?;
-    let d = v.dict().ok_or_else(|| malformed("not a dictionary"))?;
-    if let Some(reason) = d.get(b"failure reason") {
-        return Err(TrackerClientError::Failure {
-            url: url.to_string(),
-            reason: String::from_utf8_lossy(reason.bytes().unwrap_or(b"(not a string)"))
-                .chars()
-                .take(500)
-                .collect(),
-        });
-    }
-    let secs = |k: &[u8]| {
-        d.get(k)
-            .and_then(Value::int)
-            .map(|i| Duration::from_secs(u64::try_from(i.clamp(10, 86_400)).unwrap_or(1800)))
-    };
-    let interval = secs(b"interval").ok_or_else(|| malformed("no interval"))?;
-    let count = |k: &[u8]| {
-        d.get(k)
-            .and_then(Value::int)
-            .and_then(|i| u32::try_from(i).ok())
-    };
-    let mut peers = Vec::new();
-    match d.get(b"peers") {
-        Some(p) if p.bytes().is_some() => {
-            let raw = p.bytes().unwrap_or_default();
-            if raw.len() % 6 != 0 {
-                return Err(malformed("compact peers not a multiple of 6 bytes"));
-            }
-            for c in raw.chunks_exact(6) {
-                let ip = Ipv4Addr::new(c[0], c[1], c[2], c[3]);
-                peers.push(SocketAddr::V4(SocketAddrV4::new(
-                    ip,
-                    u16::from_be_bytes([c[4], c[5]]),
-                )));
-            }
-        }
-        Some(p) if p.list().is_some() => {
-            for e in p.list().unwrap_or_default() {
-                let Some(ed) = e.dict() else { continue };
-                let ip = ed
-                    .get(b"ip")
-                    .and_then(Value::str)
-                    .and_then(|s| s.parse::<IpAddr>().ok());
-                let port = ed
-                    .get(b"port")
-                    .and_then(Value::int)
-                    .and_then(|i| u16::try_from(i).ok());
-                if let (Some(ip), Some(port)) = (ip, port) {
-                    peers.push(SocketAddr::new(ip, port));
-                }
-            }
-        }
-        Some(_) => return Err(malformed("peers has the wrong type")),
-        None => {}
-    }
-    if let Some(p6) = d.get(b"peers6").and_then(Value::bytes) {
-        if p6.len() % 18 != 0 {
-            return Err(malformed("peers6 not a multiple of 18 bytes"));
-        }
-        for c in p6.chunks_exact(18) {
-            let mut o = [0u8; 16];
-            o.copy_from_slice(&c[..16]);
-            let port = u16::from_be_bytes([c[16], c[17]]);
-            peers.push(SocketAddr::V6(SocketAddrV6::new(
-                Ipv6Addr::from(o),
-                port,
-                0,
-                0,
-            )));
-        }
-    }
+    let secs = |s: u32| Duration::from_secs(u64::from(s.clamp(10, 86_400)));
+    let mut peers: Vec<SocketAddr> = r.peers.iter().map(|p| p.addr).collect();
     peers.retain(valid_peer);
     peers.truncate(MAX_PEERS);
-    let tracker_id = d
-        .get(b"tracker id")
-        .and_then(Value::str)
-        .map(str::to_string);
+    let tracker_id = r.tracker_id.and_then(|id| String::from_utf8(id).ok());
     Ok((
         AnnounceResponse {
             peers,
-            interval,
-            min_interval: secs(b"min interval"),
-            seeders: count(b"complete"),
-            leechers: count(b"incomplete"),
-            warning: d
-                .get(b"warning message")
-                .and_then(Value::str)
-                .map(|s| s.chars().take(500).collect()),
+            interval: secs(r.interval),
+            min_interval: r.min_interval.map(secs),
+            seeders: r.complete,
+            leechers: r.incomplete,
+            warning: r.warning.map(|s| s.chars().take(500).collect()),
         },
         tracker_id,
     ))

@@ -61,15 +61,7 @@ pub enum WebSeedError {
 
 /// Percent-encodes one path component for a URL.
 fn encode_component(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    metainfo::url_encode(s.as_bytes()).to_string()
 }
 
 /// The URL of file `file` of the torrent under web seed `base` (BEP 19).

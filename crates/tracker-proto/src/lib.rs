@@ -31,7 +31,6 @@
 mod announce_event;
 mod announce_request;
 mod byte_count;
-mod hex_digit;
 mod peer_key;
 mod port;
 mod swarm_stats;

@@ -10,21 +10,11 @@ pub struct PeerKey(pub u32);
 impl PeerKey {
     /// The key of an HTTP `key=` parameter (already percent-decoded).
     pub fn from_http(value: &[u8]) -> Self {
-        if !value.is_empty() && value.len() <= 8 {
-            let mut v: u32 = 0;
-            let mut all_hex = true;
-            for &c in value {
-                match crate::hex_digit::hex_value(c) {
-                    Some(d) => v = (v << 4) | u32::from(d),
-                    None => {
-                        all_hex = false;
-                        break;
-                    }
-                }
-            }
-            if all_hex {
-                return Self(v);
-            }
+        let hex = std::str::from_utf8(value)
+            .ok()
+            .filter(|s| (1..=8).contains(&s.len()) && s.bytes().all(|c| c.is_ascii_hexdigit()));
+        if let Some(v) = hex.and_then(|s| u32::from_str_radix(s, 16).ok()) {
+            return Self(v);
         }
         let mut h: u32 = 0x811c_9dc5;
         for &c in value {

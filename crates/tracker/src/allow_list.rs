@@ -119,7 +119,7 @@ impl AllowList {
                 "not UTF-8 text",
             ))
         })?;
-        let set = parse(path, &text)?;
+        let set = parse_allow_list(path, &text)?;
         self.sets.write().unwrap_or_else(|p| p.into_inner()).file = set;
         *last = Some(stamp);
         Ok(true)
@@ -136,7 +136,9 @@ fn inode(_: &std::fs::Metadata) -> u64 {
     0
 }
 
-fn parse(path: &Path, text: &str) -> Result<HashSet<InfoHash>, TrackerError> {
+/// Parses an allow-list file's text (one hex infohash per line, `#` starts
+/// a comment, blank lines ignored); `path` names the file in the error.
+pub fn parse_allow_list(path: &Path, text: &str) -> Result<HashSet<InfoHash>, TrackerError> {
     let mut set = HashSet::new();
     for (i, line) in text.lines().enumerate() {
         let line = line.split('#').next().unwrap_or("").trim();

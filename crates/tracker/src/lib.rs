@@ -44,7 +44,7 @@ mod swarm;
 mod tracker;
 mod udp_server;
 
-pub use allow_list::{AllowList, MAX_ALLOW_LIST_BYTES};
+pub use allow_list::{AllowList, MAX_ALLOW_LIST_BYTES, parse_allow_list};
 pub use config::{
     AccessConfig, AccessMode, AnnounceConfig, HttpConfig, MAX_WORKERS, RateLimitConfig,
     SwarmConfig, TrackerConfig, UdpConfig,

@@ -313,6 +313,8 @@ fn issue13_each_error_cause_is_said_once() {
     let p = dir.path();
     sample(p);
     anthill(p, ["torrent", "create", "rel"]).expect(0);
+    std::fs::write(p.join("passwd"), b"root:x:0:0:root:/root:/bin/bash\n").unwrap();
+    std::fs::write(p.join("cut.torrent"), b"d4:infod4:name3:ab").unwrap();
     for args in [
         &["torrent", "show", "nonexist"][..],
         &["torrent", "create", "nonexist"],
@@ -327,6 +329,10 @@ fn issue13_each_error_cause_is_said_once() {
             "127.0.0.1:0",
         ],
         &["tracker", "-c", "nonexist"],
+        // Not bencode at all, and bencode cut short: the decoder's message
+        // is said once, not once by each layer that quotes it.
+        &["torrent", "show", "passwd"],
+        &["torrent", "show", "cut.torrent"],
     ] {
         let r = anthill(p, args).expect(1);
         assert!(
@@ -338,6 +344,53 @@ fn issue13_each_error_cause_is_said_once() {
     }
     let r = anthill(p, ["torrent", "show", "nonexist"]).expect(1);
     assert_eq!(r.stderr.matches("os error 2").count(), 1, "{}", r.stderr);
+    let r = anthill(p, ["torrent", "show", "passwd"]).expect(1);
+    assert_eq!(r.stderr.matches("bencode").count(), 1, "{}", r.stderr);
+    let r = anthill(p, ["seed", "rel.torrent", "--path", "/nowhere"]).expect(1);
+    assert!(r.stderr.contains("missing file /nowhere"), "{}", r.stderr);
+    each_cause_once(&r.stderr);
+}
+
+#[test]
+fn issue12_log_lines_into_a_pipe_carry_no_colour() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    sample(p);
+    anthill(p, ["torrent", "create", "rel"]).expect(0);
+    // Debug logs on, stderr a pipe, no NO_COLOR: nothing but the terminal
+    // check keeps the escapes out.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_anthill"))
+        .args([
+            "seed",
+            "rel.torrent",
+            "--path",
+            ".",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .current_dir(p)
+        .env("RUST_LOG", "debug")
+        .env_remove("NO_COLOR")
+        .env("TERM", "xterm-256color")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut log = String::new();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        log.push_str(&line);
+        log.push('\n');
+        if line.starts_with("seeding ") || Instant::now() > deadline {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(log.contains("DEBUG"), "no log line to check:\n{log}");
+    assert!(!log.contains("\x1b["), "escape codes in a pipe:\n{log:?}");
 }
 
 #[test]

@@ -74,9 +74,7 @@ pub(crate) struct Scrape {
 /// a description of what went wrong (not up yet, bad answer) for timeout messages.
 pub(crate) fn scrape(tracker: &Host, infohash: &Infohash) -> Result<Scrape, String> {
     let mut url = format!("http://{}:{PORT}/scrape?info_hash=", tracker.ip());
-    for b in infohash.as_bytes() {
-        url.push_str(&format!("%{b:02X}"));
-    }
+    tracker_proto::http::percent_encode(infohash.as_bytes(), &mut url);
     let mut c = tracker.command("curl");
     c.args(["-sS", "--max-time", "2", &url]);
     let out = tracker.output(c).map_err(|e| e.to_string())?;
@@ -90,28 +88,26 @@ pub(crate) fn scrape(tracker: &Host, infohash: &Infohash) -> Result<Scrape, Stri
 }
 
 fn parse_scrape(body: &[u8], infohash: &Infohash) -> Result<Scrape, String> {
-    let v = bencode::decode(body).map_err(|e| format!("scrape answer is not bencode: {e}"))?;
-    let Some(files) = v
-        .dict()
-        .and_then(|d| d.get(b"files"))
-        .and_then(|f| f.dict())
-    else {
-        return Err(format!(
-            "scrape answer has no files dictionary: {}",
-            String::from_utf8_lossy(body)
-        ));
+    use tracker_proto::http::{Reply, decode_scrape};
+    let files = match decode_scrape(body) {
+        Ok(Reply::Ok(files)) => files,
+        Ok(Reply::Failure(reason)) => return Err(format!("scrape refused: {reason}")),
+        Err(e) => {
+            return Err(format!(
+                "bad scrape answer ({e}): {}",
+                String::from_utf8_lossy(body)
+            ));
+        }
     };
-    let Some(entry) = files.get(infohash.as_bytes()).and_then(|e| e.dict()) else {
-        // Trackers leave out torrents nobody announced yet.
-        return Ok(Scrape {
-            complete: 0,
-            incomplete: 0,
-        });
-    };
-    let count = |k: &[u8]| entry.get(k).and_then(|v| v.int()).unwrap_or(0);
+    // Trackers leave out torrents nobody announced yet.
+    let stats = files
+        .iter()
+        .find(|(ih, _)| ih == infohash)
+        .map(|(_, s)| *s)
+        .unwrap_or_default();
     Ok(Scrape {
-        complete: count(b"complete"),
-        incomplete: count(b"incomplete"),
+        complete: i64::from(stats.seeders),
+        incomplete: i64::from(stats.leechers),
     })
 }
 

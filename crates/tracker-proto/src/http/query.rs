@@ -6,7 +6,6 @@
 //! set, and treating `+` as a space would corrupt a raw 0x2b byte.
 
 use super::RequestError;
-use crate::hex_digit::hex_value;
 use crate::{AnnounceEvent, AnnounceRequest, ByteCount, InfoHash, PeerId, PeerKey, Port};
 use std::net::IpAddr;
 
@@ -47,19 +46,18 @@ pub fn percent_decode(
     Ok(n)
 }
 
-/// Percent-encodes every byte outside the RFC 3986 unreserved set (for
-/// clients and load generators building announce URLs).
+/// Appends `bytes` percent-encoded (everything outside the RFC 3986
+/// unreserved set, [`metainfo::URL_UNRESERVED`]) to `out`, for clients and
+/// load generators building announce and scrape URLs.
 pub fn percent_encode(bytes: &[u8], out: &mut String) {
-    const DIGITS: &[u8; 16] = b"0123456789ABCDEF";
-    for &b in bytes {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push('%');
-            out.push(char::from(DIGITS[usize::from(b >> 4)]));
-            out.push(char::from(DIGITS[usize::from(b & 0xf)]));
-        }
-    }
+    out.extend(metainfo::url_encode(bytes));
+}
+
+/// The value of one ASCII hex digit (either case) of a `%XX` escape.
+fn hex_value(c: u8) -> Option<u8> {
+    char::from(c)
+        .to_digit(16)
+        .and_then(|d| u8::try_from(d).ok())
 }
 
 fn pairs(query: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {

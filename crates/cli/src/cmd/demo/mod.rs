@@ -70,26 +70,11 @@ const HUB_PORT: u16 = 6880;
 const PEER_PORT: u16 = 6881;
 
 fn parse_size(s: &str) -> Result<u64, String> {
-    let t = s.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let v: f64 = num
-        .parse()
-        .map_err(|_| format!("invalid size {s:?} (e.g. 256MiB, 8M, 1G)"))?;
-    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kib" | "kb" => 1 << 10,
-        "m" | "mib" | "mb" => 1 << 20,
-        "g" | "gib" | "gb" => 1 << 30,
-        _ => return Err(format!("unknown unit in size {s:?} (use KiB, MiB or GiB)")),
-    };
-    let bytes = v * mult as f64;
-    if !(f64::from(1u32 << 20)..=f64::from(64u32) * f64::from(1u32 << 30)).contains(&bytes) {
+    let bytes = metainfo::parse_size(s).map_err(|e| e.to_string())?;
+    if !(1 << 20..=64 << 30).contains(&bytes) {
         return Err(format!("size {s:?}: between 1 MiB and 64 GiB"));
     }
-    Ok(bytes as u64)
+    Ok(bytes)
 }
 
 impl Args {
