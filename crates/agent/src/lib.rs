@@ -1312,7 +1312,8 @@ mod tests {
             ),
             "{e:?}"
         );
-        assert!(took >= stall && took < stall * 3, "stalled after {took:?}");
+        // Not before the stall timeout (how long after is load, not logic).
+        assert!(took >= stall, "stalled after {took:?}");
         assert_eq!(
             e.to_string(),
             "no piece verified for 1.5s (0 of 3 pieces, 0 peers)"
@@ -1359,10 +1360,8 @@ mod tests {
         let start = std::time::Instant::now();
         assert!(!wait_metadata(&h, Duration::from_millis(500)).await);
         let took = start.elapsed();
-        assert!(
-            took >= Duration::from_millis(500) && took < Duration::from_secs(3),
-            "{took:?}"
-        );
+        // Not before its timeout (how long after is load, not logic).
+        assert!(took >= Duration::from_millis(500), "{took:?}");
         session.shutdown().await;
     }
 

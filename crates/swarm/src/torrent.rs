@@ -191,6 +191,9 @@ pub enum TorrentEvent {
     Complete,
     /// A peer was banned for sending data that failed the hash check.
     PeerBanned(SocketAddr),
+    /// A banned peer was refused: its address offered again (not dialled),
+    /// or its connection (by address or peer id).
+    BannedPeerRefused(SocketAddr),
     /// A web seed was given up ([`TorrentError::WebSeedGaveUp`]); the
     /// torrent goes on.
     WebSeedGaveUp(TorrentError),
@@ -816,7 +819,11 @@ impl Actor {
     fn add_candidates(&mut self, addrs: &[SocketAddr], explicit: bool) {
         let now = Instant::now();
         for &a in addrs {
-            if self.banned_addrs.contains(&a) || a.port() == 0 {
+            if self.banned_addrs.contains(&a) {
+                let _ = self.events.send(TorrentEvent::BannedPeerRefused(a));
+                continue;
+            }
+            if a.port() == 0 {
                 continue;
             }
             if !explicit && self.known.len() >= self.shared.session.options.max_known_peers {
@@ -902,11 +909,14 @@ impl Actor {
             }
         }
         let id = handshake.peer_id;
-        let refuse = self.paused
+        let banned = self.banned_addrs.contains(&addr) || self.banned_ids.contains(&id);
+        if banned {
+            let _ = self.events.send(TorrentEvent::BannedPeerRefused(addr));
+        }
+        let refuse = banned
+            || self.paused
             || self.error.is_some()
             || id == self.shared.peer_id
-            || self.banned_addrs.contains(&addr)
-            || self.banned_ids.contains(&id)
             || self.peers.len() >= self.shared.session.options.max_connections_per_torrent;
         if refuse {
             let _ = reply.send(None);

@@ -19,9 +19,8 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
-use crate::util::{Proc, anthill, bin, bytes, require, tree};
+use crate::util::{PYTHON, Proc, anthill, bin, bytes, require, tree};
 
-const PYTHON: &str = "/usr/bin/python3";
 /// How long a client may take to finish a download.
 const DOWNLOAD_DEADLINE: Duration = Duration::from_secs(240);
 

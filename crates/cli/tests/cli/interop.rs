@@ -7,9 +7,7 @@
 use std::ffi::OsStr;
 use std::path::Path;
 
-use crate::util::{anthill, bytes, run_ok, tree};
-
-const PYTHON: &str = "/usr/bin/python3";
+use crate::util::{PYTHON, anthill, bytes, require_libtorrent, run_ok, tree};
 
 /// Loads a torrent, prints its v1 infohash, adds it to a session over the
 /// data in `save` (not seeding mode, so libtorrent checks every piece), waits
@@ -79,6 +77,7 @@ fn release(dir: &Path) {
 
 /// Runs the libtorrent check script; returns (infohash, pieces have, pieces total).
 fn libtorrent_check(dir: &Path, torrent: &str) -> (String, u64, u64) {
+    require_libtorrent();
     let out = run_ok(dir, PYTHON, &[os("-c"), os(LT_CHECK), os(torrent), os(".")]);
     let mut hash = String::new();
     let mut have = (0, 0);
@@ -226,6 +225,7 @@ fn we_verify_transmission_create_torrents() {
 fn we_verify_libtorrent_hybrid_torrents_with_pad_files() {
     let dir = tempfile::tempdir().unwrap();
     release(dir.path());
+    require_libtorrent();
     run_ok(
         dir.path(),
         PYTHON,

@@ -7,34 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::util::{Proc, bin, start_seeder};
+use crate::util::{PYTHON, Proc, bin, require, require_libtorrent, start_seeder};
 use metainfo::{Info, Metainfo};
 use sha1::{Digest, Sha1};
-
-const PYTHON: &str = "/usr/bin/python3";
-
-fn require(program: &str) {
-    let ok = Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {program}"))
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(
-        ok,
-        "interop test needs `{program}`; install it with scripts/setup"
-    );
-}
-
-fn require_libtorrent() {
-    let ok = Command::new(PYTHON)
-        .args(["-c", "import libtorrent"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(
-        ok,
-        "interop test needs python3-libtorrent for {PYTHON}; run scripts/setup"
-    );
-}
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

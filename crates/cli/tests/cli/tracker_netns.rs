@@ -12,16 +12,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const DEADLINE: Duration = Duration::from_secs(55);
+use crate::util::require;
 
-fn require(program: &str) {
-    let found = std::env::var_os("PATH")
-        .is_some_and(|paths| std::env::split_paths(&paths).any(|d| d.join(program).is_file()));
-    assert!(
-        found,
-        "interop test needs `{program}`; install it with scripts/setup"
-    );
-}
+const DEADLINE: Duration = Duration::from_secs(55);
 
 fn run(cmd: &mut Command) -> String {
     let out = cmd

@@ -93,7 +93,14 @@ pub(crate) fn sample(dir: &Path) -> PathBuf {
     root
 }
 
-/// Panics with a clear message if `program` is not installed (interop must not skip).
+/// The Python that has the Debian `python3-libtorrent` module.
+pub(crate) const PYTHON: &str = "/usr/bin/python3";
+
+/// Panics with a clear message if `program` is not installed. This is the
+/// one check for a test's prerequisites: a missing program (aria2c,
+/// transmission, qbittorrent-nox, python3…) fails the test, it never skips
+/// it, in CI or anywhere else.
+#[track_caller]
 pub(crate) fn require(program: &str) {
     let found = std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
@@ -101,7 +108,21 @@ pub(crate) fn require(program: &str) {
         || Path::new(program).is_file();
     assert!(
         found,
-        "interop test needs `{program}`, which is not installed; run scripts/setup"
+        "this test needs `{program}`, which is not installed; run scripts/setup"
+    );
+}
+
+/// [`require`] for python3-libtorrent: [`PYTHON`] must import it.
+#[track_caller]
+pub(crate) fn require_libtorrent() {
+    require(PYTHON);
+    let ok = Command::new(PYTHON)
+        .args(["-c", "import libtorrent"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        ok,
+        "this test needs python3-libtorrent for {PYTHON}; run scripts/setup"
     );
 }
 

@@ -3,7 +3,14 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
+
+use bytes::BytesMut;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use wire::{
+    DecoderOptions, Handshake, HandshakeParser, Message, MessageDecoder, PeerId, Piece, Reserved,
+};
 
 use metainfo::{FileEntry, Info, Metainfo};
 use sha1::{Digest, Sha1};
@@ -182,4 +189,128 @@ pub fn deadline() -> Duration {
             .and_then(|s| s.parse().ok())
             .unwrap_or(25),
     )
+}
+
+/// One connection to the engine under test, driven message by message by
+/// the test: it dials in, so the engine sees it as an incoming peer at the
+/// connection's source address.
+pub struct Puppet {
+    s: tokio::net::TcpStream,
+    dec: MessageDecoder,
+}
+
+impl Puppet {
+    /// Dials `to`, sends a handshake with peer id `id` and `reserved`
+    /// bits, then `first`, and reads the engine's handshake. `None` if the
+    /// engine closed the connection first.
+    pub async fn dial(
+        to: SocketAddr,
+        infohash: [u8; 20],
+        id: &[u8; 20],
+        reserved: Reserved,
+        first: &[Message],
+    ) -> Option<Self> {
+        let mut s = tokio::net::TcpStream::connect(to).await.unwrap();
+        let mut out = BytesMut::new();
+        Handshake::new(reserved, wire::Infohash(infohash), PeerId(*id)).encode(&mut out);
+        for m in first {
+            m.encode(&mut out);
+        }
+        s.write_all(&out).await.unwrap();
+        let mut buf = BytesMut::new();
+        let mut hp = HandshakeParser::new();
+        while hp.decode(&mut buf).unwrap().is_none() {
+            if s.read_buf(&mut buf).await.unwrap_or(0) == 0 {
+                return None;
+            }
+        }
+        let dec = MessageDecoder::with_buffer(buf, DecoderOptions::default());
+        Some(Self { s, dec })
+    }
+
+    /// The connection's own address: what the engine sees as the peer's.
+    pub fn addr(&self) -> SocketAddr {
+        self.s.local_addr().unwrap()
+    }
+
+    pub async fn send(&mut self, msgs: &[Message]) {
+        let mut out = BytesMut::new();
+        for m in msgs {
+            m.encode(&mut out);
+        }
+        self.s.write_all(&out).await.unwrap();
+    }
+
+    /// The engine's next message; `None` once it closed the connection.
+    /// Waits at most [`deadline`] (a hang guard).
+    pub async fn next(&mut self) -> Option<Message> {
+        let read = async {
+            loop {
+                if let Some(m) = self.dec.next_message().unwrap() {
+                    return Some(m);
+                }
+                if self.s.read_buf(self.dec.buffer_mut()).await.unwrap_or(0) == 0 {
+                    return None;
+                }
+            }
+        };
+        tokio::time::timeout(deadline(), read)
+            .await
+            .expect("the engine neither sent a message nor closed the connection")
+    }
+
+    /// Skips messages until one `f` accepts; panics if the connection ends.
+    pub async fn wait_for(&mut self, what: &str, mut f: impl FnMut(&Message) -> bool) -> Message {
+        loop {
+            match self.next().await {
+                Some(m) if f(&m) => return m,
+                Some(_) => {}
+                None => panic!("connection closed while waiting for {what}"),
+            }
+        }
+    }
+
+    /// The next `n` requests (other messages skipped), as (piece, offset).
+    pub async fn requests(&mut self, n: usize) -> Vec<(u32, u32)> {
+        let mut out = Vec::new();
+        while out.len() < n {
+            if let Message::Request(r) = self
+                .wait_for("a request", |m| matches!(m, Message::Request(_)))
+                .await
+            {
+                out.push((r.piece.0, r.offset.0));
+            }
+        }
+        out.sort_unstable();
+        out
+    }
+
+    /// Answers every request with the bytes of `space` until the engine
+    /// hangs up.
+    pub async fn serve(mut self, space: Arc<Vec<u8>>, piece_len: usize) {
+        while let Some(m) = self.next_unbounded().await {
+            if let Message::Request(r) = m {
+                let start = r.piece.as_usize() * piece_len + r.offset.0 as usize;
+                let data = space[start..start + r.length.as_usize()].to_vec();
+                let p = Piece {
+                    index: r.piece,
+                    offset: r.offset,
+                    data: data.into(),
+                };
+                self.send(&[Message::Piece(p)]).await;
+            }
+        }
+    }
+
+    /// [`Puppet::next`] without the hang guard (for a serving task).
+    pub async fn next_unbounded(&mut self) -> Option<Message> {
+        loop {
+            if let Ok(Some(m)) = self.dec.next_message() {
+                return Some(m);
+            }
+            if self.s.read_buf(self.dec.buffer_mut()).await.unwrap_or(0) == 0 {
+                return None;
+            }
+        }
+    }
 }
