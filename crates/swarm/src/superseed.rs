@@ -12,17 +12,40 @@
 //! made super-seeding slow to start in measured clients. Agents then trade
 //! the pieces among themselves.
 //!
+//! A revealed piece the peer does not ask for (it is fetching it from another
+//! agent, whose uplink may be slow) would hold a slot of the window, and the
+//! origin's uplink would idle while the fleet waits on slower peers: where
+//! agents upload more slowly than the origin, the bound needs the origin to
+//! send all the time. So a piece revealed at least [`RELEASE_AFTER`] ago and
+//! not requested is released ([`SuperSeeder::release_unrequested`]): it no
+//! longer counts as sent or pending, stays revealed (the peer may still ask
+//! for it), and the next least-sent piece is revealed in its place. While
+//! the origin's uplink is the bottleneck, peers ask for what is revealed at
+//! once and nothing is released.
+//!
 //! Pieces that are all padding (BEP 47, [`SuperSeeder::set_pad_only`]) cost a
 //! pad-aware peer nothing: they are revealed last, all at once, and count as
 //! delivered at once, so they never hold a slot of the reveal window.
 
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use crate::PeerSlot;
 use crate::rng::Rng;
 
 /// Pieces revealed to one peer and not yet delivered, by default.
 pub const DEFAULT_REVEAL_WINDOW: usize = 4;
+
+/// A revealed piece not requested for this long is released (the HAVE may
+/// wait behind piece data in the send queue, so not much shorter).
+pub const RELEASE_AFTER: Duration = Duration::from_millis(500);
+
+#[derive(Debug, Clone, Copy)]
+struct Pending {
+    piece: u32,
+    revealed_at: Instant,
+    requested: bool,
+}
 
 #[derive(Debug, Default)]
 struct PeerView {
@@ -31,7 +54,7 @@ struct PeerView {
     /// Revealed to this peer (may be served), by piece.
     revealed: Vec<bool>,
     /// Revealed and not yet delivered (uploaded by us or announced by the peer).
-    pending: Vec<u32>,
+    pending: Vec<Pending>,
 }
 
 /// The origin's super-seeding scheduler; sans-IO.
@@ -45,7 +68,9 @@ pub struct SuperSeeder {
     pad_only: Vec<bool>,
     peers: HashMap<PeerSlot, PeerView>,
     window: usize,
+    release_after: Duration,
     rng: Rng,
+    released: u64,
 }
 
 impl SuperSeeder {
@@ -57,8 +82,16 @@ impl SuperSeeder {
             pad_only: vec![false; num_pieces as usize],
             peers: HashMap::new(),
             window: window.max(1),
+            release_after: RELEASE_AFTER,
             rng: Rng::new(seed),
+            released: 0,
         }
+    }
+
+    /// Releases unrequested reveals after `d` instead of [`RELEASE_AFTER`].
+    pub fn with_release_after(mut self, d: Duration) -> Self {
+        self.release_after = d;
+        self
     }
 
     /// Marks piece `p` as all padding; call before peers join.
@@ -75,7 +108,12 @@ impl SuperSeeder {
 
     /// A peer connected and its bitfield is known. Returns pieces to announce
     /// to it with HAVE.
-    pub fn peer_joined(&mut self, peer: PeerSlot, has: impl Fn(u32) -> bool) -> Vec<u32> {
+    pub fn peer_joined(
+        &mut self,
+        peer: PeerSlot,
+        now: Instant,
+        has: impl Fn(u32) -> bool,
+    ) -> Vec<u32> {
         let n = self.sent.len();
         let mut view = PeerView {
             has: (0..n as u32).map(&has).collect(),
@@ -87,13 +125,13 @@ impl SuperSeeder {
                 self.availability[i] += 1;
             }
         }
-        let out = self.fill(&mut view);
+        let out = self.fill(&mut view, now);
         self.peers.insert(peer, view);
         out
     }
 
     /// The peer announced piece `p`. Returns pieces to reveal next.
-    pub fn peer_has(&mut self, peer: PeerSlot, p: u32) -> Vec<u32> {
+    pub fn peer_has(&mut self, peer: PeerSlot, p: u32, now: Instant) -> Vec<u32> {
         let Some(mut view) = self.peers.remove(&peer) else {
             return Vec::new();
         };
@@ -103,22 +141,63 @@ impl SuperSeeder {
                 *h = true;
                 self.availability[p as usize] += 1;
             }
-            view.pending.retain(|&q| q != p);
-            out = self.fill(&mut view);
+            view.pending.retain(|q| q.piece != p);
+            out = self.fill(&mut view, now);
         }
         self.peers.insert(peer, view);
         out
     }
 
     /// We finished uploading every block of `p` to the peer. Returns pieces to reveal next.
-    pub fn piece_uploaded(&mut self, peer: PeerSlot, p: u32) -> Vec<u32> {
+    pub fn piece_uploaded(&mut self, peer: PeerSlot, p: u32, now: Instant) -> Vec<u32> {
         let Some(mut view) = self.peers.remove(&peer) else {
             return Vec::new();
         };
-        view.pending.retain(|&q| q != p);
-        let out = self.fill(&mut view);
+        view.pending.retain(|q| q.piece != p);
+        let out = self.fill(&mut view, now);
         self.peers.insert(peer, view);
         out
+    }
+
+    /// The peer asked for a block of piece `p` (which it may be served).
+    pub fn requested(&mut self, peer: PeerSlot, p: u32) {
+        if let Some(view) = self.peers.get_mut(&peer) {
+            for q in view.pending.iter_mut().filter(|q| q.piece == p) {
+                q.requested = true;
+            }
+        }
+    }
+
+    /// Releases the pieces revealed to `peer` at least [`RELEASE_AFTER`]
+    /// before `now` that it has not asked for (see the module docs), and
+    /// returns the pieces to reveal in their place. Call for a peer that is
+    /// unchoked, interested and has nothing left to be served.
+    pub fn release_unrequested(&mut self, peer: PeerSlot, now: Instant) -> Vec<u32> {
+        let Some(mut view) = self.peers.remove(&peer) else {
+            return Vec::new();
+        };
+        let before = view.pending.len();
+        let (sent, after) = (&mut self.sent, self.release_after);
+        view.pending.retain(|q| {
+            let stale = !q.requested && now.saturating_duration_since(q.revealed_at) >= after;
+            if stale {
+                sent[q.piece as usize] = sent[q.piece as usize].saturating_sub(1);
+            }
+            !stale
+        });
+        let out = if view.pending.len() < before {
+            self.released += (before - view.pending.len()) as u64;
+            self.fill(&mut view, now)
+        } else {
+            Vec::new()
+        };
+        self.peers.insert(peer, view);
+        out
+    }
+
+    /// Pieces released so far by [`SuperSeeder::release_unrequested`].
+    pub fn released(&self) -> u64 {
+        self.released
     }
 
     /// May the origin serve piece `p` to this peer?
@@ -132,8 +211,8 @@ impl SuperSeeder {
     /// to it but not delivered are offered to others again.
     pub fn peer_left(&mut self, peer: PeerSlot) {
         if let Some(view) = self.peers.remove(&peer) {
-            for p in view.pending {
-                self.sent[p as usize] = self.sent[p as usize].saturating_sub(1);
+            for q in view.pending {
+                self.sent[q.piece as usize] = self.sent[q.piece as usize].saturating_sub(1);
             }
             for (i, h) in view.has.iter().enumerate() {
                 if *h {
@@ -143,7 +222,7 @@ impl SuperSeeder {
         }
     }
 
-    fn fill(&mut self, view: &mut PeerView) -> Vec<u32> {
+    fn fill(&mut self, view: &mut PeerView, now: Instant) -> Vec<u32> {
         let mut out = Vec::new();
         while view.pending.len() < self.window {
             let Some(p) = self.choose(view) else {
@@ -151,7 +230,11 @@ impl SuperSeeder {
             };
             self.sent[p as usize] += 1;
             if !self.pad_only[p as usize] {
-                view.pending.push(p);
+                view.pending.push(Pending {
+                    piece: p,
+                    revealed_at: now,
+                    requested: false,
+                });
             }
             view.revealed[p as usize] = true;
             out.push(p);

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use crate::choker::{ChokeMode, Choker};
 use crate::pad::PadMap;
 use crate::picker::{BlockOutcome, ENDGAME_MAX_REQUESTERS, Picker};
-use crate::superseed::SuperSeeder;
+use crate::superseed::{RELEASE_AFTER, SuperSeeder};
 use wire::{BlockLength, BlockOffset, PieceIndex};
 
 use crate::{BLOCK_SIZE, BlockRequest, PeerSlot};
@@ -228,7 +228,7 @@ fn superseed_reveals_each_piece_once_before_any_twice() {
     let mut s = SuperSeeder::new(n, 2, 3);
     let mut revealed = Vec::new();
     for peer in 0..8 {
-        revealed.extend(s.peer_joined(PeerSlot(peer), |_| false));
+        revealed.extend(s.peer_joined(PeerSlot(peer), now(), |_| false));
     }
     assert_eq!(revealed.len(), 16);
     // deliver and keep revealing until 40 pieces went out
@@ -240,7 +240,7 @@ fn superseed_reveals_each_piece_once_before_any_twice() {
     while total < n as usize {
         let (peer, p) = pending.pop_front().unwrap();
         assert!(s.may_serve(peer, p));
-        for q in s.piece_uploaded(peer, p) {
+        for q in s.piece_uploaded(peer, p, now()) {
             pending.push_back((peer, q));
             total += 1;
         }
@@ -258,14 +258,14 @@ fn superseed_reveals_each_piece_once_before_any_twice() {
 #[test]
 fn superseed_skips_pieces_the_peer_has_and_recycles_on_leave() {
     let mut s = SuperSeeder::new(4, 4, 3);
-    let r = s.peer_joined(A, |i| i != 2);
+    let r = s.peer_joined(A, now(), |i| i != 2);
     assert_eq!(r, vec![2]);
     s.peer_left(A);
     assert_eq!(s.times_sent(2), 0);
-    let r = s.peer_joined(B, |_| false);
+    let r = s.peer_joined(B, now(), |_| false);
     assert_eq!(r.len(), 4);
     // a HAVE for a pending piece frees the window but there is nothing left to reveal
-    assert!(s.peer_has(B, r[0]).is_empty());
+    assert!(s.peer_has(B, r[0], now()).is_empty());
 }
 
 /// 4 pieces of 4 blocks: piece 0 is data then pad from 20 000 on, piece 1
@@ -370,7 +370,7 @@ fn superseed_reveals_pad_only_pieces_last_and_never_waits_for_them() {
     let mut s = SuperSeeder::new(6, 2, 5);
     s.set_pad_only(1);
     s.set_pad_only(4);
-    let mut revealed = s.peer_joined(A, |_| false);
+    let mut revealed = s.peer_joined(A, now(), |_| false);
     assert_eq!(revealed.len(), 2);
     while revealed.len() < 6 {
         let pending: Vec<u32> = revealed
@@ -379,7 +379,7 @@ fn superseed_reveals_pad_only_pieces_last_and_never_waits_for_them() {
             .filter(|&q| q != 1 && q != 4)
             .collect();
         let last = *pending.last().expect("a pending real piece");
-        let next = s.piece_uploaded(A, last);
+        let next = s.piece_uploaded(A, last, now());
         assert!(
             !next.is_empty() || revealed.len() == 6,
             "stalled at {revealed:?}"
@@ -430,24 +430,43 @@ fn tit_for_tat_prefers_best_uploaders_and_rotates_optimistic() {
     assert_eq!(unchoked, 2, "one regular slot plus one optimistic");
 }
 
+/// The same instant for unit tests of the super-seeder that do not age reveals.
+fn now() -> std::time::Instant {
+    static T: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    *T.get_or_init(std::time::Instant::now)
+}
+
+/// Link rates of [`simulate_fleet`], in blocks per tick.
+#[derive(Debug, Clone, Copy)]
+struct SimRates {
+    origin_up: usize,
+    agent_up: usize,
+    agent_down: usize,
+}
+
 /// A block-level fluid simulation of a flash crowd: one super-seeding origin,
-/// `n` agents running the picker, everyone with the same uplink of `rate`
-/// blocks per tick and fleet choking (all requests served FIFO). Returns
-/// (ticks until every agent has everything, blocks the origin uploaded).
+/// `n` agents running the picker, uplinks and downlinks of `rates` blocks per
+/// tick (a tick is 10 ms of the super-seeder's clock, so a release after
+/// [`RELEASE_AFTER`] is 50 ticks) and fleet choking (all
+/// requests served FIFO). Returns (ticks until every agent has everything,
+/// blocks the origin uploaded).
 #[allow(clippy::needless_range_loop)] // indices name hosts in the model
 fn simulate_fleet(
     n: usize,
     pieces: u32,
     blocks_per_piece: u32,
-    rate: usize,
+    rates: SimRates,
     seed: u64,
 ) -> (u64, u64) {
+    let start = now();
+    let clock = |tick: u64| start + std::time::Duration::from_millis(10 * tick);
     let piece_len = blocks_per_piece * BLOCK_SIZE;
     let total = u64::from(pieces) * u64::from(piece_len);
     let origin = PeerSlot(0);
     let slot = |a: usize| PeerSlot(a as u32 + 1);
     let depth = 2 * blocks_per_piece as usize;
-    let mut ss = SuperSeeder::new(pieces, 2, seed);
+    // The engine's window and release age.
+    let mut ss = SuperSeeder::new(pieces, 2, seed).with_release_after(RELEASE_AFTER);
     let mut pickers: Vec<Picker> = (0..n)
         .map(|a| Picker::new(pieces, piece_len, total, seed + a as u64 + 1))
         .collect();
@@ -458,11 +477,11 @@ fn simulate_fleet(
     let mut uploaded_to: HashMap<(usize, u32), u32> = HashMap::new();
     let mut origin_blocks = 0u64;
     for a in 0..n {
-        for p in ss.peer_joined(slot(a), |_| false) {
+        for p in ss.peer_joined(slot(a), clock(0), |_| false) {
             pickers[a].peer_has(p);
         }
     }
-    for tick in 1..100_000u64 {
+    for tick in 1..1_000_000u64 {
         // 1. requests
         for a in 0..n {
             for q in 0..=n {
@@ -483,21 +502,36 @@ fn simulate_fleet(
                 };
                 *outstanding[a].entry(qs).or_default() += reqs.len();
                 for r in reqs {
+                    if q == 0 {
+                        ss.requested(slot(a), r.piece.0);
+                    }
                     queues[q].push_back((a, r));
                 }
             }
+            // The origin has nothing to send this agent: reveal in place
+            // of pieces it does not ask for.
+            if !queues[0].iter().any(|&(ra, _)| ra == a) {
+                for p in ss.release_unrequested(slot(a), clock(tick)) {
+                    pickers[a].peer_has(p);
+                }
+            }
         }
-        // 2. uploads, each receiver taking at most `rate` blocks a tick
+        // 2. uploads, each receiver taking at most `agent_down` blocks a tick
         let mut received = vec![0usize; n];
         let mut deliveries = Vec::new();
         for (q, queue) in queues.iter_mut().enumerate() {
             let mut sent = 0;
             let mut deferred = VecDeque::new();
-            while sent < rate {
+            let up = if q == 0 {
+                rates.origin_up
+            } else {
+                rates.agent_up
+            };
+            while sent < up {
                 let Some((a, r)) = queue.pop_front() else {
                     break;
                 };
-                if received[a] >= rate {
+                if received[a] >= rates.agent_down {
                     deferred.push_back((a, r));
                     continue;
                 }
@@ -518,7 +552,7 @@ fn simulate_fleet(
                 let c = uploaded_to.entry((a, r.piece.0)).or_default();
                 *c += 1;
                 if *c == blocks_per_piece {
-                    for p in ss.piece_uploaded(slot(a), r.piece.0) {
+                    for p in ss.piece_uploaded(slot(a), r.piece.0, clock(tick)) {
                         pickers[a].peer_has(p);
                     }
                 }
@@ -539,7 +573,7 @@ fn simulate_fleet(
                             pickers[b].peer_has(r.piece.0);
                         }
                     }
-                    for p in ss.peer_has(slot(a), r.piece.0) {
+                    for p in ss.peer_has(slot(a), r.piece.0, clock(tick)) {
                         pickers[a].peer_has(p);
                     }
                 }
@@ -563,8 +597,13 @@ fn simulated_flash_crowd_is_near_the_origin_bound() {
     // The tail lag is a roughly constant number of piece-times (pipeline
     // depth of the distribution tree), so far fewer pieces would look worse.
     let (pieces, bpp, rate) = (1024u32, 8u32, 8usize);
+    let rates = SimRates {
+        origin_up: rate,
+        agent_up: rate,
+        agent_down: rate,
+    };
     for n in [4usize, 16] {
-        let (ticks, origin_blocks) = simulate_fleet(n, pieces, bpp, rate, 42);
+        let (ticks, origin_blocks) = simulate_fleet(n, pieces, bpp, rates, 42);
         let total_blocks = u64::from(pieces * bpp);
         let bound = total_blocks.div_ceil(rate as u64);
         let copies = origin_blocks as f64 / total_blocks as f64;
@@ -573,6 +612,28 @@ fn simulated_flash_crowd_is_near_the_origin_bound() {
         assert!(copies <= 1.10, "origin sent {copies:.3} copies");
         assert!(ratio <= 1.15, "took {ratio:.3}x the bound");
     }
+}
+
+#[test]
+fn simulated_flash_crowd_uses_an_origin_faster_than_the_fleet() {
+    // The asymmetric row: origin up 50, agents up 10 / down 50, N =
+    // 16. The bound is the fleet's total upload, N·S / (U0 + N·U): the
+    // origin must keep sending (about 3.8 copies), not stop after one.
+    let (pieces, bpp) = (256u32, 8u32);
+    let rates = SimRates {
+        origin_up: 10,
+        agent_up: 2,
+        agent_down: 10,
+    };
+    let n = 16usize;
+    let (ticks, origin_blocks) = simulate_fleet(n, pieces, bpp, rates, 7);
+    let total_blocks = u64::from(pieces * bpp);
+    let bound = (n as u64 * total_blocks).div_ceil((rates.origin_up + n * rates.agent_up) as u64);
+    let copies = origin_blocks as f64 / total_blocks as f64;
+    let ratio = ticks as f64 / bound as f64;
+    eprintln!("n={n}: {ticks} ticks vs bound {bound} ({ratio:.3}x), origin copies {copies:.3}");
+    assert!(copies >= 2.5, "the origin idled: {copies:.3} copies");
+    assert!(ratio <= 1.25, "took {ratio:.3}x the bound");
 }
 
 mod picker_props {

@@ -54,6 +54,13 @@ const MAX_SERVING: usize = 500;
 const MAX_UNREQUESTED: u32 = 32;
 /// Pieces revealed per peer when super-seeding (see `PICKER.md`).
 const REVEAL_WINDOW: usize = 2;
+/// How often a super-seeding origin looks for reveals nobody asks for, at
+/// most (besides each tick).
+const RELEASE_SCAN: Duration = Duration::from_millis(100);
+/// A super-seeding origin uploading at this fraction of the best smoothed
+/// rate it has seen counts as busy: its uplink is the bottleneck, and no
+/// reveal is released.
+const RELEASE_BUSY: f64 = 0.95;
 /// HAVEs remembered per peer before the metadata is known.
 const MAX_EARLY_HAVES: usize = 100_000;
 /// A request for part of a block still unanswered this long after the peer
@@ -450,6 +457,11 @@ pub(crate) struct Actor {
     tick_down: u64,
     tick_up: u64,
     ticks: u64,
+    /// When the super-seeder last looked for reveals nobody asks for.
+    last_release_scan: Instant,
+    /// The highest smoothed upload rate seen, bytes per tick: what the
+    /// uplink can do, as far as we know.
+    peak_up_rate: f64,
     last_pex: Instant,
     completed_announced: bool,
     web_seeds: Vec<String>,
@@ -516,6 +528,8 @@ impl Actor {
             tick_down: 0,
             tick_up: 0,
             ticks: 0,
+            last_release_scan: Instant::now(),
+            peak_up_rate: 0.0,
             last_pex: Instant::now(),
             completed_announced: false,
             web_seeds: init.web_seeds,
@@ -1131,6 +1145,45 @@ impl Actor {
         self.fill_requests(slot);
     }
 
+    /// When a super-seeding origin sends below the best rate it has seen (its
+    /// uplink is not the bottleneck), reveals other pieces in place of those peers were
+    /// shown and do not ask for. While the uplink is busy nothing is
+    /// released: every piece it sends is one the peer asked for, and
+    /// releasing would only make the origin send pieces twice.
+    fn superseed_release_scan(&mut self, now: Instant) {
+        if self.meta.as_ref().is_none_or(|m| m.superseed.is_none()) {
+            return;
+        }
+        self.last_release_scan = now;
+        // Busy: sending at (nearly) the best rate seen. Application queues
+        // say little here, the kernel's socket buffers hold the backlog.
+        if self.up_rate >= RELEASE_BUSY * self.peak_up_rate {
+            return;
+        }
+        let slots: Vec<PeerSlot> = self.peers.keys().copied().collect();
+        for s in slots {
+            self.superseed_release(s, now);
+        }
+    }
+
+    /// Reveals other pieces in place of those a peer was shown and does not
+    /// ask for, if it waits on nothing from us (see `superseed`).
+    fn superseed_release(&mut self, slot: PeerSlot, now: Instant) {
+        let Some(ss) = self.meta.as_mut().and_then(|m| m.superseed.as_mut()) else {
+            return;
+        };
+        let Some(p) = self.peers.get_mut(&slot) else {
+            return;
+        };
+        if !p.ss_joined || p.am_choking || !p.peer_interested || p.serving > 0 {
+            return;
+        }
+        let reveal = ss.release_unrequested(slot, now);
+        p.outbox
+            .msgs
+            .extend(reveal.into_iter().map(|i| Message::Have(PieceIndex(i))));
+    }
+
     /// Introduces a peer to the super-seeder once its pieces are known (its
     /// first messages arrived) or after a grace period (`force`).
     fn superseed_join(&mut self, slot: PeerSlot, force: bool) {
@@ -1148,7 +1201,7 @@ impl Actor {
         }
         p.ss_joined = true;
         let bf = &p.bitfield;
-        let reveal = ss.peer_joined(slot, |i| bf.get(PieceIndex(i)));
+        let reveal = ss.peer_joined(slot, Instant::now(), |i| bf.get(PieceIndex(i)));
         p.outbox
             .msgs
             .extend(reveal.into_iter().map(|i| Message::Have(PieceIndex(i))));
@@ -1250,7 +1303,7 @@ impl Actor {
         meta.picker.peer_has(i);
         if let Some(ss) = meta.superseed.as_mut() {
             if p.ss_joined {
-                let reveal = ss.peer_has(slot, i);
+                let reveal = ss.peer_has(slot, i, Instant::now());
                 p.outbox
                     .msgs
                     .extend(reveal.into_iter().map(|q| Message::Have(PieceIndex(q))));
@@ -1308,7 +1361,7 @@ impl Actor {
         if p.ss_joined {
             if let Some(ss) = meta.superseed.as_mut() {
                 for &i in &new {
-                    let reveal = ss.peer_has(slot, i.0);
+                    let reveal = ss.peer_has(slot, i.0, Instant::now());
                     p.outbox
                         .msgs
                         .extend(reveal.into_iter().map(|q| Message::Have(PieceIndex(q))));
@@ -1407,6 +1460,9 @@ impl Actor {
             }
         };
         if ok {
+            if let Some(ss) = self.meta.as_mut().and_then(|m| m.superseed.as_mut()) {
+                ss.requested(slot, r.piece.0);
+            }
             p.serving += 1;
             p.outbox.serve.push(r);
         } else if p.fast {
@@ -1438,12 +1494,18 @@ impl Actor {
             if *c >= u64::from(meta.pads.content_len(i)) {
                 p.uploaded_per_piece.remove(&i);
                 if let Some(ss) = meta.superseed.as_mut() {
-                    let reveal = ss.piece_uploaded(slot, i);
+                    let reveal = ss.piece_uploaded(slot, i, Instant::now());
                     p.outbox
                         .msgs
                         .extend(reveal.into_iter().map(|q| Message::Have(PieceIndex(q))));
                 }
             }
+        }
+        // Between ticks too, so the origin's uplink idles for at most a
+        // scan period plus the release age when agents fetch elsewhere.
+        let now = Instant::now();
+        if now.duration_since(self.last_release_scan) >= RELEASE_SCAN {
+            self.superseed_release_scan(now);
         }
     }
 
@@ -2022,6 +2084,7 @@ impl Actor {
         }
         self.down_rate = self.down_rate * 0.6 + self.tick_down as f64 * 0.4;
         self.up_rate = self.up_rate * 0.6 + self.tick_up as f64 * 0.4;
+        self.peak_up_rate = self.peak_up_rate.max(self.up_rate);
         self.tick_down = 0;
         self.tick_up = 0;
         let slots: Vec<PeerSlot> = self.peers.keys().copied().collect();
@@ -2029,6 +2092,7 @@ impl Actor {
             self.superseed_join(*s, true);
             self.fill_requests(*s);
         }
+        self.superseed_release_scan(now);
         if self.ticks % 10 == 0 {
             let changes = self.choker.rechoke(self.is_complete());
             self.apply_choke(changes);
