@@ -31,8 +31,8 @@
 //! is written. Hard links are never used: the earlier release must stay
 //! intact while the engine writes into the new one, and a reflink is a
 //! copy-on-write copy, so it is as safe as a copy. Pieces found by hash
-//! elsewhere are written from the buffer. The pieces written are handed to the engine as a
-//! [`swarm::Prefill`]: the engine hashes them again when it opens the
+//! elsewhere are written from the buffer. The pieces written are handed to
+//! the engine as a [`swarm::Prefill`]: the engine hashes them again when it opens the
 //! storage and counts only those that verify, so nothing is trusted on the
 //! strength of the match alone, and a `kill -9` during the copy leaves no
 //! claim behind (the next start copies again).
@@ -174,29 +174,29 @@ pub fn reuse(earlier: &[Earlier], new: &Metainfo, staging: &Path) -> (PieceSet, 
         if !found {
             continue;
         }
-        if same_path && kernel_copy {
-            match finder.copy_in_kernel(&dest, &spans, &sources) {
-                Ok(()) => {
-                    set.insert(piece);
-                    r.pieces_reused += 1;
-                    r.bytes_reused += real;
-                    r.bytes_copied_in_kernel += real;
-                    continue;
-                }
+        let copied = same_path
+            && kernel_copy
+            && match finder.copy_in_kernel(&dest, &spans, &sources) {
+                Ok(()) => true,
                 Err(e) => {
                     // The buffer holds the same bytes: write them instead.
                     info!(error = %e, "the kernel cannot copy reused pieces; writing them");
                     kernel_copy = false;
+                    false
                 }
+            };
+        if !copied {
+            if let Err(e) = dest.write_piece(piece, &buf) {
+                warn!(error = %e, "cannot write a reused piece; downloading the rest");
+                break;
             }
-        }
-        if let Err(e) = dest.write_piece(piece, &buf) {
-            warn!(error = %e, "cannot write a reused piece; downloading the rest");
-            break;
         }
         set.insert(piece);
         r.pieces_reused += 1;
         r.bytes_reused += real;
+        if copied {
+            r.bytes_copied_in_kernel += real;
+        }
         if last_log.elapsed() >= Duration::from_secs(2) {
             last_log = Instant::now();
             info!(

@@ -70,7 +70,6 @@ pub struct SuperSeeder {
     window: usize,
     release_after: Duration,
     rng: Rng,
-    released: u64,
 }
 
 impl SuperSeeder {
@@ -84,7 +83,6 @@ impl SuperSeeder {
             window: window.max(1),
             release_after: RELEASE_AFTER,
             rng: Rng::new(seed),
-            released: 0,
         }
     }
 
@@ -186,18 +184,12 @@ impl SuperSeeder {
             !stale
         });
         let out = if view.pending.len() < before {
-            self.released += (before - view.pending.len()) as u64;
             self.fill(&mut view, now)
         } else {
             Vec::new()
         };
         self.peers.insert(peer, view);
         out
-    }
-
-    /// Pieces released so far by [`SuperSeeder::release_unrequested`].
-    pub fn released(&self) -> u64 {
-        self.released
     }
 
     /// May the origin serve piece `p` to this peer?

@@ -1503,9 +1503,11 @@ impl Actor {
         }
         // Between ticks too, so the origin's uplink idles for at most a
         // scan period plus the release age when agents fetch elsewhere.
-        let now = Instant::now();
-        if now.duration_since(self.last_release_scan) >= RELEASE_SCAN {
-            self.superseed_release_scan(now);
+        if meta.superseed.is_some() {
+            let now = Instant::now();
+            if now.duration_since(self.last_release_scan) >= RELEASE_SCAN {
+                self.superseed_release_scan(now);
+            }
         }
     }
 
