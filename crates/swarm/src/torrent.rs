@@ -1960,10 +1960,13 @@ impl Actor {
                 self.install_meta(l);
                 // A second BEP 10 handshake with `metadata_size`: peers still
                 // without the metadata may now ask us instead of the origin.
+                // Every peer that got our first one, whether or not its own
+                // handshake has reached us yet: one still in flight would
+                // otherwise never learn that we have the metadata.
                 let slots: Vec<(PeerSlot, SocketAddr)> = self
                     .peers
                     .iter()
-                    .filter(|(_, p)| p.ext && p.their_ext.is_some())
+                    .filter(|(_, p)| p.ext)
                     .map(|(s, p)| (*s, p.addr))
                     .collect();
                 for (slot, addr) in slots {

@@ -119,6 +119,7 @@ async fn magnet_download_fetches_metadata_from_peers() {
 /// never learn it. The origin serves the info dictionary once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metadata_spreads_from_the_peer_that_got_it_not_only_from_the_origin() {
+    log();
     let tmp = tempfile::tempdir().unwrap();
     let src = tmp.path().join("src");
     let files: Vec<(String, usize)> = (0..40)
@@ -183,6 +184,60 @@ async fn metadata_spreads_from_the_peer_that_got_it_not_only_from_the_origin() {
         "b served it to c"
     );
     for s in [c, b, origin] {
+        s.shutdown().await;
+    }
+}
+
+/// A peer whose BEP 10 handshake had not reached us when the metadata
+/// arrived still hears that we have it now: it got our first handshake
+/// (without `metadata_size`), so it must get the second one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peer_whose_extended_handshake_is_late_still_learns_we_have_the_metadata() {
+    use wire::{ExtendedHandshake, ExtendedId, Message, Reserved};
+    log();
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    let m = single_file(&src, "late.bin", 256 * 1024, 16 * 1024, 9);
+    let origin = session().await;
+    origin
+        .add_torrent(AddTorrent::seed(m.clone(), &src))
+        .await
+        .unwrap();
+    let b = session().await;
+    let hb = b
+        .add_torrent(AddTorrent::download(
+            TorrentSource::Magnet(Box::new(metainfo::Magnet {
+                infohash: m.infohash(),
+                ..Default::default()
+            })),
+            tmp.path().join("b"),
+        ))
+        .await
+        .unwrap();
+    // Speaks BEP 10 (the reserved bit) but sends no extended handshake.
+    let mut p = Puppet::dial(
+        addr(&b),
+        m.infohash().0,
+        b"-XX0001-latehandshk1",
+        Reserved::NONE.with_extension_protocol(true),
+        &[],
+    )
+    .await
+    .expect("b refused us");
+    let mut watch = hb.watch();
+    tokio::time::timeout(deadline(), watch.wait_for(|p| p.peers >= 1))
+        .await
+        .expect("b sees the puppet")
+        .unwrap();
+    hb.add_peers(vec![addr(&origin)]).await;
+    let size = m.raw_info().len() as u64;
+    p.wait_for("a BEP 10 handshake announcing the metadata", |msg| {
+        matches!(msg, Message::Extended(e) if e.id == ExtendedId::HANDSHAKE
+            && ExtendedHandshake::parse(&e.payload).ok().and_then(|h| h.metadata_size) == Some(size))
+    })
+    .await;
+    drop(p);
+    for s in [b, origin] {
         s.shutdown().await;
     }
 }

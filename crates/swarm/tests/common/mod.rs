@@ -314,3 +314,15 @@ impl Puppet {
         }
     }
 }
+
+/// Sends the engine's log lines to stderr when `ANTHILL_TEST_LOG` holds a
+/// filter (`ANTHILL_TEST_LOG=anthill_swarm=debug`); a no-op otherwise, and
+/// when a subscriber is already set.
+pub fn log() {
+    if let Ok(filter) = std::env::var("ANTHILL_TEST_LOG") {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_test_writer()
+            .try_init();
+    }
+}
