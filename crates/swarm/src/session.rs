@@ -73,7 +73,34 @@ pub(crate) struct SessionShared {
     pub(crate) write_limit: Arc<Semaphore>,
     pub(crate) tasks: TaskTracker,
     listen_addrs: Vec<SocketAddr>,
-    torrents: Mutex<HashMap<wire::Infohash, Arc<TorrentShared>>>,
+    /// The session's one map of torrents: incoming connections are routed
+    /// through it, handles listed from it.
+    torrents: Mutex<Torrents>,
+}
+
+/// The torrents of a session, and the infohashes being added (their data
+/// opened and checked): a duplicate is refused before its data is hashed.
+#[derive(Debug, Default)]
+struct Torrents {
+    running: HashMap<metainfo::Infohash, TorrentEntry>,
+    adding: std::collections::HashSet<metainfo::Infohash>,
+}
+
+/// Frees an infohash reserved by [`Session::add_torrent`] when the add ends,
+/// whether it succeeded (the torrent is then in `running`) or failed.
+struct Reservation<'a> {
+    torrents: &'a Mutex<Torrents>,
+    infohash: metainfo::Infohash,
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        self.torrents
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .adding
+            .remove(&self.infohash);
+    }
 }
 
 impl SessionShared {
@@ -270,6 +297,7 @@ impl TorrentHandle {
     }
 }
 
+#[derive(Debug)]
 struct TorrentEntry {
     handle: TorrentHandle,
     cancel: CancellationToken,
@@ -280,7 +308,6 @@ struct TorrentEntry {
 pub struct Session {
     shared: Arc<SessionShared>,
     cancel: CancellationToken,
-    torrents: Arc<Mutex<HashMap<metainfo::Infohash, TorrentEntry>>>,
 }
 
 impl std::fmt::Debug for Session {
@@ -348,7 +375,7 @@ impl Session {
             write_limit: Arc::new(Semaphore::new(options.max_concurrent_writes.max(1))),
             tasks: TaskTracker::new(),
             listen_addrs,
-            torrents: Mutex::new(HashMap::new()),
+            torrents: Mutex::new(Torrents::default()),
             options,
         });
         let cancel = CancellationToken::new();
@@ -357,11 +384,7 @@ impl Session {
             let cancel2 = cancel.clone();
             shared.tasks.spawn(accept_loop(shared2, l, cancel2));
         }
-        Ok(Session {
-            shared,
-            cancel,
-            torrents: Arc::new(Mutex::new(HashMap::new())),
-        })
+        Ok(Session { shared, cancel })
     }
 
     /// The addresses actually bound (port 0 resolved).
@@ -390,6 +413,11 @@ impl Session {
         if self.cancel.is_cancelled() {
             return Err(SwarmError::ShuttingDown);
         }
+        let infohash = match &add.source {
+            TorrentSource::Metainfo(m) => m.infohash(),
+            TorrentSource::Magnet(mg) => mg.infohash,
+        };
+        let _reserved = self.reserve(infohash)?;
         let (infohash, name, loaded) = match &add.source {
             TorrentSource::Metainfo(m) => {
                 let m = Arc::new((**m).clone());
@@ -448,19 +476,6 @@ impl Session {
             ..TorrentProgress::default()
         });
         let (events, _) = broadcast::channel(1024);
-        {
-            let mut map = self.torrents.lock().unwrap_or_else(|e| e.into_inner());
-            if map.contains_key(&infohash) {
-                return Err(SwarmError::Duplicate(infohash));
-            }
-            let handle = TorrentHandle {
-                infohash,
-                shared: Arc::clone(&tshared),
-                progress: progress.clone(),
-                events: events.clone(),
-            };
-            map.insert(infohash, TorrentEntry { handle, cancel });
-        }
         let actor = Actor::new(ActorInit {
             shared: Arc::clone(&tshared),
             rx,
@@ -475,11 +490,20 @@ impl Session {
             origin: add.origin.clone(),
             prefill: add.prefill.clone(),
         });
-        self.shared
-            .torrents
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(wire_ih, Arc::clone(&tshared));
+        {
+            let handle = TorrentHandle {
+                infohash,
+                shared: Arc::clone(&tshared),
+                progress: progress.clone(),
+                events: events.clone(),
+            };
+            self.shared
+                .torrents
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .running
+                .insert(infohash, TorrentEntry { handle, cancel });
+        }
         let span = info_span!("torrent", infohash = %infohash);
         let announcer = crate::announcer::run(
             Arc::clone(&tshared),
@@ -499,23 +523,41 @@ impl Session {
         })
     }
 
+    /// Reserves `infohash` for an add, or says it is a duplicate: of a
+    /// torrent in the session or of one being added right now.
+    fn reserve(&self, infohash: metainfo::Infohash) -> Result<Reservation<'_>, SwarmError> {
+        let mut t = self
+            .shared
+            .torrents
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if t.running.contains_key(&infohash) || !t.adding.insert(infohash) {
+            return Err(SwarmError::Duplicate(infohash));
+        }
+        Ok(Reservation {
+            torrents: &self.shared.torrents,
+            infohash,
+        })
+    }
+
     /// The torrents in the session.
     pub fn torrents(&self) -> Vec<TorrentHandle> {
-        let map = self.torrents.lock().unwrap_or_else(|e| e.into_inner());
-        map.values().map(|e| e.handle.clone()).collect()
+        let map = self
+            .shared
+            .torrents
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        map.running.values().map(|e| e.handle.clone()).collect()
     }
 
     /// Stops a torrent (saving its state) and forgets it. Data stays on disk.
     pub async fn remove_torrent(&self, infohash: metainfo::Infohash) {
         let entry = self
+            .shared
             .torrents
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .remove(&infohash);
-        self.shared
-            .torrents
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+            .running
             .remove(&infohash);
         if let Some(e) = entry {
             let (tx, rx) = oneshot::channel();
@@ -536,9 +578,11 @@ impl Session {
     /// close, listeners stop; waits (up to 10 s) for the tasks to end.
     pub async fn shutdown(&self) {
         let hashes: Vec<metainfo::Infohash> = self
+            .shared
             .torrents
             .lock()
             .unwrap_or_else(|e| e.into_inner())
+            .running
             .keys()
             .copied()
             .collect();
@@ -598,8 +642,9 @@ async fn incoming(shared: Arc<SessionShared>, mut stream: TcpStream, addr: Socke
                     .torrents
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
+                    .running
                     .get(&ih)
-                    .cloned()?;
+                    .map(|e| Arc::clone(&e.handle.shared))?;
                 break t;
             }
             if stream.read_buf(&mut buf).await.ok()? == 0 {

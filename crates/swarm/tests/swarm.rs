@@ -242,6 +242,49 @@ async fn peer_whose_extended_handshake_is_late_still_learns_we_have_the_metadata
     }
 }
 
+/// A torrent already in the session, or being added right now, is refused
+/// as a duplicate before its data is opened or hashed: the duplicates here
+/// point at a directory that does not exist, and the answer is still
+/// "duplicate", not a storage error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duplicate_torrent_is_refused_before_its_data_is_checked() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    let m = single_file(&src, "dup.bin", 4 * 1024 * 1024, 64 * 1024, 5);
+    let nowhere = tmp.path().join("nowhere");
+    let s = session().await;
+    let is_duplicate = |r: Result<_, swarm::SwarmError>| match r {
+        Err(swarm::SwarmError::Duplicate(ih)) => assert_eq!(ih, m.infohash()),
+        Err(e) => panic!("expected a duplicate, got: {e}"),
+        Ok(_) => panic!("a duplicate was added"),
+    };
+    // Both adds are polled in turn: the second finds the first's reservation
+    // while the first is still hashing its 4 MiB.
+    let (first, second) = tokio::join!(
+        s.add_torrent(AddTorrent::seed(m.clone(), &src)),
+        s.add_torrent(AddTorrent::seed(m.clone(), &nowhere)),
+    );
+    first.expect("the first add");
+    is_duplicate(second);
+    is_duplicate(s.add_torrent(AddTorrent::seed(m.clone(), &nowhere)).await);
+    assert_eq!(s.torrents().len(), 1);
+    // A failed add frees its reservation.
+    let other = single_file(&tmp.path().join("o"), "o.bin", 64 * 1024, 16 * 1024, 6);
+    assert!(
+        s.add_torrent(AddTorrent::seed(other.clone(), &nowhere))
+            .await
+            .is_err()
+    );
+    s.add_torrent(AddTorrent::seed(other, tmp.path().join("o")))
+        .await
+        .expect("added once its data is there");
+    s.remove_torrent(m.infohash()).await;
+    s.add_torrent(AddTorrent::seed(m.clone(), &src))
+        .await
+        .expect("added again once removed");
+    s.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_thousand_small_files() {
     let tmp = tempfile::tempdir().unwrap();
