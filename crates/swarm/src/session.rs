@@ -413,12 +413,9 @@ impl Session {
         if self.cancel.is_cancelled() {
             return Err(SwarmError::ShuttingDown);
         }
-        let infohash = match &add.source {
-            TorrentSource::Metainfo(m) => m.infohash(),
-            TorrentSource::Magnet(mg) => mg.infohash,
-        };
+        let infohash = add.source.infohash();
         let _reserved = self.reserve(infohash)?;
-        let (infohash, name, loaded) = match &add.source {
+        let (name, loaded) = match &add.source {
             TorrentSource::Metainfo(m) => {
                 let m = Arc::new((**m).clone());
                 let dir = add.dir.clone();
@@ -440,13 +437,9 @@ impl Session {
                     dir: add.dir.clone(),
                     source,
                 })?;
-                (
-                    m.infohash(),
-                    Some(m.info().name().to_string()),
-                    Some(loaded),
-                )
+                (Some(m.info().name().to_string()), Some(loaded))
             }
-            TorrentSource::Magnet(mg) => (mg.infohash, mg.name.clone(), None),
+            TorrentSource::Magnet(mg) => (mg.name.clone(), None),
         };
         let mut tiers: Vec<Vec<String>> = match &add.source {
             TorrentSource::Metainfo(m) => m.announce_tiers().to_vec(),
@@ -463,9 +456,8 @@ impl Session {
         }
         let (tx, rx) = mpsc::channel(TORRENT_CHANNEL);
         let cancel = self.cancel.child_token();
-        let wire_ih = infohash;
         let tshared = Arc::new(TorrentShared::new(
-            wire_ih,
+            infohash,
             tx,
             Arc::clone(&self.shared),
             cancel.clone(),
