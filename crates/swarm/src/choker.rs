@@ -95,6 +95,12 @@ impl Choker {
         self.peers.get(&peer).is_some_and(|p| p.unchoked)
     }
 
+    /// The peers it knows.
+    #[cfg(test)]
+    pub(crate) fn peer_count(&self) -> usize {
+        self.peers.len()
+    }
+
     /// A peer connected (choked, not interested).
     pub fn add_peer(&mut self, peer: PeerSlot) {
         self.peers.entry(peer).or_default();

@@ -32,6 +32,13 @@ pub(crate) enum Event {
         /// The piece buffer, returned for reuse.
         buf: Vec<u8>,
     },
+    /// The data for metadata from peers was opened and checked.
+    Opened(Box<Result<crate::torrent::Loaded, TorrentError>>),
+    /// A background resume save finished.
+    ResumeSaved {
+        result: Result<(), storage::ResumeError>,
+        background: bool,
+    },
     /// A web seed failed too often and stopped (it reports `Gone` next).
     WebSeedGaveUp(TorrentError),
     /// A request from a [`crate::TorrentHandle`].

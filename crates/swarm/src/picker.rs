@@ -560,6 +560,20 @@ impl Picker {
 
     /// Consistency check used by tests: the counters match the block states.
     #[cfg(test)]
+    /// Every block in `Requested`, with its requesters: (piece, block, peers).
+    #[cfg(test)]
+    pub(crate) fn requested_blocks(&self) -> Vec<(u32, u32, Vec<PeerSlot>)> {
+        let mut out = Vec::new();
+        for (p, partial) in &self.partials {
+            for (b, block) in partial.blocks.iter().enumerate() {
+                if let Block::Requested(peers) = block {
+                    out.push((*p, b as u32, peers.clone()));
+                }
+            }
+        }
+        out
+    }
+
     pub(crate) fn check_invariants(&self) {
         let mut unreq = 0u64;
         for (p, partial) in &self.partials {

@@ -116,13 +116,18 @@ impl SessionShared {
             .map(SocketAddr::ip)
             .find(|ip| ip.is_ipv4() == dest.is_ipv4() && !ip.is_unspecified())
     }
-    /// True if `addr` is one of our own listeners (never dial ourselves).
-    pub(crate) fn is_own_addr(&self, addr: SocketAddr) -> bool {
-        self.listen_addrs.iter().any(|l| {
-            l.port() == addr.port()
-                && (l.ip() == addr.ip() || (l.ip().is_unspecified() && addr.ip().is_loopback()))
-        })
+    /// The addresses the session listens on.
+    pub(crate) fn listen_addrs(&self) -> &[SocketAddr] {
+        &self.listen_addrs
     }
+}
+
+/// True if `addr` is one of the `listen` addresses (never dial ourselves).
+pub(crate) fn is_own_addr(listen: &[SocketAddr], addr: SocketAddr) -> bool {
+    listen.iter().any(|l| {
+        l.port() == addr.port()
+            && (l.ip() == addr.ip() || (l.ip().is_unspecified() && addr.ip().is_loopback()))
+    })
 }
 
 /// What to add: a parsed torrent or a magnet link.

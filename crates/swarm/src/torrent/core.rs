@@ -1,46 +1,32 @@
-//! The torrent actor: one task per torrent owning all of its state.
-//!
-//! Peer tasks, timers and handles talk to it through one bounded channel of
-//! [`Event`]s; it answers peer tasks through their bounded command channels
-//! with `try_send` (it never waits on a peer, so a stalled peer cannot stall
-//! the torrent; a peer whose queue overflows is dropped). Everything that
-//! decides — picker, choker, super-seeder, bans — runs here, sans-IO, on
-//! events: interest and unchokes change the moment a bitfield, HAVE or
-//! verified piece makes them change; the timers are only a backstop.
-//! See `ENGINE.md` beside this file.
+//! The torrent's core: every decision of a torrent, synchronous and
+//! sans-IO. [`Core::handle`] takes one [`Input`] at a time (with the time
+//! it happened) and queues [`Output`]s; the tokio shell (`shell.rs`)
+//! performs them and feeds their results back as inputs. Nothing here reads
+//! a clock, spawns a task or waits, so tests drive it with made-up times and
+//! check [`Core::check_invariants`] after every step. See `ENGINE.md`.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use metainfo::{Info, Metainfo};
-
-use crate::prefill::Prefill;
-use tokio::sync::{broadcast, mpsc, watch};
-use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 use wire::{
-    Bitfield, ExtendedHandshake, ExtendedId, ExtendedMessage, Message, MetadataAssembler,
-    MetadataMessage, MetadataPiece, PeerId, PexFlags, PexMessage, PexPeer, PieceIndex, UT_METADATA,
-    UT_PEX,
+    Bitfield, ExtendedHandshake, ExtendedId, ExtendedMessage, Handshake, Message,
+    MetadataAssembler, MetadataMessage, MetadataPiece, PeerId, PexFlags, PexMessage, PexPeer,
+    PieceIndex, UT_METADATA, UT_PEX,
 };
 
+use super::{Loaded, TorrentEvent, TorrentProgress, TorrentState};
 use crate::choker::{ChokeChange, Choker};
-use crate::event::{Connected, Event, PeerCmd, TorrentCmd};
+use crate::options::SessionOptions;
 use crate::pad::PadMap;
 use crate::picker::{BlockOutcome, Picker};
-use crate::rate::RateLimiter;
-use crate::session::SessionShared;
 use crate::superseed::SuperSeeder;
 use crate::{BLOCK_SIZE, PeerSlot, TorrentError};
-use storage::{
-    FileStorage, FileStorageOptions, OpenMode, ResumeError, ResumeOptions, ResumeState,
-    ResumeWriter, Storage, StorageError, verify_piece,
-};
+use storage::{FileStorage, ResumeError, ResumeWriter};
 
 /// Our extension ids (what peers must use when sending to us).
 const OUR_UT_METADATA: ExtendedId = ExtendedId(1);
@@ -73,195 +59,6 @@ fn block_key(r: &wire::BlockRequest) -> (u32, u32) {
     (r.piece.0, r.offset.0 / BLOCK_SIZE)
 }
 
-/// Where a torrent's data comes from and goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TorrentMode {
-    /// Seed existing data (read-only; see [`storage::OpenMode::Seed`]).
-    Seed,
-    /// Download, then keep seeding until removed.
-    Download,
-}
-
-/// Coarse state of a torrent.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TorrentState {
-    /// Waiting for the info dictionary from peers (magnet link).
-    FetchingMetadata,
-    /// The metadata arrived from peers; the caller's prefill runs and the
-    /// data on disk is checked before downloading starts.
-    Checking,
-    /// Downloading.
-    Downloading,
-    /// Complete and verified; uploading.
-    Seeding,
-    /// Paused by a handle.
-    Paused,
-    /// Stopped after an error (e.g. disk full); see [`TorrentError`].
-    Failed(TorrentError),
-    /// Stopped.
-    Stopped,
-}
-
-impl TorrentState {
-    /// The state's name without its details: `FetchingMetadata`,
-    /// `Checking`, `Downloading`, `Seeding`, `Paused`, `Failed`, `Stopped`.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Self::FetchingMetadata => "FetchingMetadata",
-            Self::Checking => "Checking",
-            Self::Downloading => "Downloading",
-            Self::Seeding => "Seeding",
-            Self::Paused => "Paused",
-            Self::Failed(_) => "Failed",
-            Self::Stopped => "Stopped",
-        }
-    }
-}
-
-/// A snapshot of a torrent's progress; see [`crate::TorrentHandle::progress`]
-/// and [`crate::TorrentHandle::watch`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TorrentProgress {
-    /// State.
-    pub state: TorrentState,
-    /// Torrent name, once known.
-    pub name: Option<String>,
-    /// Verified pieces.
-    pub pieces_have: u32,
-    /// Pieces in the torrent (0 until the metadata is known).
-    pub pieces_total: u32,
-    /// Real bytes of verified pieces (BEP 47 pad bytes not counted).
-    pub bytes_have: u64,
-    /// Size of the torrent's real data, pad bytes not counted (0 until known).
-    pub bytes_total: u64,
-    /// Payload bytes received from peers in this session.
-    pub downloaded: u64,
-    /// Payload bytes sent to peers in this session.
-    pub uploaded: u64,
-    /// Bytes of the info dictionary sent to peers (BEP 9 metadata) in this
-    /// session: what serving the torrent's metadata cost.
-    pub metadata_uploaded: u64,
-    /// Of `downloaded`, the bytes from the origin: web seeds and peers at
-    /// the addresses of [`AddTorrent::origin`](crate::AddTorrent).
-    pub downloaded_origin: u64,
-    /// Connected peers.
-    pub peers: usize,
-    /// Download rate over the last seconds, bytes/s.
-    pub download_rate: u64,
-    /// Upload rate over the last seconds, bytes/s.
-    pub upload_rate: u64,
-    /// Pieces that failed their hash check.
-    pub hash_failures: u32,
-    /// Peers banned for bad data.
-    pub banned: u32,
-    /// Failed saves of the resume state (each is also a `warn!` log for a
-    /// download). The torrent goes on; a restart then rehashes the data the
-    /// state would have vouched for.
-    pub resume_errors: u64,
-    /// The latest of those failures ([`TorrentError::ResumeSave`]).
-    pub last_resume_error: Option<TorrentError>,
-}
-
-impl Default for TorrentProgress {
-    /// A torrent whose metadata is not known yet.
-    fn default() -> Self {
-        Self {
-            state: TorrentState::FetchingMetadata,
-            name: None,
-            pieces_have: 0,
-            pieces_total: 0,
-            bytes_have: 0,
-            bytes_total: 0,
-            downloaded: 0,
-            uploaded: 0,
-            metadata_uploaded: 0,
-            downloaded_origin: 0,
-            peers: 0,
-            download_rate: 0,
-            upload_rate: 0,
-            hash_failures: 0,
-            banned: 0,
-            resume_errors: 0,
-            last_resume_error: None,
-        }
-    }
-}
-
-/// Something that happened to a torrent; see [`crate::TorrentHandle::subscribe`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TorrentEvent {
-    /// The info dictionary arrived and matched the infohash.
-    MetadataReceived,
-    /// A piece was verified and stored.
-    PieceVerified(u32),
-    /// Every piece is verified and stored.
-    Complete,
-    /// A peer was banned for sending data that failed the hash check.
-    PeerBanned(SocketAddr),
-    /// A banned peer was refused: its address offered again (not dialled),
-    /// or its connection (by address or peer id).
-    BannedPeerRefused(SocketAddr),
-    /// A web seed was given up ([`TorrentError::WebSeedGaveUp`]); the
-    /// torrent goes on.
-    WebSeedGaveUp(TorrentError),
-    /// The torrent stopped with an error.
-    Error(TorrentError),
-}
-
-/// State shared by the actor and its peer tasks (read-mostly).
-pub(crate) struct TorrentShared {
-    pub(crate) infohash: wire::Infohash,
-    pub(crate) peer_id: PeerId,
-    pub(crate) events: mpsc::Sender<Event>,
-    store: OnceLock<Arc<dyn Storage>>,
-    /// The torrent's metainfo, once known (from the start, or from peers).
-    pub(crate) metainfo: OnceLock<Arc<Metainfo>>,
-    piece_count: AtomicU32,
-    /// Per-torrent limits.
-    pub(crate) up: RateLimiter,
-    pub(crate) down: RateLimiter,
-    pub(crate) session: Arc<SessionShared>,
-    pub(crate) cancel: CancellationToken,
-}
-
-impl std::fmt::Debug for TorrentShared {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TorrentShared")
-            .field("infohash", &self.infohash)
-            .field("piece_count", &self.piece_count())
-            .finish_non_exhaustive()
-    }
-}
-
-impl TorrentShared {
-    pub(crate) fn new(
-        infohash: wire::Infohash,
-        events: mpsc::Sender<Event>,
-        session: Arc<SessionShared>,
-        cancel: CancellationToken,
-        limits: (crate::Rate, crate::Rate),
-    ) -> Self {
-        Self {
-            infohash,
-            peer_id: session.peer_id,
-            events,
-            store: OnceLock::new(),
-            metainfo: OnceLock::new(),
-            piece_count: AtomicU32::new(0),
-            up: RateLimiter::new(limits.0),
-            down: RateLimiter::new(limits.1),
-            session,
-            cancel,
-        }
-    }
-    pub(crate) fn store(&self) -> Option<Arc<dyn Storage>> {
-        self.store.get().cloned()
-    }
-    pub(crate) fn piece_count(&self) -> u32 {
-        self.piece_count.load(Ordering::Relaxed)
-    }
-}
-
 /// What is known once the info dictionary is.
 struct Meta {
     metainfo: Arc<Metainfo>,
@@ -282,39 +79,11 @@ struct Meta {
     spare: Vec<Vec<u8>>,
 }
 
-/// Opened storage and the verified pieces found in it.
-pub(crate) struct Loaded {
-    pub(crate) metainfo: Arc<Metainfo>,
-    pub(crate) info: Arc<Info>,
-    pub(crate) store: Arc<FileStorage>,
-    pub(crate) resume: Arc<ResumeWriter>,
-    pub(crate) have: Vec<bool>,
-    /// The save at the end of the load failed.
-    pub(crate) resume_error: Option<ResumeError>,
-    /// Opened to seed only: the directory may well be read-only, so a
-    /// failed resume save is no news worth a warning.
-    pub(crate) seed_only: bool,
-}
-
-/// Failed resume saves, shared with the saves on the blocking pool.
+/// Failed resume saves.
 #[derive(Debug, Default)]
 struct ResumeHealth {
     errors: u64,
     last: Option<TorrentError>,
-}
-
-/// Records a failed resume save: a warning for a download (its progress is
-/// at stake), debug for seed-only data (often on a read-only directory).
-fn record_resume_error(health: &Mutex<ResumeHealth>, quiet: bool, e: ResumeError) {
-    let e = TorrentError::ResumeSave(Arc::new(e));
-    if quiet {
-        debug!(error = %e, "cannot save resume state");
-    } else {
-        warn!(error = %e, "cannot save resume state; a restart will rehash the data");
-    }
-    let mut h = health.lock().unwrap_or_else(|p| p.into_inner());
-    h.errors += 1;
-    h.last = Some(e);
 }
 
 #[derive(Default)]
@@ -329,7 +98,6 @@ struct PeerState {
     /// A web seed, or a peer at an origin address.
     origin: bool,
     outgoing: bool,
-    cmd: mpsc::Sender<PeerCmd>,
     fast: bool,
     ext: bool,
     their_ext: Option<ExtendedHandshake>,
@@ -396,32 +164,152 @@ struct Candidate {
     explicit: bool,
 }
 
-/// How the actor is set up by [`crate::Session::add_torrent`].
-pub(crate) struct ActorInit {
-    pub(crate) shared: Arc<TorrentShared>,
-    pub(crate) rx: mpsc::Receiver<Event>,
-    pub(crate) dir: PathBuf,
+/// How the core is set up (by the shell, from [`crate::Session::add_torrent`]).
+pub(crate) struct CoreInit {
+    pub(crate) infohash: wire::Infohash,
+    pub(crate) peer_id: PeerId,
+    /// The session's options (limits, timeouts, PEX).
+    pub(crate) options: SessionOptions,
+    /// The session's listen addresses: never dialled; the first one's port
+    /// is announced in the extended handshake.
+    pub(crate) listen: Vec<SocketAddr>,
     pub(crate) super_seed: bool,
     pub(crate) loaded: Option<Loaded>,
     pub(crate) name: Option<String>,
-    /// The actor is the only sender; the channel closes when it ends.
-    pub(crate) progress: watch::Sender<TorrentProgress>,
-    pub(crate) events: broadcast::Sender<TorrentEvent>,
     pub(crate) peers: Vec<SocketAddr>,
     /// BEP 19 web seed URLs.
     pub(crate) web_seeds: Vec<String>,
     /// Origin addresses (see `AddTorrent::origin`).
     pub(crate) origin: Vec<std::net::IpAddr>,
-    /// Run before the storage is opened when the metadata arrives.
-    pub(crate) prefill: Option<Prefill>,
+    /// Seeds the core's randomness (picker, choker, super-seeder).
+    pub(crate) seed: u64,
+    /// The time the core starts at.
+    pub(crate) now: Instant,
 }
 
-pub(crate) struct Actor {
-    shared: Arc<TorrentShared>,
-    rx: mpsc::Receiver<Event>,
-    dir: PathBuf,
-    /// The caller's prefill, run once the metadata arrives (magnet links).
-    prefill: Option<Prefill>,
+/// What the core is told: every input of a torrent, with no I/O attached.
+#[derive(Debug)]
+pub(crate) enum Input {
+    /// A peer finished the handshake and wants to join; the core answers
+    /// with [`Output::Admit`] for the same `conn`.
+    Connected {
+        conn: u64,
+        addr: SocketAddr,
+        handshake: Handshake,
+        outgoing: bool,
+    },
+    /// Messages decoded from one read, in order.
+    Messages(PeerSlot, Vec<Message>),
+    /// These blocks were written to the peer's socket.
+    Uploaded(PeerSlot, Vec<wire::BlockRequest>),
+    /// The connection ended (or its command queue overflowed).
+    Gone(PeerSlot, PeerGone),
+    /// An outgoing connection attempt failed.
+    ConnectFailed(SocketAddr, String),
+    /// An [`Output::Dial`] found no free connection permit (the session's
+    /// cap): it is tried again later, with no failure counted.
+    DialDeferred(SocketAddr),
+    /// An [`Output::Verify`] finished: `Ok(true)` verified and stored,
+    /// `Ok(false)` hash mismatch, an error is the storage's or a bug's.
+    PieceDone {
+        piece: u32,
+        result: Result<bool, TorrentError>,
+        buf: Vec<u8>,
+    },
+    /// An [`Output::Open`] finished.
+    Opened(Box<Result<Loaded, TorrentError>>),
+    /// A resume save finished (`background`: one of [`Output::SaveResume`]).
+    ResumeSaved {
+        result: Result<(), ResumeError>,
+        background: bool,
+    },
+    /// A web seed failed too often and stopped.
+    WebSeedGaveUp(TorrentError),
+    /// Connect to these addresses (from `--peer`, a tracker, a magnet link).
+    AddPeers(Vec<SocketAddr>),
+    /// Drop every peer and stop connecting, or start again.
+    Pause(bool),
+    /// The torrent ends: every peer is dropped (after the shell's final
+    /// resume save).
+    Stop,
+    /// The once-a-second timer.
+    Tick,
+}
+
+/// Why a peer left (see [`Input::Gone`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum PeerGone {
+    /// The connection ended; the peer task's reason.
+    Closed(String),
+    /// Its command queue was full or closed.
+    QueueFull,
+}
+
+impl std::fmt::Display for PeerGone {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Closed(r) => f.write_str(r),
+            Self::QueueFull => f.write_str("its command queue is full or closed"),
+        }
+    }
+}
+
+/// What the core asks of its shell, in order.
+#[derive(Debug)]
+pub(crate) enum Output {
+    /// The answer to [`Input::Connected`]: its slot, or `None` if refused.
+    Admit { conn: u64, slot: Option<PeerSlot> },
+    /// Send these messages to the peer.
+    Send(PeerSlot, Vec<Message>),
+    /// Read these blocks from storage and send them to the peer.
+    Serve(PeerSlot, Vec<wire::BlockRequest>),
+    /// Drop the connection.
+    Disconnect(PeerSlot),
+    /// Connect to this address (answered by `Connected`, `ConnectFailed`
+    /// or `DialDeferred`).
+    Dial(SocketAddr),
+    /// Hash the piece and write it if it matches (answered by `PieceDone`).
+    Verify {
+        piece: u32,
+        buf: Vec<u8>,
+        info: Arc<Info>,
+        store: Arc<FileStorage>,
+    },
+    /// Save the resume state on the blocking pool: now, or if it is due
+    /// (answered by `ResumeSaved`).
+    SaveResume {
+        resume: Arc<ResumeWriter>,
+        now: bool,
+    },
+    /// The metadata arrived: open (prefill, check) the data for it
+    /// (answered by `Opened`).
+    Open(Arc<Metainfo>),
+    /// The metadata and storage are known (for peer tasks and web seeds).
+    Installed {
+        metainfo: Arc<Metainfo>,
+        store: Arc<FileStorage>,
+        pieces: u32,
+    },
+    /// Start the web seed at `url` (the `n`th).
+    StartWebSeed {
+        url: String,
+        n: u16,
+        info: Arc<Info>,
+    },
+    /// Tell subscribers.
+    Event(TorrentEvent),
+}
+
+/// The torrent's decisions, synchronous: [`Core::handle`] takes an input at
+/// a time and queues outputs; nothing here reads a clock, spawns or waits.
+pub(crate) struct Core {
+    infohash: wire::Infohash,
+    peer_id: PeerId,
+    opts: SessionOptions,
+    listen: Vec<SocketAddr>,
+    /// The time of the input being handled.
+    now: Instant,
+    out: VecDeque<Output>,
     super_seed: bool,
     meta: Option<Meta>,
     name: Option<String>,
@@ -445,7 +333,10 @@ pub(crate) struct Actor {
     error: Option<TorrentError>,
     resume_dirty: bool,
     last_resume_save: Instant,
-    saving: Arc<std::sync::atomic::AtomicBool>,
+    /// An `Output::SaveResume` is out (at most one at a time).
+    saving: bool,
+    /// An `Output::Open` is out: the metadata is known, the data not yet.
+    opening: bool,
     downloaded: u64,
     downloaded_origin: u64,
     uploaded: u64,
@@ -467,35 +358,28 @@ pub(crate) struct Actor {
     web_seeds: Vec<String>,
     web_seeds_started: bool,
     origin: Vec<std::net::IpAddr>,
-    /// Published progress (see `publish_progress`).
-    progress: watch::Sender<TorrentProgress>,
-    /// Something shown in the progress changed since the last publish.
+    /// Something shown in the progress changed since the last
+    /// [`Core::take_progress`].
     progress_dirty: bool,
-    /// Failed resume saves, also written by saves on the blocking pool.
-    resume_health: Arc<Mutex<ResumeHealth>>,
+    /// Failed resume saves.
+    resume_health: ResumeHealth,
     /// Seed-only data: failed resume saves are logged at debug level.
     resume_quiet: bool,
-    events: broadcast::Sender<TorrentEvent>,
     rng: crate::rng::Rng,
 }
 
-fn seed_from_time() -> u64 {
-    let mut b = [0u8; 8];
-    if getrandom::fill(&mut b).is_err() {
-        return u64::from(std::process::id()) ^ 0x5eed;
-    }
-    u64::from_le_bytes(b)
-}
-
-impl Actor {
-    pub(crate) fn new(init: ActorInit) -> Self {
-        let seed = seed_from_time();
-        let mode = init.shared.session.options.choke_mode;
+impl Core {
+    pub(crate) fn new(init: CoreInit) -> Self {
+        let seed = init.seed;
+        let now = init.now;
+        let mode = init.options.choke_mode;
         let mut a = Self {
-            shared: init.shared,
-            rx: init.rx,
-            dir: init.dir,
-            prefill: init.prefill,
+            infohash: init.infohash,
+            peer_id: init.peer_id,
+            opts: init.options,
+            listen: init.listen,
+            now,
+            out: VecDeque::new(),
             super_seed: init.super_seed,
             meta: None,
             name: init.name,
@@ -515,8 +399,9 @@ impl Actor {
             stopped: false,
             error: None,
             resume_dirty: false,
-            last_resume_save: Instant::now(),
-            saving: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            last_resume_save: now,
+            saving: false,
+            opening: false,
             downloaded: 0,
             downloaded_origin: 0,
             uploaded: 0,
@@ -528,32 +413,146 @@ impl Actor {
             tick_down: 0,
             tick_up: 0,
             ticks: 0,
-            last_release_scan: Instant::now(),
+            last_release_scan: now,
             peak_up_rate: 0.0,
-            last_pex: Instant::now(),
+            last_pex: now,
             completed_announced: false,
             web_seeds: init.web_seeds,
             origin: init.origin,
             web_seeds_started: false,
-            progress: init.progress,
             progress_dirty: true,
-            resume_health: Arc::new(Mutex::new(ResumeHealth::default())),
+            resume_health: ResumeHealth::default(),
             resume_quiet: false,
-            events: init.events,
             rng: crate::rng::Rng::new(seed),
         };
         if let Some(l) = init.loaded {
             a.install_meta(l);
         }
         a.add_candidates(&init.peers, true);
-        a.publish_progress();
+        a.maybe_connect();
         a
+    }
+
+    /// Handles one input at `now`, queueing outputs (see [`Core::poll_output`]).
+    /// Peers' messages are batched: [`Core::flush`] queues them.
+    pub(crate) fn handle(&mut self, now: Instant, input: Input) {
+        self.now = self.now.max(now);
+        match input {
+            Input::Connected {
+                conn,
+                addr,
+                handshake,
+                outgoing,
+            } => {
+                let slot = self.on_connected(addr, &handshake, outgoing);
+                self.out.push_back(Output::Admit { conn, slot });
+            }
+            Input::Messages(slot, msgs) => self.on_messages(slot, msgs),
+            Input::Uploaded(slot, reqs) => self.on_uploaded(slot, &reqs),
+            Input::Gone(slot, reason) => self.on_gone(slot, &reason),
+            Input::ConnectFailed(addr, reason) => {
+                debug!(%addr, %reason, "connection attempt failed");
+                self.connecting.remove(&addr);
+                if let Some(c) = self.known.get_mut(&addr) {
+                    c.failures += 1;
+                    // Peers we were told to use (--peer, magnet) are often
+                    // just starting: keep retrying them every few seconds.
+                    let cap = if c.explicit { 2 } else { 6 };
+                    let backoff = Duration::from_secs(1u64 << c.failures.min(cap));
+                    c.next_attempt = self.now + backoff;
+                }
+            }
+            Input::DialDeferred(addr) => {
+                self.connecting.remove(&addr);
+                if let Some(c) = self.known.get_mut(&addr) {
+                    c.next_attempt = self.now;
+                }
+            }
+            Input::PieceDone { piece, result, buf } => {
+                if let Some(meta) = self.meta.as_mut() {
+                    if meta.spare.len() < 8 && !buf.is_empty() {
+                        meta.spare.push(buf);
+                    }
+                }
+                self.on_piece_done(piece, result);
+            }
+            Input::Opened(loaded) => self.on_opened(*loaded),
+            Input::ResumeSaved { result, background } => {
+                if background {
+                    self.saving = false;
+                }
+                if let Err(e) = result {
+                    self.record_resume_error(e);
+                }
+                self.update_progress();
+            }
+            Input::WebSeedGaveUp(e) => {
+                warn!(error = %e, "web seed given up");
+                self.emit(TorrentEvent::WebSeedGaveUp(e));
+            }
+            Input::AddPeers(addrs) => {
+                self.add_candidates(&addrs, true);
+                self.maybe_connect();
+            }
+            Input::Pause(p) => {
+                self.paused = p;
+                if p {
+                    let slots: Vec<PeerSlot> = self.peers.keys().copied().collect();
+                    for s in slots {
+                        self.remove_peer(s, false);
+                    }
+                } else {
+                    self.maybe_connect();
+                }
+                self.update_progress();
+            }
+            Input::Stop => {
+                let slots: Vec<PeerSlot> = self.peers.keys().copied().collect();
+                for s in slots {
+                    self.peers.remove(&s);
+                    self.out.push_back(Output::Disconnect(s));
+                }
+                self.resume_dirty = false;
+                self.last_resume_save = self.now;
+                self.stopped = true;
+                self.update_progress();
+            }
+            Input::Tick => self.on_tick(),
+        }
+    }
+
+    /// The next output, in the order queued.
+    pub(crate) fn poll_output(&mut self) -> Option<Output> {
+        self.out.pop_front()
+    }
+
+    /// The resume writer, once the data is open (for the shell's final save).
+    pub(crate) fn resume_writer(&self) -> Option<Arc<ResumeWriter>> {
+        self.meta.as_ref().map(|m| Arc::clone(&m.resume))
+    }
+
+    fn emit(&mut self, e: TorrentEvent) {
+        self.out.push_back(Output::Event(e));
+    }
+
+    /// Records a failed resume save: a warning for a download (its progress
+    /// is at stake), debug for seed-only data (often on a read-only directory).
+    fn record_resume_error(&mut self, e: ResumeError) {
+        let e = TorrentError::ResumeSave(Arc::new(e));
+        if self.resume_quiet {
+            debug!(error = %e, "cannot save resume state");
+        } else {
+            warn!(error = %e, "cannot save resume state; a restart will rehash the data");
+        }
+        self.resume_health.errors += 1;
+        self.resume_health.last = Some(e);
+        self.update_progress();
     }
 
     fn install_meta(&mut self, l: Loaded) {
         self.resume_quiet = l.seed_only;
         if let Some(e) = l.resume_error {
-            record_resume_error(&self.resume_health, self.resume_quiet, e);
+            self.record_resume_error(e);
         }
         let info = Arc::clone(&l.info);
         let n = u32::try_from(info.num_pieces()).unwrap_or(u32::MAX);
@@ -579,9 +578,11 @@ impl Actor {
         });
         let pad_only = picker.take_pad_only_pieces();
         self.name = Some(info.name().to_string());
-        let _ = self.shared.store.set(l.store.clone() as Arc<dyn Storage>);
-        let _ = self.shared.metainfo.set(Arc::clone(&l.metainfo));
-        self.shared.piece_count.store(n, Ordering::Relaxed);
+        self.out.push_back(Output::Installed {
+            metainfo: Arc::clone(&l.metainfo),
+            store: Arc::clone(&l.store),
+            pieces: n,
+        });
         self.meta = Some(Meta {
             metainfo: l.metainfo,
             info,
@@ -655,192 +656,57 @@ impl Actor {
         }
     }
 
-    pub(crate) async fn run(mut self) {
-        let mut tick = tokio::time::interval(Duration::from_secs(1));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        self.maybe_connect();
-        loop {
-            tokio::select! {
-                biased;
-                () = self.shared.cancel.cancelled() => break,
-                ev = self.rx.recv() => {
-                    let Some(ev) = ev else { break };
-                    if let Event::Cmd(TorrentCmd::Stop(done)) = ev {
-                        self.stop().await;
-                        let _ = done.send(());
-                        return;
-                    }
-                    self.handle(ev).await;
-                    // Drain what is already queued before flushing, to batch output.
-                    let mut n = 0;
-                    while n < 64 {
-                        match self.rx.try_recv() {
-                            Ok(Event::Cmd(TorrentCmd::Stop(done))) => {
-                                self.stop().await;
-                                let _ = done.send(());
-                                return;
-                            }
-                            Ok(ev) => self.handle(ev).await,
-                            Err(_) => break,
-                        }
-                        n += 1;
-                    }
-                    self.flush();
-                }
-                _ = tick.tick() => {
-                    self.on_tick();
-                    self.flush();
-                }
-            }
-        }
-        self.stop().await;
-    }
-
-    async fn stop(&mut self) {
-        self.save_resume_pending().await;
-        for (_, p) in self.peers.drain() {
-            drop(p.cmd);
-        }
-        self.stopped = true;
-        self.update_progress();
-        self.publish_progress();
-    }
-
-    /// Saves the resume state now if a piece was verified since the last
-    /// save (data synced first, by the storage crate): stopping a seed of
-    /// unchanged data syncs nothing, so a SIGTERM stops it at once.
-    async fn save_resume_pending(&mut self) {
-        let Some(meta) = self.meta.as_ref() else {
-            return;
-        };
-        let resume = Arc::clone(&meta.resume);
-        let res = tokio::task::spawn_blocking(move || resume.save_pending()).await;
-        match res {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => record_resume_error(&self.resume_health, self.resume_quiet, e),
-            Err(e) if e.is_panic() => {
-                error!(error = %e, "the resume save panicked; this is a bug");
-            }
-            Err(_) => {}
-        }
-        self.resume_dirty = false;
-        self.last_resume_save = Instant::now();
-    }
-
     /// Lets the resume writer save if it is due (or now, with `now`), on the
     /// blocking pool; at most one such save runs at a time.
     fn save_resume_background(&mut self, now: bool) {
         let Some(meta) = self.meta.as_ref() else {
             return;
         };
-        if self.saving.swap(true, Ordering::AcqRel) {
+        if std::mem::replace(&mut self.saving, true) {
             return;
         }
-        let resume = Arc::clone(&meta.resume);
-        let saving = Arc::clone(&self.saving);
-        let health = Arc::clone(&self.resume_health);
-        let quiet = self.resume_quiet;
         self.resume_dirty = false;
-        self.last_resume_save = Instant::now();
-        // The progress shows a failure at the next tick.
-        self.shared.session.tasks.spawn_blocking(move || {
-            let r = if now {
-                resume.save_now().map(|()| true)
-            } else {
-                resume.maybe_save()
-            };
-            if let Err(e) = r {
-                record_resume_error(&health, quiet, e);
-            }
-            saving.store(false, Ordering::Release);
+        self.last_resume_save = self.now;
+        self.out.push_back(Output::SaveResume {
+            resume: Arc::clone(&meta.resume),
+            now,
         });
     }
 
-    async fn handle(&mut self, ev: Event) {
-        match ev {
-            Event::Connected(c) => self.on_connected(*c),
-            Event::Messages(slot, msgs) => self.on_messages(slot, msgs).await,
-            Event::Uploaded(slot, reqs) => self.on_uploaded(slot, &reqs),
-            Event::Gone(slot, reason) => {
-                if let Some(p) = self.peers.get(&slot) {
-                    debug!(slot = slot.0, %reason, "peer gone");
-                    // It may have hung up on a request for part of a block:
-                    // ask it for whole blocks if it comes back.
-                    if !p.partial_ok && !p.whole_blocks {
-                        if let Some(meta) = self.meta.as_ref() {
-                            let partial = p
-                                .outstanding
-                                .values()
-                                .any(|(_, r)| meta.picker.whole_block(*r) != *r);
-                            if partial {
-                                debug!(peer = %p.addr, "peer left with partial-block requests pending; whole blocks from now on");
-                                self.whole_block_addrs.insert(p.addr);
-                                self.whole_block_addrs.extend(p.listen_addr());
-                            }
-                        }
-                    }
-                    self.remove_peer(slot, false);
+    fn on_gone(&mut self, slot: PeerSlot, reason: &PeerGone) {
+        let Some(p) = self.peers.get(&slot) else {
+            return;
+        };
+        debug!(slot = slot.0, %reason, "peer gone");
+        // It may have hung up on a request for part of a block:
+        // ask it for whole blocks if it comes back.
+        if !p.partial_ok && !p.whole_blocks {
+            if let Some(meta) = self.meta.as_ref() {
+                let partial = p
+                    .outstanding
+                    .values()
+                    .any(|(_, r)| meta.picker.whole_block(*r) != *r);
+                if partial {
+                    debug!(peer = %p.addr, "peer left with partial-block requests pending; whole blocks from now on");
+                    self.whole_block_addrs.insert(p.addr);
+                    self.whole_block_addrs.extend(p.listen_addr());
                 }
             }
-            Event::ConnectFailed(addr, reason) => {
-                debug!(%addr, %reason, "connection attempt failed");
-                self.connecting.remove(&addr);
-                if let Some(c) = self.known.get_mut(&addr) {
-                    c.failures += 1;
-                    // Peers we were told to use (--peer, magnet) are often
-                    // just starting: keep retrying them every few seconds.
-                    let cap = if c.explicit { 2 } else { 6 };
-                    let backoff = Duration::from_secs(1u64 << c.failures.min(cap));
-                    c.next_attempt = Instant::now() + backoff;
-                }
-            }
-            Event::PieceDone { piece, result, buf } => {
-                if let Some(meta) = self.meta.as_mut() {
-                    if meta.spare.len() < 8 && !buf.is_empty() {
-                        meta.spare.push(buf);
-                    }
-                }
-                self.on_piece_done(piece, result);
-            }
-            Event::WebSeedGaveUp(e) => {
-                warn!(error = %e, "web seed given up");
-                let _ = self.events.send(TorrentEvent::WebSeedGaveUp(e));
-            }
-            Event::Cmd(cmd) => match cmd {
-                TorrentCmd::AddPeers(addrs) => {
-                    self.add_candidates(&addrs, true);
-                    self.maybe_connect();
-                }
-                TorrentCmd::Pause(p) => {
-                    self.paused = p;
-                    if p {
-                        let slots: Vec<PeerSlot> = self.peers.keys().copied().collect();
-                        for s in slots {
-                            self.remove_peer(s, false);
-                        }
-                    } else {
-                        self.maybe_connect();
-                    }
-                    self.update_progress();
-                }
-                TorrentCmd::Stop(done) => {
-                    let _ = done.send(());
-                }
-            },
         }
+        self.remove_peer(slot, false);
     }
 
     fn add_candidates(&mut self, addrs: &[SocketAddr], explicit: bool) {
-        let now = Instant::now();
+        let now = self.now;
         for &a in addrs {
             if self.banned_addrs.contains(&a) {
-                let _ = self.events.send(TorrentEvent::BannedPeerRefused(a));
+                self.emit(TorrentEvent::BannedPeerRefused(a));
                 continue;
             }
             if a.port() == 0 {
                 continue;
             }
-            if !explicit && self.known.len() >= self.shared.session.options.max_known_peers {
+            if !explicit && self.known.len() >= self.opts.max_known_peers {
                 break;
             }
             self.known
@@ -859,16 +725,21 @@ impl Actor {
         }
     }
 
+    /// The metadata is still to come from peers (not known, not being opened).
+    fn wants_metadata(&self) -> bool {
+        self.meta.is_none() && !self.opening
+    }
+
     fn is_complete(&self) -> bool {
         self.meta.as_ref().is_some_and(|m| m.picker.is_complete())
     }
 
     fn maybe_connect(&mut self) {
-        if self.paused || self.error.is_some() || self.shared.cancel.is_cancelled() {
+        if self.paused || self.error.is_some() || self.stopped {
             return;
         }
-        let cap = self.shared.session.options.max_connections_per_torrent;
-        let now = Instant::now();
+        let cap = self.opts.max_connections_per_torrent;
+        let now = self.now;
         let connected: HashSet<SocketAddr> = self
             .peers
             .values()
@@ -887,84 +758,70 @@ impl Actor {
             if self.peers.len() + self.connecting.len() >= cap {
                 break;
             }
-            if self.shared.session.is_own_addr(addr) {
+            if crate::session::is_own_addr(&self.listen, addr) {
                 self.known.remove(&addr);
                 continue;
             }
-            let Ok(permit) = Arc::clone(&self.shared.session.conn_limit).try_acquire_owned() else {
-                break;
-            };
             self.connecting.insert(addr);
             if let Some(c) = self.known.get_mut(&addr) {
                 // Until the attempt reports back, don't try again.
                 c.next_attempt = now + Duration::from_secs(3600);
             }
-            let shared = Arc::clone(&self.shared);
-            self.shared.session.tasks.spawn(async move {
-                let _permit = permit;
-                crate::peer::connect_and_run(shared, addr).await;
-            });
+            self.out.push_back(Output::Dial(addr));
         }
     }
 
-    fn on_connected(&mut self, c: Connected) {
-        let Connected {
-            addr,
-            handshake,
-            outgoing,
-            cmd,
-            reply,
-        } = c;
+    /// A peer finished its handshake: its slot, or `None` if refused.
+    fn on_connected(
+        &mut self,
+        addr: SocketAddr,
+        handshake: &Handshake,
+        outgoing: bool,
+    ) -> Option<PeerSlot> {
         if outgoing {
             self.connecting.remove(&addr);
             if let Some(k) = self.known.get_mut(&addr) {
                 k.failures = 0;
-                k.next_attempt = Instant::now() + Duration::from_secs(5);
+                k.next_attempt = self.now + Duration::from_secs(5);
             }
         }
         let id = handshake.peer_id;
         let banned = self.banned_addrs.contains(&addr) || self.banned_ids.contains(&id);
         if banned {
-            let _ = self.events.send(TorrentEvent::BannedPeerRefused(addr));
+            self.emit(TorrentEvent::BannedPeerRefused(addr));
         }
         let refuse = banned
             || self.paused
             || self.error.is_some()
-            || id == self.shared.peer_id
-            || self.peers.len() >= self.shared.session.options.max_connections_per_torrent;
+            || id == self.peer_id
+            || self.peers.len() >= self.opts.max_connections_per_torrent;
         if refuse {
-            let _ = reply.send(None);
-            return;
+            return None;
         }
         // Two connections to the same peer (both sides dialled): keep the one
         // opened by the smaller peer id, as the other side will decide too.
         if let Some((&dup, old)) = self.peers.iter().find(|(_, p)| p.id == id) {
-            let initiator = |out: bool| if out { self.shared.peer_id } else { id };
+            let initiator = |out: bool| if out { self.peer_id } else { id };
             let keep_new =
                 old.outgoing != outgoing && initiator(outgoing) < initiator(old.outgoing);
             if !keep_new {
-                let _ = reply.send(None);
-                return;
+                return None;
             }
             self.remove_peer(dup, false);
         }
         let slot = PeerSlot(self.next_slot);
         self.next_slot += 1;
-        if reply.send(Some(slot)).is_err() {
-            return;
-        }
         let theirs = handshake.reserved;
         let ours = crate::peer::our_reserved();
         let common = ours.common(theirs);
         let n = self.meta.as_ref().map_or(0, |m| m.have.len());
-        let now = Instant::now();
+        let now = self.now;
         let origin = crate::webseed::is_web_seed(&id) || self.origin.contains(&addr.ip());
         let mut p = PeerState {
             addr,
             id,
             origin,
             outgoing,
-            cmd,
             fast: common.fast(),
             ext: common.extension_protocol(),
             their_ext: None,
@@ -1018,6 +875,7 @@ impl Actor {
         self.peers.insert(slot, p);
         self.choker.add_peer(slot);
         self.update_progress();
+        Some(slot)
     }
 
     /// Disconnects a peer and returns its work to the picker.
@@ -1025,6 +883,7 @@ impl Actor {
         let Some(p) = self.peers.remove(&slot) else {
             return;
         };
+        self.out.push_back(Output::Disconnect(slot));
         if let Some(meta) = self.meta.as_mut() {
             let bf = &p.bitfield;
             meta.picker.peer_gone(slot, |i| bf.get(PieceIndex(i)));
@@ -1040,7 +899,7 @@ impl Actor {
             if complete && p.is_seed() {
                 self.known.remove(&p.addr);
             } else if let Some(k) = self.known.get_mut(&p.addr) {
-                k.next_attempt = Instant::now() + Duration::from_secs(5);
+                k.next_attempt = self.now + Duration::from_secs(5);
             }
         }
         drop(p);
@@ -1065,7 +924,7 @@ impl Actor {
         self.banned_ids.insert(id);
         self.known.remove(&addr);
         self.banned_count += 1;
-        let _ = self.events.send(TorrentEvent::PeerBanned(addr));
+        self.emit(TorrentEvent::PeerBanned(addr));
         self.remove_peer(slot, true);
     }
 
@@ -1092,29 +951,25 @@ impl Actor {
         }
     }
 
-    /// Sends every peer's queued output, then the progress if it changed
-    /// (so a batch of events publishes once).
-    fn flush(&mut self) {
-        let mut dead = Vec::new();
-        for (slot, p) in self.peers.iter_mut() {
-            let msgs = std::mem::take(&mut p.outbox.msgs);
-            if !msgs.is_empty() && p.cmd.try_send(PeerCmd::Send(msgs)).is_err() {
-                dead.push(*slot);
+    /// Queues every peer's batched messages and blocks to serve as
+    /// outputs: the shell calls it after a batch of inputs, so that a
+    /// batch makes one write per peer.
+    pub(crate) fn flush(&mut self) {
+        let mut slots: Vec<PeerSlot> = self.peers.keys().copied().collect();
+        slots.sort_unstable();
+        for slot in slots {
+            let Some(p) = self.peers.get_mut(&slot) else {
                 continue;
+            };
+            let msgs = std::mem::take(&mut p.outbox.msgs);
+            if !msgs.is_empty() {
+                self.out.push_back(Output::Send(slot, msgs));
             }
             let serve = std::mem::take(&mut p.outbox.serve);
-            if !serve.is_empty() && p.cmd.try_send(PeerCmd::Serve(serve)).is_err() {
-                dead.push(*slot);
+            if !serve.is_empty() {
+                self.out.push_back(Output::Serve(slot, serve));
             }
         }
-        for slot in dead {
-            debug!(
-                slot = slot.0,
-                "peer's command queue is full or closed; dropping it"
-            );
-            self.remove_peer(slot, false);
-        }
-        self.publish_progress();
     }
 
     /// Stops the torrent for good with `e`: every peer is dropped, none is
@@ -1126,7 +981,7 @@ impl Actor {
             warn!(error = %e, "stopping the torrent");
         }
         self.error = Some(e.clone());
-        let _ = self.events.send(TorrentEvent::Error(e));
+        self.emit(TorrentEvent::Error(e));
         let slots: Vec<PeerSlot> = self.peers.keys().copied().collect();
         for s in slots {
             self.remove_peer(s, false);
@@ -1134,12 +989,12 @@ impl Actor {
         self.update_progress();
     }
 
-    async fn on_messages(&mut self, slot: PeerSlot, msgs: Vec<Message>) {
+    fn on_messages(&mut self, slot: PeerSlot, msgs: Vec<Message>) {
         for m in msgs {
             if !self.peers.contains_key(&slot) {
                 return;
             }
-            self.on_message(slot, m).await;
+            self.on_message(slot, m);
         }
         self.superseed_join(slot, false);
         self.fill_requests(slot);
@@ -1201,13 +1056,13 @@ impl Actor {
         }
         p.ss_joined = true;
         let bf = &p.bitfield;
-        let reveal = ss.peer_joined(slot, Instant::now(), |i| bf.get(PieceIndex(i)));
+        let reveal = ss.peer_joined(slot, self.now, |i| bf.get(PieceIndex(i)));
         p.outbox
             .msgs
             .extend(reveal.into_iter().map(|i| Message::Have(PieceIndex(i))));
     }
 
-    async fn on_message(&mut self, slot: PeerSlot, m: Message) {
+    fn on_message(&mut self, slot: PeerSlot, m: Message) {
         match m {
             Message::KeepAlive | Message::Port(_) | Message::SuggestPiece(_) => {}
             Message::Unknown { .. } => {}
@@ -1282,7 +1137,7 @@ impl Actor {
                     }
                 }
             }
-            Message::Extended(e) => self.on_extended(slot, e).await,
+            Message::Extended(e) => self.on_extended(slot, e),
         }
     }
 
@@ -1303,7 +1158,7 @@ impl Actor {
         meta.picker.peer_has(i);
         if let Some(ss) = meta.superseed.as_mut() {
             if p.ss_joined {
-                let reveal = ss.peer_has(slot, i, Instant::now());
+                let reveal = ss.peer_has(slot, i, self.now);
                 p.outbox
                     .msgs
                     .extend(reveal.into_iter().map(|q| Message::Have(PieceIndex(q))));
@@ -1361,7 +1216,7 @@ impl Actor {
         if p.ss_joined {
             if let Some(ss) = meta.superseed.as_mut() {
                 for &i in &new {
-                    let reveal = ss.peer_has(slot, i.0, Instant::now());
+                    let reveal = ss.peer_has(slot, i.0, self.now);
                     p.outbox
                         .msgs
                         .extend(reveal.into_iter().map(|q| Message::Have(PieceIndex(q))));
@@ -1423,7 +1278,7 @@ impl Actor {
             |i| bf.get(PieceIndex(i)) && (!choked || af.contains(&i)),
             want,
         );
-        let now = Instant::now();
+        let now = self.now;
         for r in reqs {
             let r = if p.whole_blocks {
                 meta.picker.whole_block(r)
@@ -1494,7 +1349,7 @@ impl Actor {
             if *c >= u64::from(meta.pads.content_len(i)) {
                 p.uploaded_per_piece.remove(&i);
                 if let Some(ss) = meta.superseed.as_mut() {
-                    let reveal = ss.piece_uploaded(slot, i, Instant::now());
+                    let reveal = ss.piece_uploaded(slot, i, self.now);
                     p.outbox
                         .msgs
                         .extend(reveal.into_iter().map(|q| Message::Have(PieceIndex(q))));
@@ -1504,7 +1359,7 @@ impl Actor {
         // Between ticks too, so the origin's uplink idles for at most a
         // scan period plus the release age when agents fetch elsewhere.
         if meta.superseed.is_some() {
-            let now = Instant::now();
+            let now = self.now;
             if now.duration_since(self.last_release_scan) >= RELEASE_SCAN {
                 self.superseed_release_scan(now);
             }
@@ -1524,7 +1379,7 @@ impl Actor {
         }
         self.tick_down += len;
         p.down_tick += len;
-        let now = Instant::now();
+        let now = self.now;
         let asked = match p.outstanding.get(&key) {
             Some(&(sent, wire)) if wire == got => p.outstanding.remove(&key).map(|_| sent),
             _ => None,
@@ -1613,28 +1468,11 @@ impl Actor {
         let Some(buf) = meta.buffers.remove(&piece) else {
             return;
         };
-        let info = Arc::clone(&meta.info);
-        let store = Arc::clone(&meta.store);
-        let events = self.shared.events.clone();
-        let sem = Arc::clone(&self.shared.session.write_limit);
-        self.shared.session.tasks.spawn(async move {
-            let Ok(_permit) = sem.acquire_owned().await else {
-                return;
-            };
-            let done = tokio::task::spawn_blocking(move || {
-                let p = PieceIndex(piece);
-                let result = if verify_piece(&info, p, &buf) {
-                    store.write_piece(p, &buf).map(|()| true)
-                } else {
-                    Ok(false)
-                };
-                (result, buf)
-            })
-            .await;
-            let Some((result, buf)) = piece_result(piece, done) else {
-                return;
-            };
-            let _ = events.send(Event::PieceDone { piece, result, buf }).await;
+        self.out.push_back(Output::Verify {
+            piece,
+            buf,
+            info: Arc::clone(&meta.info),
+            store: Arc::clone(&meta.store),
         });
     }
 
@@ -1661,7 +1499,7 @@ impl Actor {
                 for s in &slots {
                     self.update_interest(*s);
                 }
-                let _ = self.events.send(TorrentEvent::PieceVerified(piece));
+                self.emit(TorrentEvent::PieceVerified(piece));
                 if self.is_complete() {
                     self.on_complete();
                 }
@@ -1699,7 +1537,7 @@ impl Actor {
         let content = self.meta.as_ref().map_or(0, |m| m.pads.content_total());
         info!(downloaded = self.downloaded, content, "download complete");
         self.save_resume_background(true);
-        let _ = self.events.send(TorrentEvent::Complete);
+        self.emit(TorrentEvent::Complete);
         self.completed_announced = true;
         // Seeds have nothing for us and want nothing from us.
         let seeds: Vec<PeerSlot> = self
@@ -1713,7 +1551,7 @@ impl Actor {
         }
     }
 
-    async fn on_extended(&mut self, slot: PeerSlot, e: ExtendedMessage) {
+    fn on_extended(&mut self, slot: PeerSlot, e: ExtendedMessage) {
         if e.id == ExtendedId::HANDSHAKE {
             let Ok(h) = ExtendedHandshake::parse(&e.payload) else {
                 return;
@@ -1725,10 +1563,10 @@ impl Actor {
                 // A later handshake (BEP 10) may announce metadata it now has.
                 p.metadata_rejected = false;
             }
-            if self.meta.is_none() && has_md {
+            if self.wants_metadata() && has_md {
                 if self.metadata.is_none() {
                     if let Some(size) = size {
-                        match MetadataAssembler::new(self.shared.infohash, size) {
+                        match MetadataAssembler::new(self.infohash, size) {
                             Ok(a) => self.metadata = Some(a),
                             Err(e) => debug!(error = %e, "peer announced unusable metadata size"),
                         }
@@ -1742,8 +1580,8 @@ impl Actor {
             let Ok(m) = MetadataMessage::parse(&e.payload) else {
                 return;
             };
-            self.on_metadata(slot, m).await;
-        } else if e.id == OUR_UT_PEX && self.shared.session.options.pex {
+            self.on_metadata(slot, m);
+        } else if e.id == OUR_UT_PEX && self.opts.pex {
             let Ok(m) = PexMessage::parse(&e.payload) else {
                 return;
             };
@@ -1758,11 +1596,11 @@ impl Actor {
     fn extended_handshake(&self, addr: SocketAddr) -> Message {
         let mut h = ExtendedHandshake::default();
         h.extensions.insert(UT_METADATA.into(), OUR_UT_METADATA);
-        if self.shared.session.options.pex {
+        if self.opts.pex {
             h.extensions.insert(UT_PEX.into(), OUR_UT_PEX);
         }
         h.client = Some(concat!("anthill ", env!("CARGO_PKG_VERSION")).into());
-        h.listen_port = self.shared.session.listen_port();
+        h.listen_port = self.listen.first().map(SocketAddr::port);
         h.request_queue = Some(MAX_SERVING as u32);
         h.metadata_size = self
             .meta
@@ -1781,13 +1619,13 @@ impl Actor {
                 .collect();
             if !sizes.is_empty() {
                 let size = sizes[self.ticks as usize % sizes.len()];
-                self.metadata = MetadataAssembler::new(self.shared.infohash, size).ok();
+                self.metadata = MetadataAssembler::new(self.infohash, size).ok();
             }
         }
         let Some(asm) = self.metadata.as_ref() else {
             return;
         };
-        let now = Instant::now();
+        let now = self.now;
         let missing: Vec<MetadataPiece> = asm.missing().collect();
         // Ask peers that announced the metadata (BEP 9 `metadata_size`) and
         // did not reject a request; other agents of a flash crowd speak
@@ -1842,7 +1680,7 @@ impl Actor {
         }
     }
 
-    async fn on_metadata(&mut self, slot: PeerSlot, m: MetadataMessage) {
+    fn on_metadata(&mut self, slot: PeerSlot, m: MetadataMessage) {
         match m {
             MetadataMessage::Request(piece) => {
                 let Some(p) = self.peers.get_mut(&slot) else {
@@ -1883,7 +1721,7 @@ impl Actor {
                 if let Some(p) = self.peers.get_mut(&slot) {
                     p.metadata_rejected = true;
                 }
-                if self.meta.is_none() {
+                if self.wants_metadata() {
                     self.request_metadata();
                 }
             }
@@ -1893,7 +1731,7 @@ impl Actor {
                 data,
             } => {
                 self.metadata_inflight.remove(&piece.0);
-                if self.meta.is_some() {
+                if !self.wants_metadata() {
                     return;
                 }
                 let Some(asm) = self.metadata.as_mut() else {
@@ -1901,7 +1739,7 @@ impl Actor {
                 };
                 match asm.insert(piece, total_size, data) {
                     Ok(true) => match asm.finish() {
-                        Ok(raw) => self.on_metadata_complete(&raw).await,
+                        Ok(raw) => self.on_metadata_complete(&raw),
                         Err(e) => {
                             // Possibly a peer lying about the size: start over,
                             // taking the size from another peer next time.
@@ -1918,7 +1756,10 @@ impl Actor {
         }
     }
 
-    async fn on_metadata_complete(&mut self, raw: &[u8]) {
+    /// The info dictionary arrived and matches the infohash: the shell
+    /// opens (prefills, checks) the data in the background, and the torrent
+    /// keeps serving its peers meanwhile (`Checking`).
+    fn on_metadata_complete(&mut self, raw: &[u8]) {
         let metainfo = match Metainfo::from_info_bytes(raw) {
             Ok(m) => Arc::new(m),
             Err(e) => {
@@ -1929,75 +1770,60 @@ impl Actor {
             }
         };
         info!(name = metainfo.info().name(), "metadata received");
-        let dir = self.dir.clone();
-        let threads = self.shared.session.options.check_threads;
-        let m2 = Arc::clone(&metainfo);
-        let interval = self.shared.session.options.resume_save_interval;
-        let prefill = self.prefill.clone();
-        if prefill.is_some() {
-            // The prefill and the check can take a while; the metadata is
-            // known, so tell waiters it is not lost.
-            self.checking = true;
-            self.update_progress();
-            self.publish_progress();
+        self.metadata = None;
+        self.metadata_inflight.clear();
+        self.opening = true;
+        self.checking = true;
+        self.out.push_back(Output::Open(metainfo));
+        self.update_progress();
+    }
+
+    fn on_opened(&mut self, loaded: Result<Loaded, TorrentError>) {
+        if !self.opening {
+            return;
         }
-        let loaded = tokio::task::spawn_blocking(move || {
-            load_storage(
-                m2,
-                &dir,
-                OpenMode::Download,
-                threads,
-                interval,
-                prefill.as_ref(),
-            )
-        })
-        .await;
+        self.opening = false;
         self.checking = false;
-        match loaded {
-            Ok(Ok(l)) => {
-                self.metadata = None;
-                self.metadata_inflight.clear();
-                self.install_meta(l);
-                // A second BEP 10 handshake with `metadata_size`: peers still
-                // without the metadata may now ask us instead of the origin.
-                // Every peer that got our first one, whether or not its own
-                // handshake has reached us yet: one still in flight would
-                // otherwise never learn that we have the metadata.
-                let slots: Vec<(PeerSlot, SocketAddr)> = self
-                    .peers
-                    .iter()
-                    .filter(|(_, p)| p.ext)
-                    .map(|(s, p)| (*s, p.addr))
-                    .collect();
-                for (slot, addr) in slots {
-                    let m = self.extended_handshake(addr);
-                    if let Some(p) = self.peers.get_mut(&slot) {
-                        p.outbox.msgs.push(m);
-                    }
-                }
-                let _ = self.events.send(TorrentEvent::MetadataReceived);
-                if self.is_complete() {
-                    self.on_complete();
-                }
-                self.refill_all();
-                self.update_progress();
+        let l = match loaded {
+            Ok(l) => l,
+            Err(e) => {
+                self.fail(e);
+                return;
             }
-            Ok(Err(e)) => self.fail(TorrentError::Open {
-                dir: self.dir.clone(),
-                source: Arc::new(e),
-            }),
-            Err(e) if e.is_panic() => self.fail(TorrentError::Bug(format!(
-                "the task opening the data panicked: {e}"
-            ))),
-            // The runtime is shutting down.
-            Err(_) => {}
+        };
+        if self.stopped || self.error.is_some() {
+            return;
         }
+        self.install_meta(l);
+        // A second BEP 10 handshake with `metadata_size`: peers still
+        // without the metadata may now ask us instead of the origin.
+        // Every peer that got our first one, whether or not its own
+        // handshake has reached us yet: one still in flight would
+        // otherwise never learn that we have the metadata.
+        let slots: Vec<(PeerSlot, SocketAddr)> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.ext)
+            .map(|(s, p)| (*s, p.addr))
+            .collect();
+        for (slot, addr) in slots {
+            let m = self.extended_handshake(addr);
+            if let Some(p) = self.peers.get_mut(&slot) {
+                p.outbox.msgs.push(m);
+            }
+        }
+        self.emit(TorrentEvent::MetadataReceived);
+        if self.is_complete() {
+            self.on_complete();
+        }
+        self.refill_all();
+        self.update_progress();
     }
 
     fn on_tick(&mut self) {
         self.ticks += 1;
-        let now = Instant::now();
-        let timeout = self.shared.session.options.request_timeout;
+        let now = self.now;
+        let timeout = self.opts.request_timeout;
         let mut snubbed = Vec::new();
         let mut ignored = Vec::new();
         // Rates and adaptive pipeline depth.
@@ -2103,18 +1929,15 @@ impl Actor {
             self.apply_choke(changes);
         }
         if self.resume_dirty
-            && now.duration_since(self.last_resume_save)
-                >= self.shared.session.options.resume_save_interval
+            && now.duration_since(self.last_resume_save) >= self.opts.resume_save_interval
         {
             self.save_resume_background(false);
         }
-        if self.shared.session.options.pex
-            && now.duration_since(self.last_pex) >= self.shared.session.options.pex_interval
-        {
+        if self.opts.pex && now.duration_since(self.last_pex) >= self.opts.pex_interval {
             self.last_pex = now;
             self.send_pex();
         }
-        if self.meta.is_none() {
+        if self.wants_metadata() {
             self.request_metadata();
         }
         self.maybe_start_web_seeds();
@@ -2138,12 +1961,11 @@ impl Actor {
         for (i, url) in self.web_seeds.iter().enumerate() {
             info!(%url, "peers are not delivering; using the web seed");
             let n = u16::try_from(i + 1).unwrap_or(u16::MAX);
-            self.shared.session.tasks.spawn(crate::webseed::run(
-                Arc::clone(&self.shared),
-                url.clone(),
-                Arc::clone(&meta.info),
+            self.out.push_back(Output::StartWebSeed {
+                url: url.clone(),
                 n,
-            ));
+                info: Arc::clone(&meta.info),
+            });
         }
     }
 
@@ -2201,16 +2023,129 @@ impl Actor {
         self.progress_dirty = true;
     }
 
-    /// Publishes the progress if it may have changed, waking the watchers
-    /// only if it did: once per batch of events or tick, never per block.
-    fn publish_progress(&mut self) {
-        if !std::mem::take(&mut self.progress_dirty) {
-            return;
+    /// Checks what must hold between any two inputs; panics if not.
+    #[cfg(test)]
+    pub(crate) fn check_invariants(&self) {
+        assert_eq!(
+            self.choker.peer_count(),
+            self.peers.len(),
+            "choker and peers"
+        );
+        assert!(self.peers.len() <= self.opts.max_connections_per_torrent);
+        if self.error.is_some() || self.stopped || self.paused {
+            assert!(
+                self.peers.is_empty(),
+                "a failed, stopped or paused torrent has peers"
+            );
         }
-        let (resume_errors, last_resume_error) = {
-            let h = self.resume_health.lock().unwrap_or_else(|e| e.into_inner());
-            (h.errors, h.last.clone())
+        for a in &self.banned_addrs {
+            assert!(!self.known.contains_key(a), "banned {a} is a candidate");
+        }
+        for (slot, _) in self.metadata_inflight.values() {
+            assert!(
+                self.peers.contains_key(slot),
+                "metadata asked of a gone peer"
+            );
+        }
+        for (slot, p) in &self.peers {
+            assert_eq!(
+                p.am_choking,
+                !self.choker.is_unchoked(*slot),
+                "choke state of {slot:?}"
+            );
+            assert!(
+                !self.banned_addrs.contains(&p.addr),
+                "banned {} connected",
+                p.addr
+            );
+            assert!(!self.banned_ids.contains(&p.id), "banned id connected");
+            assert!(p.serving >= p.outbox.serve.len());
+            assert!(p.outstanding.len() <= MAX_DEPTH, "pipeline over its cap");
+        }
+        let Some(meta) = self.meta.as_ref() else {
+            for p in self.peers.values() {
+                assert!(!p.am_interested && p.outstanding.is_empty());
+            }
+            return;
         };
+        meta.picker.check_invariants();
+        assert!(!self.opening);
+        let n = meta.have.len();
+        assert_eq!(
+            meta.have.count_ones(),
+            meta.picker.have_count(),
+            "have and picker"
+        );
+        let content: u64 = meta
+            .have
+            .iter_ones()
+            .map(|i| u64::from(meta.pads.content_len(i.0)))
+            .sum();
+        assert_eq!(
+            content, meta.content_have,
+            "content bytes of the pieces we have"
+        );
+        for i in 0..n {
+            assert_eq!(meta.picker.has(i), meta.have.get(PieceIndex(i)));
+        }
+        for piece in meta.buffers.keys() {
+            assert!(
+                !meta.have.get(PieceIndex(*piece)),
+                "a buffer for a piece we have"
+            );
+        }
+        let mut requested: HashSet<(PeerSlot, (u32, u32))> = HashSet::new();
+        for (slot, p) in &self.peers {
+            assert_eq!(p.bitfield.len(), n);
+            assert_eq!(
+                p.am_interested,
+                p.bitfield.any_and_not(&meta.have),
+                "interest in {slot:?}"
+            );
+            for (key, (_, r)) in &p.outstanding {
+                assert_eq!(block_key(r), *key);
+                assert!(
+                    p.bitfield.get(PieceIndex(key.0)),
+                    "asked {slot:?} for a piece it lacks"
+                );
+                assert!(
+                    !meta.have.get(PieceIndex(key.0)),
+                    "asked for a piece we have"
+                );
+                requested.insert((*slot, *key));
+            }
+        }
+        let mut in_picker: HashSet<(PeerSlot, (u32, u32))> = HashSet::new();
+        for (piece, block, peers) in meta.picker.requested_blocks() {
+            for s in peers {
+                in_picker.insert((s, (piece, block)));
+            }
+        }
+        assert_eq!(
+            requested, in_picker,
+            "requests on the wire and in the picker"
+        );
+        if let Some(ss) = meta.superseed.as_ref() {
+            assert!(meta.have.is_full(), "only a seed super-seeds");
+            let _ = ss;
+        }
+    }
+
+    /// The progress as it is now.
+    #[cfg(test)]
+    pub(crate) fn progress_now(&mut self) -> TorrentProgress {
+        self.progress_dirty = true;
+        self.take_progress().expect("dirty")
+    }
+
+    /// The progress, if it may have changed since the last call: the shell
+    /// publishes it once per batch of inputs or tick, never per block.
+    pub(crate) fn take_progress(&mut self) -> Option<TorrentProgress> {
+        if !std::mem::take(&mut self.progress_dirty) {
+            return None;
+        }
+        let (resume_errors, last_resume_error) =
+            (self.resume_health.errors, self.resume_health.last.clone());
         let mut next = TorrentProgress {
             state: if let Some(e) = &self.error {
                 TorrentState::Failed(e.clone())
@@ -2247,159 +2182,6 @@ impl Actor {
             next.bytes_total = meta.pads.content_total();
             next.bytes_have = meta.content_have;
         }
-        self.progress.send_if_modified(|cur| {
-            if *cur == next {
-                return false;
-            }
-            *cur = next;
-            true
-        });
-    }
-}
-
-/// What the hash-and-write task of `piece` reports to the actor: a storage
-/// error or a panic (a bug: no peer is blamed, unlike `Ok(false)`, a hash
-/// mismatch); `None` if the task was cancelled (the runtime shuts down).
-fn piece_result(
-    piece: u32,
-    done: Result<(Result<bool, StorageError>, Vec<u8>), tokio::task::JoinError>,
-) -> Option<(Result<bool, TorrentError>, Vec<u8>)> {
-    match done {
-        Ok((r, buf)) => Some((
-            r.map_err(|e| TorrentError::Storage {
-                piece,
-                source: Arc::new(e),
-            }),
-            buf,
-        )),
-        Err(e) if e.is_panic() => Some((
-            Err(TorrentError::Bug(format!(
-                "the task hashing and writing piece {piece} panicked: {e}"
-            ))),
-            Vec::new(),
-        )),
-        Err(_) => None,
-    }
-}
-
-/// Opens storage and finds the verified pieces: the saved resume state is
-/// trusted for files whose fingerprint is unchanged, everything else is
-/// hashed (`storage::check_resume`). A download's `prefill` runs first; the
-/// pieces it wrote are hashed too, and count only if they verify.
-pub(crate) fn load_storage(
-    metainfo: Arc<Metainfo>,
-    dir: &std::path::Path,
-    mode: OpenMode,
-    threads: usize,
-    save_interval: Duration,
-    prefill: Option<&Prefill>,
-) -> Result<Loaded, StorageError> {
-    let present = match (prefill, mode) {
-        (Some(f), OpenMode::Download) => Some(f.run(&metainfo, dir)),
-        _ => None,
-    };
-    let info = Arc::new(metainfo.info().clone());
-    let store = Arc::new(FileStorage::open(
-        Arc::clone(&info),
-        dir,
-        mode,
-        FileStorageOptions::default(),
-    )?);
-    let infohash = metainfo.infohash();
-    let path = crate::resume::resume_path(dir, &infohash);
-    if let Some(parent) = path.parent() {
-        // A read-only seed directory just means no state file.
-        let _ = std::fs::create_dir_all(parent);
-    }
-    let saved = ResumeState::load(&path, infohash, &info);
-    let mut verified = storage::check_resume(&*store, saved.as_ref(), threads, |_| {});
-    if let Some(mut present) = present.filter(|p| p.len() == info.num_pieces()) {
-        // Only what the resume state did not already give: with no state,
-        // `check_resume` hashed everything on disk, prefilled pieces included.
-        for p in verified.iter() {
-            present.remove(p);
-        }
-        let asked = present.count();
-        let hashed = storage::check_pieces(&*store, &present, threads, |_| {});
-        if hashed.count() != asked {
-            warn!(
-                prefilled = asked,
-                verified = hashed.count(),
-                "some prefilled pieces do not verify; they will be downloaded"
-            );
-        }
-        verified.union_with(&hashed);
-    }
-    let have = (0..info.num_pieces())
-        .map(|i| verified.contains(PieceIndex(i as u32)))
-        .collect();
-    let resume = Arc::new(ResumeWriter::new(
-        path,
-        infohash,
-        Arc::clone(&store) as Arc<dyn Storage>,
-        verified,
-        ResumeOptions {
-            interval: save_interval,
-            ..ResumeOptions::default()
-        },
-    ));
-    // Record the check so the next start takes the fast path (a read-only
-    // seed directory just means no state file: the actor records the error
-    // quietly then).
-    let resume_error = resume.save_now().err();
-    Ok(Loaded {
-        metainfo,
-        info,
-        store,
-        resume,
-        have,
-        resume_error,
-        seed_only: mode == OpenMode::Seed,
-    })
-}
-
-#[allow(dead_code)]
-fn _assert_send() {
-    fn is_send<T: Send>() {}
-    is_send::<Actor>();
-    let _ = VecDeque::<u8>::new();
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn a_panicking_hash_task_is_a_bug_not_a_hash_failure() {
-        let done = tokio::task::spawn_blocking(|| -> (Result<bool, StorageError>, Vec<u8>) {
-            panic!("injected panic in the hash task")
-        })
-        .await;
-        let (result, _) = piece_result(3, done).expect("a panic is reported");
-        let e = result.expect_err("a panic must not read as a hash mismatch (Ok(false))");
-        assert!(e.is_bug(), "{e:?}");
-        assert!(e.to_string().contains("piece 3"), "{e}");
-    }
-
-    #[tokio::test]
-    async fn a_hash_mismatch_and_a_storage_error_keep_their_meaning() {
-        let done = tokio::task::spawn_blocking(|| (Ok(false), vec![1u8])).await;
-        let (result, buf) = piece_result(1, done).unwrap();
-        assert_eq!(result, Ok(false));
-        assert_eq!(buf, vec![1u8]);
-        let done = tokio::task::spawn_blocking(|| {
-            (
-                Err(StorageError::MissingFile {
-                    path: "/d/f".into(),
-                }),
-                Vec::new(),
-            )
-        })
-        .await;
-        let (result, _) = piece_result(2, done).unwrap();
-        assert!(
-            matches!(result, Err(TorrentError::Storage { piece: 2, .. })),
-            "{result:?}"
-        );
+        Some(next)
     }
 }
