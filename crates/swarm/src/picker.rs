@@ -558,8 +558,6 @@ impl Picker {
         }
     }
 
-    /// Consistency check used by tests: the counters match the block states.
-    #[cfg(test)]
     /// Every block in `Requested`, with its requesters: (piece, block, peers).
     #[cfg(test)]
     pub(crate) fn requested_blocks(&self) -> Vec<(u32, u32, Vec<PeerSlot>)> {
@@ -574,6 +572,8 @@ impl Picker {
         out
     }
 
+    /// Consistency check used by tests: the counters match the block states.
+    #[cfg(test)]
     pub(crate) fn check_invariants(&self) {
         let mut unreq = 0u64;
         for (p, partial) in &self.partials {

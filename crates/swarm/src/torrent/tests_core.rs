@@ -59,6 +59,9 @@ fn fast() -> Reserved {
     Reserved::NONE.with_extension_protocol(true).with_fast(true)
 }
 
+/// An `Output::Verify` not yet performed.
+type PendingVerify = (u32, Vec<u8>, Arc<Info>, Arc<FileStorage>);
+
 /// A core and a record of everything it asked for.
 struct Harness {
     core: Core,
@@ -75,7 +78,7 @@ struct Harness {
     served: HashMap<PeerSlot, Vec<BlockRequest>>,
     dials: Vec<SocketAddr>,
     disconnected: HashSet<PeerSlot>,
-    verify: VecDeque<(u32, Vec<u8>, Arc<Info>, Arc<FileStorage>)>,
+    verify: VecDeque<PendingVerify>,
     opens: Vec<Arc<Metainfo>>,
     events: Vec<TorrentEvent>,
     store: Option<Arc<FileStorage>>,
