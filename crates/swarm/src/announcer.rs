@@ -14,8 +14,9 @@ use tokio::sync::{broadcast, watch};
 use tracing::{debug, warn};
 use tracker_proto::AnnounceEvent;
 
+use crate::context::TorrentShared;
 use crate::event::{Event, TorrentCmd};
-use crate::torrent::{TorrentEvent, TorrentProgress, TorrentShared};
+use crate::torrent::{TorrentEvent, TorrentProgress};
 use crate::tracker_client::{AnnounceParams, TrackerClient, TrackerClientOptions};
 
 /// Shortest interval we honour between regular announces.
@@ -33,7 +34,7 @@ fn params(
     AnnounceParams {
         infohash: shared.infohash.0,
         peer_id: shared.peer_id.0,
-        port: shared.session.listen_port().unwrap_or(0),
+        port: shared.net.listen_port().unwrap_or(0),
         uploaded: p.uploaded,
         downloaded: p.downloaded,
         // Unknown size (magnet): anything non-zero says "leecher".
@@ -56,7 +57,7 @@ pub(crate) async fn run(
     mut events: broadcast::Receiver<TorrentEvent>,
 ) {
     let source_ip = shared
-        .session
+        .net
         .source_ip(std::net::SocketAddr::from(([0, 0, 0, 0], 0)));
     let mut client = TrackerClient::new(
         tiers,

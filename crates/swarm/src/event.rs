@@ -33,7 +33,7 @@ pub(crate) enum Event {
         buf: Vec<u8>,
     },
     /// The data for metadata from peers was opened and checked.
-    Opened(Box<Result<crate::torrent::Loaded, TorrentError>>),
+    Opened(Box<Result<crate::open::Loaded, TorrentError>>),
     /// A background resume save finished.
     ResumeSaved {
         result: Result<(), storage::ResumeError>,

@@ -9,8 +9,9 @@
 //! - [`choker::Choker`]: whom we upload to (fleet mode or tit-for-tat).
 //!
 //! The tokio engine drives them over real connections: a [`Session`] owns
-//! listeners and torrents; each torrent is one actor task
-//! (`torrent.rs`) and each peer connection one task (`peer.rs`). See
+//! listeners and torrents; each torrent is one actor task (a synchronous
+//! core under a thin tokio shell, `torrent/`) and each peer connection one
+//! task (`peer.rs`). See
 //! `ENGINE.md` beside this file for the architecture and its invariants.
 //! Trackers are reached with [`tracker_client::TrackerClient`] (HTTP and
 //! UDP announces) over a minimal bounded HTTP client ([`http`]).
@@ -38,8 +39,10 @@
 
 mod announcer;
 pub mod choker;
+mod context;
 mod event;
 pub mod http;
+mod open;
 mod options;
 pub mod pad;
 mod peer;

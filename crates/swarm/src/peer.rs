@@ -28,9 +28,9 @@ use wire::{
 };
 
 use crate::PeerSlot;
+use crate::context::TorrentShared;
 use crate::event::{Connected, Event, PeerCmd};
 use crate::rate::acquire_all;
-use crate::torrent::TorrentShared;
 
 /// Bytes we try to read from a socket at once.
 const READ_CHUNK: usize = 256 * 1024;
@@ -118,23 +118,23 @@ async fn dial(addr: SocketAddr, source: Option<std::net::IpAddr>) -> std::io::Re
 
 /// Connects to `addr` and runs the connection; reports failures to the actor.
 pub(crate) async fn connect_and_run(shared: Arc<TorrentShared>, addr: SocketAddr) {
-    let opts = &shared.session.options;
+    let net = &shared.net;
     let attempt = async {
         let mut stream = timed(
-            opts.handshake_timeout,
+            net.handshake_timeout,
             "connecting",
-            dial(addr, shared.session.source_ip(addr)),
+            dial(addr, shared.net.source_ip(addr)),
         )
         .await?;
         let _ = stream.set_nodelay(true);
         let ours = Handshake::new(our_reserved(), shared.infohash, shared.peer_id);
         timed(
-            opts.handshake_timeout,
+            net.handshake_timeout,
             "writing handshake",
             stream.write_all(&ours.to_bytes()),
         )
         .await?;
-        let (theirs, rest) = read_handshake(&mut stream, opts.handshake_timeout).await?;
+        let (theirs, rest) = read_handshake(&mut stream, net.handshake_timeout).await?;
         if theirs.info_hash != shared.infohash {
             return Err(PeerError::WrongTorrent);
         }
@@ -208,7 +208,7 @@ async fn reader(
     mut rd: OwnedReadHalf,
     leftover: BytesMut,
 ) -> PeerError {
-    let opts = &shared.session.options;
+    let net = &shared.net;
     let count = shared.piece_count();
     let mut dec = MessageDecoder::with_buffer(
         leftover,
@@ -217,7 +217,7 @@ async fn reader(
             ..Default::default()
         },
     );
-    let idle = opts.keepalive_interval * 2 + Duration::from_secs(30);
+    let idle = net.keepalive_interval * 2 + Duration::from_secs(30);
     loop {
         if dec.options().piece_count.is_none() {
             let n = shared.piece_count();
@@ -264,7 +264,7 @@ async fn reader(
             Ok(n) => n,
             Err(e) => return e,
         };
-        let limits = [&shared.down, &shared.session.down];
+        let limits = [&shared.down, &shared.net.down];
         acquire_all(&limits, n as u64).await;
     }
 }
@@ -275,12 +275,12 @@ async fn writer(
     mut wr: OwnedWriteHalf,
     mut cmds: mpsc::Receiver<PeerCmd>,
 ) -> PeerError {
-    let opts = &shared.session.options;
+    let net = &shared.net;
     let write_timeout = Duration::from_secs(60);
     let mut out = BytesMut::with_capacity(64 * 1024);
     let mut serve: Vec<wire::BlockRequest> = Vec::new();
     loop {
-        let first = match tokio::time::timeout(opts.keepalive_interval, cmds.recv()).await {
+        let first = match tokio::time::timeout(net.keepalive_interval, cmds.recv()).await {
             Ok(Some(c)) => c,
             Ok(None) => return PeerError::Dropped,
             Err(_) => {
@@ -349,7 +349,7 @@ async fn writer(
                 }
                 Err(_) => return PeerError::TorrentGone,
             };
-            let limits = [&shared.up, &shared.session.up];
+            let limits = [&shared.up, &shared.net.up];
             acquire_all(&limits, buf.len() as u64).await;
             if let Err(e) = timed(write_timeout, "writing blocks", wr.write_all(&buf)).await {
                 return e;

@@ -15,10 +15,11 @@ use tracing::{Instrument, debug, info_span, warn};
 use wire::{Handshake, HandshakeParser, PeerId};
 
 use crate::TorrentError;
+use crate::context::Net;
 use crate::event::{Event, TorrentCmd};
 use crate::options::SessionOptions;
 use crate::prefill::Prefill;
-use crate::rate::{Rate, RateLimiter};
+use crate::rate::Rate;
 use crate::torrent::{
     Actor, ActorInit, TorrentEvent, TorrentMode, TorrentProgress, TorrentShared, TorrentState,
     load_storage,
@@ -64,15 +65,13 @@ pub enum SwarmError {
 #[derive(Debug)]
 pub(crate) struct SessionShared {
     pub(crate) options: SessionOptions,
-    pub(crate) peer_id: PeerId,
-    pub(crate) up: RateLimiter,
-    pub(crate) down: RateLimiter,
+    /// What connections need of the session (identity, timeouts, limits).
+    pub(crate) net: Arc<Net>,
     /// One permit per open peer connection (global cap).
     pub(crate) conn_limit: Arc<Semaphore>,
     /// Pieces being hashed and written at once.
     pub(crate) write_limit: Arc<Semaphore>,
     pub(crate) tasks: TaskTracker,
-    listen_addrs: Vec<SocketAddr>,
     /// The session's one map of torrents: incoming connections are routed
     /// through it, handles listed from it.
     torrents: Mutex<Torrents>,
@@ -101,33 +100,6 @@ impl Drop for Reservation<'_> {
             .adding
             .remove(&self.infohash);
     }
-}
-
-impl SessionShared {
-    pub(crate) fn listen_port(&self) -> Option<u16> {
-        self.listen_addrs.first().map(SocketAddr::port)
-    }
-    /// The address outgoing connections to `dest` leave from: the listen
-    /// address of its family when that is a specific one (so that peers see
-    /// the address we are known by, as on a host with several), else any.
-    pub(crate) fn source_ip(&self, dest: SocketAddr) -> Option<std::net::IpAddr> {
-        self.listen_addrs
-            .iter()
-            .map(SocketAddr::ip)
-            .find(|ip| ip.is_ipv4() == dest.is_ipv4() && !ip.is_unspecified())
-    }
-    /// The addresses the session listens on.
-    pub(crate) fn listen_addrs(&self) -> &[SocketAddr] {
-        &self.listen_addrs
-    }
-}
-
-/// True if `addr` is one of the `listen` addresses (never dial ourselves).
-pub(crate) fn is_own_addr(listen: &[SocketAddr], addr: SocketAddr) -> bool {
-    listen.iter().any(|l| {
-        l.port() == addr.port()
-            && (l.ip() == addr.ip() || (l.ip().is_unspecified() && addr.ip().is_loopback()))
-    })
 }
 
 /// What to add: a parsed torrent or a magnet link.
@@ -318,7 +290,7 @@ pub struct Session {
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Session")
-            .field("listen", &self.shared.listen_addrs)
+            .field("listen", &self.shared.net.listen_addrs())
             .finish_non_exhaustive()
     }
 }
@@ -372,14 +344,12 @@ impl Session {
             .iter()
             .filter_map(|l| l.local_addr().ok())
             .collect();
+        let net = Net::new(new_peer_id(options.peer_id_prefix), &options, listen_addrs);
         let shared = Arc::new(SessionShared {
-            peer_id: new_peer_id(options.peer_id_prefix),
-            up: RateLimiter::new(options.upload_rate),
-            down: RateLimiter::new(options.download_rate),
+            net: Arc::new(net),
             conn_limit: Arc::new(Semaphore::new(options.max_connections)),
             write_limit: Arc::new(Semaphore::new(options.max_concurrent_writes.max(1))),
             tasks: TaskTracker::new(),
-            listen_addrs,
             torrents: Mutex::new(Torrents::default()),
             options,
         });
@@ -394,21 +364,21 @@ impl Session {
 
     /// The addresses actually bound (port 0 resolved).
     pub fn listen_addrs(&self) -> Vec<SocketAddr> {
-        self.shared.listen_addrs.clone()
+        self.shared.net.listen_addrs().to_vec()
     }
 
     /// Our peer id.
     pub fn peer_id(&self) -> [u8; 20] {
-        self.shared.peer_id.0
+        self.shared.net.peer_id.0
     }
 
     /// Global upload limit (bytes/s, 0 = unlimited).
     pub fn set_upload_rate(&self, r: Rate) {
-        self.shared.up.set_rate(r);
+        self.shared.net.up.set_rate(r);
     }
     /// Global download limit (bytes/s, 0 = unlimited).
     pub fn set_download_rate(&self, r: Rate) {
-        self.shared.down.set_rate(r);
+        self.shared.net.down.set_rate(r);
     }
 
     /// Adds a torrent. With a `.torrent` source the data is opened and checked
@@ -464,7 +434,7 @@ impl Session {
         let tshared = Arc::new(TorrentShared::new(
             infohash,
             tx,
-            Arc::clone(&self.shared),
+            Arc::clone(&self.shared.net),
             cancel.clone(),
             (add.upload_rate, add.download_rate),
         ));
@@ -475,6 +445,10 @@ impl Session {
         let (events, _) = broadcast::channel(1024);
         let actor = Actor::new(ActorInit {
             shared: Arc::clone(&tshared),
+            options: self.shared.options.clone(),
+            tasks: self.shared.tasks.clone(),
+            conn_limit: Arc::clone(&self.shared.conn_limit),
+            write_limit: Arc::clone(&self.shared.write_limit),
             rx,
             dir: add.dir.clone(),
             super_seed: add.super_seed,
@@ -651,7 +625,7 @@ async fn incoming(shared: Arc<SessionShared>, mut stream: TcpStream, addr: Socke
         let ours = Handshake::new(
             crate::peer::our_reserved(),
             torrent.infohash,
-            shared.peer_id,
+            shared.net.peer_id,
         );
         stream.write_all(&ours.to_bytes()).await.ok()?;
         let hs = loop {

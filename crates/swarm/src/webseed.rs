@@ -20,9 +20,9 @@ use tracing::{debug, warn};
 use wire::{Handshake, Message, PeerId, Piece, Reserved};
 
 use crate::TorrentError;
+use crate::context::TorrentShared;
 use crate::event::{Connected, Event, PeerCmd};
 use crate::peer::PEER_CHANNEL;
-use crate::torrent::TorrentShared;
 
 /// Consecutive failed fetches before a web seed is given up.
 const MAX_FAILURES: u32 = 5;

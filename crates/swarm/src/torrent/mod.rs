@@ -15,25 +15,13 @@
 //! beside this file.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, OnceLock};
-use std::time::Duration;
-
-use metainfo::{Info, Metainfo};
-use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
-use tracing::warn;
-use wire::{PeerId, PieceIndex};
+use std::sync::Arc;
 
 use crate::TorrentError;
-use crate::event::Event;
-use crate::prefill::Prefill;
-use crate::rate::RateLimiter;
-use crate::session::SessionShared;
-use storage::{
-    FileStorage, FileStorageOptions, OpenMode, ResumeError, ResumeOptions, ResumeState,
-    ResumeWriter, Storage, StorageError,
-};
+use storage::StorageError;
+
+pub(crate) use crate::context::TorrentShared;
+pub(crate) use crate::open::{Loaded, load_storage};
 
 mod core;
 mod shell;
@@ -177,91 +165,6 @@ pub enum TorrentEvent {
     Error(TorrentError),
 }
 
-/// State shared by the actor and its peer tasks (read-mostly).
-pub(crate) struct TorrentShared {
-    pub(crate) infohash: wire::Infohash,
-    pub(crate) peer_id: PeerId,
-    pub(crate) events: mpsc::Sender<Event>,
-    store: OnceLock<Arc<dyn Storage>>,
-    /// The torrent's metainfo, once known (from the start, or from peers).
-    pub(crate) metainfo: OnceLock<Arc<Metainfo>>,
-    piece_count: AtomicU32,
-    /// Per-torrent limits.
-    pub(crate) up: RateLimiter,
-    pub(crate) down: RateLimiter,
-    pub(crate) session: Arc<SessionShared>,
-    pub(crate) cancel: CancellationToken,
-}
-
-impl std::fmt::Debug for TorrentShared {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TorrentShared")
-            .field("infohash", &self.infohash)
-            .field("piece_count", &self.piece_count())
-            .finish_non_exhaustive()
-    }
-}
-
-impl TorrentShared {
-    pub(crate) fn new(
-        infohash: wire::Infohash,
-        events: mpsc::Sender<Event>,
-        session: Arc<SessionShared>,
-        cancel: CancellationToken,
-        limits: (crate::Rate, crate::Rate),
-    ) -> Self {
-        Self {
-            infohash,
-            peer_id: session.peer_id,
-            events,
-            store: OnceLock::new(),
-            metainfo: OnceLock::new(),
-            piece_count: AtomicU32::new(0),
-            up: RateLimiter::new(limits.0),
-            down: RateLimiter::new(limits.1),
-            session,
-            cancel,
-        }
-    }
-    /// Publishes the metadata and storage to peer tasks and web seeds.
-    fn install(&self, metainfo: Arc<Metainfo>, store: Arc<FileStorage>, pieces: u32) {
-        let _ = self.store.set(store as Arc<dyn Storage>);
-        let _ = self.metainfo.set(metainfo);
-        self.piece_count.store(pieces, Ordering::Relaxed);
-    }
-    pub(crate) fn store(&self) -> Option<Arc<dyn Storage>> {
-        self.store.get().cloned()
-    }
-    pub(crate) fn piece_count(&self) -> u32 {
-        self.piece_count.load(Ordering::Relaxed)
-    }
-}
-
-/// Opened storage and the verified pieces found in it.
-pub(crate) struct Loaded {
-    pub(crate) metainfo: Arc<Metainfo>,
-    pub(crate) info: Arc<Info>,
-    pub(crate) store: Arc<FileStorage>,
-    pub(crate) resume: Arc<ResumeWriter>,
-    pub(crate) have: Vec<bool>,
-    /// The save at the end of the load failed.
-    pub(crate) resume_error: Option<ResumeError>,
-    /// Opened to seed only: the directory may well be read-only, so a
-    /// failed resume save is no news worth a warning.
-    pub(crate) seed_only: bool,
-}
-
-impl std::fmt::Debug for Loaded {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Loaded")
-            .field("name", &self.info.name())
-            .field("verified", &self.have.iter().filter(|h| **h).count())
-            .field("resume_error", &self.resume_error)
-            .field("seed_only", &self.seed_only)
-            .finish_non_exhaustive()
-    }
-}
-
 /// What the hash-and-write task of `piece` reports to the actor: a storage
 /// error or a panic (a bug: no peer is blamed, unlike `Ok(false)`, a hash
 /// mismatch); `None` if the task was cancelled (the runtime shuts down).
@@ -285,82 +188,6 @@ fn piece_result(
         )),
         Err(_) => None,
     }
-}
-
-/// Opens storage and finds the verified pieces: the saved resume state is
-/// trusted for files whose fingerprint is unchanged, everything else is
-/// hashed (`storage::check_resume`). A download's `prefill` runs first; the
-/// pieces it wrote are hashed too, and count only if they verify.
-pub(crate) fn load_storage(
-    metainfo: Arc<Metainfo>,
-    dir: &std::path::Path,
-    mode: OpenMode,
-    threads: usize,
-    save_interval: Duration,
-    prefill: Option<&Prefill>,
-) -> Result<Loaded, StorageError> {
-    let present = match (prefill, mode) {
-        (Some(f), OpenMode::Download) => Some(f.run(&metainfo, dir)),
-        _ => None,
-    };
-    let info = Arc::new(metainfo.info().clone());
-    let store = Arc::new(FileStorage::open(
-        Arc::clone(&info),
-        dir,
-        mode,
-        FileStorageOptions::default(),
-    )?);
-    let infohash = metainfo.infohash();
-    let path = crate::resume::resume_path(dir, &infohash);
-    if let Some(parent) = path.parent() {
-        // A read-only seed directory just means no state file.
-        let _ = std::fs::create_dir_all(parent);
-    }
-    let saved = ResumeState::load(&path, infohash, &info);
-    let mut verified = storage::check_resume(&*store, saved.as_ref(), threads, |_| {});
-    if let Some(mut present) = present.filter(|p| p.len() == info.num_pieces()) {
-        // Only what the resume state did not already give: with no state,
-        // `check_resume` hashed everything on disk, prefilled pieces included.
-        for p in verified.iter() {
-            present.remove(p);
-        }
-        let asked = present.count();
-        let hashed = storage::check_pieces(&*store, &present, threads, |_| {});
-        if hashed.count() != asked {
-            warn!(
-                prefilled = asked,
-                verified = hashed.count(),
-                "some prefilled pieces do not verify; they will be downloaded"
-            );
-        }
-        verified.union_with(&hashed);
-    }
-    let have = (0..info.num_pieces())
-        .map(|i| verified.contains(PieceIndex(i as u32)))
-        .collect();
-    let resume = Arc::new(ResumeWriter::new(
-        path,
-        infohash,
-        Arc::clone(&store) as Arc<dyn Storage>,
-        verified,
-        ResumeOptions {
-            interval: save_interval,
-            ..ResumeOptions::default()
-        },
-    ));
-    // Record the check so the next start takes the fast path (a read-only
-    // seed directory just means no state file: the actor records the error
-    // quietly then).
-    let resume_error = resume.save_now().err();
-    Ok(Loaded {
-        metainfo,
-        info,
-        store,
-        resume,
-        have,
-        resume_error,
-        seed_only: mode == OpenMode::Seed,
-    })
 }
 
 #[cfg(test)]

@@ -9,13 +9,15 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio::sync::{Semaphore, broadcast, mpsc, oneshot, watch};
+use tokio_util::task::TaskTracker;
 use tracing::error;
 use wire::PieceIndex;
 
 use super::core::{Core, CoreInit, Input, Output, PeerGone};
 use super::{Loaded, TorrentEvent, TorrentProgress, TorrentShared, load_storage, piece_result};
 use crate::event::{Connected, Event, PeerCmd, TorrentCmd};
+use crate::options::SessionOptions;
 use crate::prefill::Prefill;
 use crate::{PeerSlot, TorrentError};
 use storage::{OpenMode, Storage, verify_piece};
@@ -23,6 +25,14 @@ use storage::{OpenMode, Storage, verify_piece};
 /// How the actor is set up by [`crate::Session::add_torrent`].
 pub(crate) struct ActorInit {
     pub(crate) shared: Arc<TorrentShared>,
+    /// The session's options.
+    pub(crate) options: SessionOptions,
+    /// The session's tasks (dials, hashing, saves, web seeds run there).
+    pub(crate) tasks: TaskTracker,
+    /// One permit per open peer connection (the session's cap).
+    pub(crate) conn_limit: Arc<Semaphore>,
+    /// Pieces being hashed and written at once (the session's cap).
+    pub(crate) write_limit: Arc<Semaphore>,
     pub(crate) rx: mpsc::Receiver<Event>,
     pub(crate) dir: PathBuf,
     pub(crate) super_seed: bool,
@@ -44,6 +54,11 @@ pub(crate) struct ActorInit {
 pub(crate) struct Actor {
     core: Core,
     shared: Arc<TorrentShared>,
+    check_threads: usize,
+    resume_save_interval: Duration,
+    tasks: TaskTracker,
+    conn_limit: Arc<Semaphore>,
+    write_limit: Arc<Semaphore>,
     rx: mpsc::Receiver<Event>,
     dir: PathBuf,
     /// The caller's prefill, run once the metadata arrives (magnet links).
@@ -71,12 +86,13 @@ impl Actor {
     /// Sets the core up; the metadata and storage of `init.loaded` are
     /// published to [`TorrentShared`] before this returns.
     pub(crate) fn new(init: ActorInit) -> Self {
-        let session = &init.shared.session;
+        let check_threads = init.options.check_threads;
+        let resume_save_interval = init.options.resume_save_interval;
         let core = Core::new(CoreInit {
             infohash: init.shared.infohash,
             peer_id: init.shared.peer_id,
-            options: session.options.clone(),
-            listen: session.listen_addrs().to_vec(),
+            options: init.options,
+            listen: init.shared.net.listen_addrs().to_vec(),
             super_seed: init.super_seed,
             loaded: init.loaded,
             name: init.name,
@@ -89,6 +105,11 @@ impl Actor {
         let mut a = Self {
             core,
             shared: init.shared,
+            check_threads,
+            resume_save_interval,
+            tasks: init.tasks,
+            conn_limit: init.conn_limit,
+            write_limit: init.write_limit,
             rx: init.rx,
             dir: init.dir,
             prefill: init.prefill,
@@ -260,8 +281,8 @@ impl Actor {
                     store,
                 } => {
                     let events = self.shared.events.clone();
-                    let sem = Arc::clone(&self.shared.session.write_limit);
-                    self.shared.session.tasks.spawn(async move {
+                    let sem = Arc::clone(&self.write_limit);
+                    self.tasks.spawn(async move {
                         let Ok(_permit) = sem.acquire_owned().await else {
                             return;
                         };
@@ -283,7 +304,7 @@ impl Actor {
                 }
                 Output::SaveResume { resume, now } => {
                     let events = self.shared.events.clone();
-                    self.shared.session.tasks.spawn(async move {
+                    self.tasks.spawn(async move {
                         let done = tokio::task::spawn_blocking(move || {
                             if now {
                                 resume.save_now()
@@ -315,12 +336,8 @@ impl Actor {
                     pieces,
                 } => self.shared.install(metainfo, store, pieces),
                 Output::StartWebSeed { url, n, info } => {
-                    self.shared.session.tasks.spawn(crate::webseed::run(
-                        Arc::clone(&self.shared),
-                        url,
-                        info,
-                        n,
-                    ));
+                    self.tasks
+                        .spawn(crate::webseed::run(Arc::clone(&self.shared), url, info, n));
                 }
                 Output::Event(e) => {
                     let _ = self.events.send(e);
@@ -358,12 +375,12 @@ impl Actor {
         if self.shared.cancel.is_cancelled() {
             return;
         }
-        let Ok(permit) = Arc::clone(&self.shared.session.conn_limit).try_acquire_owned() else {
+        let Ok(permit) = Arc::clone(&self.conn_limit).try_acquire_owned() else {
             self.core.handle(Instant::now(), Input::DialDeferred(addr));
             return;
         };
         let shared = Arc::clone(&self.shared);
-        self.shared.session.tasks.spawn(async move {
+        self.tasks.spawn(async move {
             let _permit = permit;
             crate::peer::connect_and_run(shared, addr).await;
         });
@@ -373,11 +390,11 @@ impl Actor {
     /// blocking pool; the torrent goes on meanwhile.
     fn open(&mut self, metainfo: Arc<metainfo::Metainfo>) {
         let dir = self.dir.clone();
-        let threads = self.shared.session.options.check_threads;
-        let interval = self.shared.session.options.resume_save_interval;
+        let threads = self.check_threads;
+        let interval = self.resume_save_interval;
         let prefill = self.prefill.clone();
         let events = self.shared.events.clone();
-        self.shared.session.tasks.spawn(async move {
+        self.tasks.spawn(async move {
             let d2 = dir.clone();
             let loaded = tokio::task::spawn_blocking(move || {
                 load_storage(

@@ -56,7 +56,7 @@ impl Core {
             if self.peers.len() + self.connecting.len() >= cap {
                 break;
             }
-            if crate::session::is_own_addr(&self.listen, addr) {
+            if crate::context::is_own_addr(&self.listen, addr) {
                 self.known.remove(&addr);
                 continue;
             }
