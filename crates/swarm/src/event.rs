@@ -18,7 +18,7 @@ pub(crate) enum Event {
     /// These blocks were written to the peer's socket.
     Uploaded(PeerSlot, Vec<wire::BlockRequest>),
     /// The connection ended.
-    Gone(PeerSlot, String),
+    Gone(PeerSlot, PeerGone),
     /// An outgoing connection attempt failed.
     ConnectFailed(SocketAddr, String),
     /// A piece was hashed (and written when it matched).
@@ -73,4 +73,44 @@ pub(crate) enum PeerCmd {
     Send(Vec<Message>),
     /// Read these blocks from storage and send them as `piece` messages.
     Serve(Vec<wire::BlockRequest>),
+}
+
+/// Why a peer connection ended.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum PeerError {
+    #[error("timed out {0}")]
+    Timeout(&'static str),
+    #[error("{0}: {1}")]
+    Io(&'static str, std::io::Error),
+    #[error("peer closed the connection")]
+    Closed,
+    #[error("bad handshake: {0}")]
+    Handshake(#[from] wire::HandshakeError),
+    #[error("bad message: {0}")]
+    Decode(#[from] wire::DecodeError),
+    #[error("handshake for another torrent")]
+    WrongTorrent,
+    #[error("torrent stopped")]
+    TorrentGone,
+    #[error("dropped by the torrent")]
+    Dropped,
+    #[error("storage: {0}")]
+    Storage(#[from] storage::StorageError),
+    /// A blocking task of this connection panicked.
+    #[error("internal error (this is a bug, please report): {0}")]
+    Bug(String),
+}
+
+/// Why a peer left its torrent.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum PeerGone {
+    /// Its connection ended.
+    #[error(transparent)]
+    Error(#[from] PeerError),
+    /// A web seed stopped (it gave up, or the torrent needs it no more).
+    #[error("web seed stopped")]
+    WebSeedStopped,
+    /// Its command queue was full or closed.
+    #[error("its command queue is full or closed")]
+    QueueFull,
 }

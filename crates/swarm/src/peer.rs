@@ -29,7 +29,7 @@ use wire::{
 
 use crate::PeerSlot;
 use crate::context::TorrentShared;
-use crate::event::{Connected, Event, PeerCmd};
+use crate::event::{Connected, Event, PeerCmd, PeerError, PeerGone};
 use crate::rate::acquire_all;
 
 /// Bytes we try to read from a socket at once.
@@ -42,32 +42,6 @@ pub(crate) const PEER_CHANNEL: usize = 1024;
 /// The extension bits we advertise: BEP 10 and BEP 6.
 pub(crate) fn our_reserved() -> Reserved {
     Reserved::NONE.with_extension_protocol(true).with_fast(true)
-}
-
-/// Why a connection ended, for logs.
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum PeerError {
-    #[error("timed out {0}")]
-    Timeout(&'static str),
-    #[error("{0}: {1}")]
-    Io(&'static str, std::io::Error),
-    #[error("peer closed the connection")]
-    Closed,
-    #[error("bad handshake: {0}")]
-    Handshake(#[from] wire::HandshakeError),
-    #[error("bad message: {0}")]
-    Decode(#[from] wire::DecodeError),
-    #[error("handshake for another torrent")]
-    WrongTorrent,
-    #[error("torrent stopped")]
-    TorrentGone,
-    #[error("dropped by the torrent")]
-    Dropped,
-    #[error("storage: {0}")]
-    Storage(#[from] storage::StorageError),
-    /// A blocking task of this connection panicked.
-    #[error("internal error (this is a bug, please report): {0}")]
-    Bug(String),
 }
 
 async fn timed<T>(
@@ -195,7 +169,7 @@ pub(crate) async fn run(
         }
         let _ = shared
             .events
-            .send(Event::Gone(slot, reason.to_string()))
+            .send(Event::Gone(slot, PeerGone::Error(reason)))
             .await;
     }
     .instrument(span)

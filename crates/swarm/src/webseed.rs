@@ -21,7 +21,7 @@ use wire::{Handshake, Message, PeerId, Piece, Reserved};
 
 use crate::TorrentError;
 use crate::context::TorrentShared;
-use crate::event::{Connected, Event, PeerCmd};
+use crate::event::{Connected, Event, PeerCmd, PeerGone};
 use crate::peer::PEER_CHANNEL;
 
 /// Consecutive failed fetches before a web seed is given up.
@@ -258,7 +258,7 @@ pub(crate) async fn run(shared: Arc<TorrentShared>, base: String, info: Arc<Info
     }
     let _ = shared
         .events
-        .send(Event::Gone(slot, "web seed stopped".into()))
+        .send(Event::Gone(slot, PeerGone::WebSeedStopped))
         .await;
 }
 

@@ -16,7 +16,7 @@ use wire::PieceIndex;
 
 use super::core::{Core, CoreInit, Input, Output, PeerGone};
 use super::{Loaded, TorrentEvent, TorrentProgress, TorrentShared, load_storage, piece_result};
-use crate::event::{Connected, Event, PeerCmd, TorrentCmd};
+use crate::event::{Connected, Event, PeerCmd, PeerError, TorrentCmd};
 use crate::options::SessionOptions;
 use crate::prefill::Prefill;
 use crate::{PeerSlot, TorrentError};
@@ -211,7 +211,7 @@ impl Actor {
             }
             Event::Messages(slot, msgs) => Input::Messages(slot, msgs),
             Event::Uploaded(slot, reqs) => Input::Uploaded(slot, reqs),
-            Event::Gone(slot, reason) => Input::Gone(slot, PeerGone::Closed(reason)),
+            Event::Gone(slot, reason) => Input::Gone(slot, reason),
             Event::ConnectFailed(addr, reason) => Input::ConnectFailed(addr, reason),
             Event::PieceDone { piece, result, buf } => Input::PieceDone { piece, result, buf },
             Event::Opened(loaded) => Input::Opened(loaded),
@@ -243,10 +243,6 @@ impl Actor {
                 break;
             }
             for slot in std::mem::take(&mut self.dead) {
-                tracing::debug!(
-                    slot = slot.0,
-                    "peer's command queue is full or closed; dropping it"
-                );
                 self.core
                     .handle(Instant::now(), Input::Gone(slot, PeerGone::QueueFull));
             }
@@ -357,7 +353,7 @@ impl Actor {
         if reply.send(Some(slot)).is_ok() {
             self.peers.insert(slot, cmd);
         } else {
-            let gone = PeerGone::Closed("it left before it was admitted".into());
+            let gone = PeerGone::Error(PeerError::Closed);
             self.core.handle(Instant::now(), Input::Gone(slot, gone));
         }
     }

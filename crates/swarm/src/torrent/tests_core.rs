@@ -18,6 +18,7 @@ use wire::{
 
 use super::core::{Core, CoreInit, Input, Output, PeerGone};
 use super::{Loaded, TorrentEvent, TorrentState, load_storage};
+use crate::event::PeerError;
 use crate::{BLOCK_SIZE, PeerSlot, SessionOptions, TorrentError};
 
 const PIECE: usize = 2 * BLOCK_SIZE as usize;
@@ -594,7 +595,7 @@ fn play(h: &mut Harness, slots: &mut HashMap<u8, PeerSlot>, op: Op) {
                 return;
             };
             match op {
-                Op::Leave(_) => h.step(Input::Gone(s, PeerGone::Closed("left".into()))),
+                Op::Leave(_) => h.step(Input::Gone(s, PeerGone::Error(PeerError::Closed))),
                 Op::QueueFull(_) => h.step(Input::Gone(s, PeerGone::QueueFull)),
                 Op::HaveAll(_) => h.msgs(s, vec![Message::HaveAll]),
                 Op::Have(_, i) => h.msgs(s, vec![Message::Have(PieceIndex(i))]),

@@ -25,6 +25,7 @@ use wire::{
 
 use super::{Loaded, TorrentEvent, TorrentProgress, TorrentState};
 use crate::choker::{ChokeChange, Choker};
+pub(crate) use crate::event::PeerGone;
 use crate::options::SessionOptions;
 use crate::pad::PadMap;
 use crate::picker::{BlockOutcome, Picker};
@@ -248,24 +249,6 @@ pub(crate) enum Input {
     Tick,
 }
 
-/// Why a peer left (see [`Input::Gone`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum PeerGone {
-    /// The connection ended; the peer task's reason.
-    Closed(String),
-    /// Its command queue was full or closed.
-    QueueFull,
-}
-
-impl std::fmt::Display for PeerGone {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Closed(r) => f.write_str(r),
-            Self::QueueFull => f.write_str("its command queue is full or closed"),
-        }
-    }
-}
-
 /// What the core asks of its shell, in order.
 #[derive(Debug)]
 pub(crate) enum Output {
@@ -461,6 +444,13 @@ impl Core {
             }
             Input::Messages(slot, msgs) => self.on_messages(slot, msgs),
             Input::Uploaded(slot, reqs) => self.on_uploaded(slot, &reqs),
+            Input::Gone(slot, PeerGone::QueueFull) => {
+                debug!(
+                    slot = slot.0,
+                    "peer's command queue is full or closed; dropping it"
+                );
+                self.remove_peer(slot, false);
+            }
             Input::Gone(slot, reason) => self.on_gone(slot, &reason),
             Input::ConnectFailed(addr, reason) => {
                 debug!(%addr, %reason, "connection attempt failed");
@@ -522,6 +512,7 @@ impl Core {
                 let slots: Vec<PeerSlot> = self.peers.keys().copied().collect();
                 for s in slots {
                     self.peers.remove(&s);
+                    let _ = self.choker.remove_peer(s);
                     self.out.push_back(Output::Disconnect(s));
                 }
                 self.resume_dirty = false;

@@ -3,6 +3,7 @@
 use super::*;
 
 impl Core {
+    /// The peer left (its task ended, or a web seed stopped).
     pub(super) fn on_gone(&mut self, slot: PeerSlot, reason: &PeerGone) {
         let Some(p) = self.peers.get(&slot) else {
             return;
