@@ -225,7 +225,6 @@ impl Core {
         self.metadata = None;
         self.metadata_inflight.clear();
         self.opening = true;
-        self.checking = true;
         self.out.push_back(Output::Open(metainfo));
         self.update_progress();
     }
@@ -235,7 +234,6 @@ impl Core {
             return;
         }
         self.opening = false;
-        self.checking = false;
         let l = match loaded {
             Ok(l) => l,
             Err(e) => {

@@ -321,8 +321,6 @@ pub(crate) struct Core {
     metadata: Option<MetadataAssembler>,
     metadata_inflight: HashMap<u32, (PeerSlot, Instant)>,
     paused: bool,
-    /// The prefill and the check of a magnet's data run (`Checking`).
-    checking: bool,
     /// The actor is ending (`stop`): the state is `Stopped` unless failed.
     stopped: bool,
     error: Option<TorrentError>,
@@ -330,7 +328,8 @@ pub(crate) struct Core {
     last_resume_save: Instant,
     /// An `Output::SaveResume` is out (at most one at a time).
     saving: bool,
-    /// An `Output::Open` is out: the metadata is known, the data not yet.
+    /// An `Output::Open` is out: the metadata is known, the data is being
+    /// opened, prefilled and checked (`Checking`).
     opening: bool,
     downloaded: u64,
     downloaded_origin: u64,
@@ -349,7 +348,6 @@ pub(crate) struct Core {
     /// uplink can do, as far as we know.
     peak_up_rate: f64,
     last_pex: Instant,
-    completed_announced: bool,
     web_seeds: Vec<String>,
     web_seeds_started: bool,
     origin: Vec<std::net::IpAddr>,
@@ -390,7 +388,6 @@ impl Core {
             metadata: None,
             metadata_inflight: HashMap::new(),
             paused: false,
-            checking: false,
             stopped: false,
             error: None,
             resume_dirty: false,
@@ -411,7 +408,6 @@ impl Core {
             last_release_scan: now,
             peak_up_rate: 0.0,
             last_pex: now,
-            completed_announced: false,
             web_seeds: init.web_seeds,
             origin: init.origin,
             web_seeds_started: false,
@@ -938,9 +934,8 @@ impl Core {
             requested, in_picker,
             "requests on the wire and in the picker"
         );
-        if let Some(ss) = meta.superseed.as_ref() {
+        if meta.superseed.is_some() {
             assert!(meta.have.is_full(), "only a seed super-seeds");
-            let _ = ss;
         }
     }
 
@@ -966,7 +961,7 @@ impl Core {
                 TorrentState::Stopped
             } else if self.paused {
                 TorrentState::Paused
-            } else if self.checking {
+            } else if self.opening {
                 TorrentState::Checking
             } else if self.meta.is_none() {
                 TorrentState::FetchingMetadata

@@ -80,7 +80,6 @@ impl Core {
         info!(downloaded = self.downloaded, content, "download complete");
         self.save_resume_background(true);
         self.emit(TorrentEvent::Complete);
-        self.completed_announced = true;
         // Seeds have nothing for us and want nothing from us.
         let seeds: Vec<PeerSlot> = self
             .peers
