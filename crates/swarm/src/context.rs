@@ -30,6 +30,55 @@ pub(crate) struct Net {
     pub(crate) up: RateLimiter,
     pub(crate) down: RateLimiter,
     listen_addrs: Vec<SocketAddr>,
+    /// Congestion control for peer sockets (see `SessionOptions::tcp_congestion`).
+    pub(crate) congestion: Congestion,
+}
+
+/// The TCP congestion control set on peer sockets, with one warning if the
+/// kernel refuses it.
+#[derive(Debug, Default)]
+pub(crate) struct Congestion {
+    name: Option<String>,
+    pub(crate) warned: std::sync::atomic::AtomicBool,
+}
+
+impl Congestion {
+    pub(crate) fn new(name: Option<String>) -> Self {
+        Self {
+            name: name.filter(|n| !n.is_empty()),
+            warned: Default::default(),
+        }
+    }
+
+    /// Sets it on `socket` (a listener passes it on to the connections it
+    /// accepts). A refusal leaves the system's default and is logged once.
+    pub(crate) fn apply(&self, socket: socket2::SockRef<'_>) {
+        let Some(name) = self.name.as_deref() else {
+            return;
+        };
+        if let Err(e) = set_congestion(socket, name) {
+            if !self.warned.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                tracing::warn!(
+                    congestion = name,
+                    error = %e,
+                    "cannot set the TCP congestion control of peer connections; they keep the system's default"
+                );
+            }
+        }
+    }
+}
+
+#[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
+fn set_congestion(socket: socket2::SockRef<'_>, name: &str) -> std::io::Result<()> {
+    socket.set_tcp_congestion(name.as_bytes())
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
+fn set_congestion(_socket: socket2::SockRef<'_>, _name: &str) -> std::io::Result<()> {
+    Err(std::io::Error::new(
+        std::io::ErrorKind::Unsupported,
+        "this system cannot choose the congestion control of a socket",
+    ))
 }
 
 impl Net {
@@ -45,6 +94,7 @@ impl Net {
             up: RateLimiter::new(options.upload_rate),
             down: RateLimiter::new(options.download_rate),
             listen_addrs,
+            congestion: Congestion::new(options.tcp_congestion.clone()),
         }
     }
     pub(crate) fn listen_port(&self) -> Option<u16> {

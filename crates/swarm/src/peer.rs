@@ -28,7 +28,7 @@ use wire::{
 };
 
 use crate::PeerSlot;
-use crate::context::TorrentShared;
+use crate::context::{Congestion, TorrentShared};
 use crate::event::{Connected, Event, PeerCmd, PeerError, PeerGone};
 use crate::rate::acquire_all;
 
@@ -76,17 +76,21 @@ pub(crate) async fn read_handshake(
     }
 }
 
-/// Connects to `addr`, from `source` if given.
-async fn dial(addr: SocketAddr, source: Option<std::net::IpAddr>) -> std::io::Result<TcpStream> {
-    let Some(ip) = source else {
-        return TcpStream::connect(addr).await;
-    };
-    let socket = if ip.is_ipv4() {
+/// Connects to `addr`, from `source` if given, with `congestion` control.
+pub(crate) async fn dial(
+    addr: SocketAddr,
+    source: Option<std::net::IpAddr>,
+    congestion: &Congestion,
+) -> std::io::Result<TcpStream> {
+    let socket = if addr.is_ipv4() {
         tokio::net::TcpSocket::new_v4()?
     } else {
         tokio::net::TcpSocket::new_v6()?
     };
-    socket.bind(SocketAddr::new(ip, 0))?;
+    congestion.apply(socket2::SockRef::from(&socket));
+    if let Some(ip) = source {
+        socket.bind(SocketAddr::new(ip, 0))?;
+    }
     socket.connect(addr).await
 }
 
@@ -97,7 +101,7 @@ pub(crate) async fn connect_and_run(shared: Arc<TorrentShared>, addr: SocketAddr
         let mut stream = timed(
             net.handshake_timeout,
             "connecting",
-            dial(addr, shared.net.source_ip(addr)),
+            dial(addr, shared.net.source_ip(addr), &shared.net.congestion),
         )
         .await?;
         let _ = stream.set_nodelay(true);

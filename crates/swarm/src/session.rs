@@ -15,7 +15,7 @@ use tracing::{Instrument, debug, info_span, warn};
 use wire::{Handshake, HandshakeParser, PeerId};
 
 use crate::TorrentError;
-use crate::context::Net;
+use crate::context::{Congestion, Net};
 use crate::event::{Event, TorrentCmd};
 use crate::options::SessionOptions;
 use crate::prefill::Prefill;
@@ -315,7 +315,7 @@ fn new_peer_id(prefix: [u8; 8]) -> PeerId {
     PeerId(id)
 }
 
-fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+fn bind(addr: SocketAddr, congestion: &Congestion) -> std::io::Result<TcpListener> {
     let domain = if addr.is_ipv4() {
         socket2::Domain::IPV4
     } else {
@@ -327,6 +327,8 @@ fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     }
     s.set_reuse_address(true)?;
     s.set_nonblocking(true)?;
+    // Accepted connections inherit it.
+    congestion.apply(socket2::SockRef::from(&s));
     s.bind(&addr.into())?;
     s.listen(1024)?;
     TcpListener::from_std(s.into())
@@ -336,15 +338,18 @@ impl Session {
     /// Starts a session: binds the listeners and starts accepting.
     pub async fn new(options: SessionOptions) -> Result<Session, SwarmError> {
         let mut listeners = Vec::new();
+        let congestion = Congestion::new(options.tcp_congestion.clone());
         for &addr in &options.listen {
-            let l = bind(addr).map_err(|source| SwarmError::Listen { addr, source })?;
+            let l =
+                bind(addr, &congestion).map_err(|source| SwarmError::Listen { addr, source })?;
             listeners.push(l);
         }
         let listen_addrs = listeners
             .iter()
             .filter_map(|l| l.local_addr().ok())
             .collect();
-        let net = Net::new(new_peer_id(options.peer_id_prefix), &options, listen_addrs);
+        let mut net = Net::new(new_peer_id(options.peer_id_prefix), &options, listen_addrs);
+        net.congestion = congestion;
         let shared = Arc::new(SessionShared {
             net: Arc::new(net),
             conn_limit: Arc::new(Semaphore::new(options.max_connections)),
@@ -648,6 +653,34 @@ async fn incoming(shared: Arc<SessionShared>, mut stream: TcpStream, addr: Socke
 mod tests {
     use super::*;
     use sha1::{Digest, Sha1};
+
+    fn congestion_of(s: &tokio::net::TcpStream) -> String {
+        let name = socket2::SockRef::from(s).tcp_congestion().unwrap();
+        String::from_utf8_lossy(&name)
+            .trim_end_matches('\0')
+            .to_owned()
+    }
+
+    /// Peer connections, dialled and accepted, use the congestion control
+    /// asked for; one the kernel lacks leaves the system's default, and the
+    /// connections still work.
+    #[tokio::test]
+    async fn peer_sockets_get_the_congestion_control_asked_for() {
+        let reno = Congestion::new(Some("reno".into()));
+        let listener = bind("127.0.0.1:0".parse().unwrap(), &reno).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let system = Congestion::new(None);
+        let dialled = crate::peer::dial(addr, None, &system).await.unwrap();
+        let (accepted, _) = listener.accept().await.unwrap();
+        assert_eq!(congestion_of(&accepted), "reno");
+        let default = congestion_of(&dialled);
+        let dialled = crate::peer::dial(addr, None, &reno).await.unwrap();
+        assert_eq!(congestion_of(&dialled), "reno");
+        let bogus = Congestion::new(Some("no-such-control".into()));
+        let dialled = crate::peer::dial(addr, None, &bogus).await.unwrap();
+        assert_eq!(congestion_of(&dialled), default);
+        assert!(bogus.warned.load(std::sync::atomic::Ordering::Relaxed));
+    }
 
     /// A bug reported by a piece's hash-and-write task (what a panic in it
     /// becomes) stops the torrent with `TorrentError::Bug`, on the watch

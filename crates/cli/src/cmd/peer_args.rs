@@ -39,6 +39,16 @@ pub(crate) struct PeerArgs {
     /// every interested peer is served.
     #[arg(long)]
     pub(crate) tit_for_tat: bool,
+    /// TCP congestion control of peer connections (Linux), or `system` for
+    /// the kernel's default. Loss-based control keeps the many flows of a
+    /// swarm from overflowing shallow queues, where BBR v1 retransmits much.
+    #[arg(
+        long,
+        value_name = "NAME",
+        default_value = "cubic",
+        env = "ANTHILL_TCP_CONGESTION"
+    )]
+    pub(crate) tcp_congestion: String,
 }
 
 impl PeerArgs {
@@ -53,6 +63,7 @@ impl PeerArgs {
             } else {
                 swarm::choker::ChokeMode::default()
             },
+            tcp_congestion: Some(self.tcp_congestion.clone()).filter(|c| c != "system"),
             ..SessionOptions::default()
         }
     }
