@@ -23,6 +23,15 @@
 //! the origin's uplink is the bottleneck, peers ask for what is revealed at
 //! once and nothing is released.
 //!
+//! Many peers at once would each get a thin share of the origin's uplink,
+//! and a piece would take that much longer to leave it whole: with 32
+//! agents at 20 Mbit/s, a 256 KiB piece took seconds, the agents ran out of
+//! pieces to trade, and the origin ended up sending pieces twice. So the
+//! pieces pending over all peers are capped ([`SuperSeeder::set_max_pending`]),
+//! and a freed place goes to the peer that has waited longest (fewest
+//! pending, then the oldest reveal): every method returns the reveals as
+//! (peer, piece) pairs, for any peer.
+//!
 //! Pieces that are all padding (BEP 47, [`SuperSeeder::set_pad_only`]) cost a
 //! pad-aware peer nothing: they are revealed last, all at once, and count as
 //! delivered at once, so they never hold a slot of the reveal window.
@@ -55,6 +64,11 @@ struct PeerView {
     revealed: Vec<bool>,
     /// Revealed and not yet delivered (uploaded by us or announced by the peer).
     pending: Vec<Pending>,
+    /// When a piece was last revealed to it (never: first in line).
+    last_reveal: Option<Instant>,
+    /// Nothing is left to reveal to it (it has or was shown every piece);
+    /// stays so, since both only grow.
+    exhausted: bool,
 }
 
 /// The origin's super-seeding scheduler; sans-IO.
@@ -68,6 +82,8 @@ pub struct SuperSeeder {
     pad_only: Vec<bool>,
     peers: HashMap<PeerSlot, PeerView>,
     window: usize,
+    /// Pending reveals over all peers, at most.
+    max_pending: usize,
     release_after: Duration,
     rng: Rng,
 }
@@ -81,6 +97,7 @@ impl SuperSeeder {
             pad_only: vec![false; num_pieces as usize],
             peers: HashMap::new(),
             window: window.max(1),
+            max_pending: usize::MAX,
             release_after: RELEASE_AFTER,
             rng: Rng::new(seed),
         }
@@ -90,6 +107,23 @@ impl SuperSeeder {
     pub fn with_release_after(mut self, d: Duration) -> Self {
         self.release_after = d;
         self
+    }
+
+    /// Caps the pieces pending over all peers (at least 1; default none).
+    /// Returns the reveals a higher cap makes room for, and to whom.
+    pub fn set_max_pending(&mut self, k: usize, now: Instant) -> Vec<(PeerSlot, u32)> {
+        let grew = k.max(1) > self.max_pending;
+        self.max_pending = k.max(1);
+        if grew {
+            self.fill_waiting(now)
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// Pieces revealed and not yet delivered, over all peers.
+    pub fn pending(&self) -> usize {
+        self.peers.values().map(|v| v.pending.len()).sum()
     }
 
     /// Marks piece `p` as all padding; call before peers join.
@@ -104,57 +138,58 @@ impl SuperSeeder {
         self.sent.get(p as usize).copied().unwrap_or(0)
     }
 
-    /// A peer connected and its bitfield is known. Returns pieces to announce
-    /// to it with HAVE.
+    /// A peer connected and its bitfield is known. Returns the pieces to
+    /// announce with HAVE, and to whom.
     pub fn peer_joined(
         &mut self,
         peer: PeerSlot,
         now: Instant,
         has: impl Fn(u32) -> bool,
-    ) -> Vec<u32> {
+    ) -> Vec<(PeerSlot, u32)> {
         let n = self.sent.len();
-        let mut view = PeerView {
+        let view = PeerView {
             has: (0..n as u32).map(&has).collect(),
             revealed: vec![false; n],
             pending: Vec::new(),
+            last_reveal: None,
+            exhausted: false,
         };
         for (i, h) in view.has.iter().enumerate() {
             if *h {
                 self.availability[i] += 1;
             }
         }
-        let out = self.fill(&mut view, now);
         self.peers.insert(peer, view);
-        out
+        self.fill_waiting(now)
     }
 
-    /// The peer announced piece `p`. Returns pieces to reveal next.
-    pub fn peer_has(&mut self, peer: PeerSlot, p: u32, now: Instant) -> Vec<u32> {
-        let Some(mut view) = self.peers.remove(&peer) else {
+    /// The peer announced piece `p`. Returns the pieces to reveal next, and to whom.
+    pub fn peer_has(&mut self, peer: PeerSlot, p: u32, now: Instant) -> Vec<(PeerSlot, u32)> {
+        let Some(view) = self.peers.get_mut(&peer) else {
             return Vec::new();
         };
-        let mut out = Vec::new();
         if let Some(h) = view.has.get_mut(p as usize) {
             if !*h {
                 *h = true;
                 self.availability[p as usize] += 1;
             }
+            let before = view.pending.len();
             view.pending.retain(|q| q.piece != p);
-            out = self.fill(&mut view, now);
+            if view.pending.len() < before {
+                return self.fill_waiting(now);
+            }
         }
-        self.peers.insert(peer, view);
-        out
+        Vec::new()
     }
 
-    /// We finished uploading every block of `p` to the peer. Returns pieces to reveal next.
-    pub fn piece_uploaded(&mut self, peer: PeerSlot, p: u32, now: Instant) -> Vec<u32> {
-        let Some(mut view) = self.peers.remove(&peer) else {
+    /// We finished uploading every block of `p` to the peer. Returns the
+    /// pieces to reveal next, and to whom.
+    pub fn piece_uploaded(&mut self, peer: PeerSlot, p: u32, now: Instant) -> Vec<(PeerSlot, u32)> {
+        let Some(view) = self.peers.get_mut(&peer) else {
             return Vec::new();
         };
         view.pending.retain(|q| q.piece != p);
-        let out = self.fill(&mut view, now);
-        self.peers.insert(peer, view);
-        out
+        self.fill_waiting(now)
     }
 
     /// The peer asked for a block of piece `p` (which it may be served).
@@ -170,8 +205,8 @@ impl SuperSeeder {
     /// before `now` that it has not asked for (see the module docs), and
     /// returns the pieces to reveal in their place. Call for a peer that is
     /// unchoked, interested and has nothing left to be served.
-    pub fn release_unrequested(&mut self, peer: PeerSlot, now: Instant) -> Vec<u32> {
-        let Some(mut view) = self.peers.remove(&peer) else {
+    pub fn release_unrequested(&mut self, peer: PeerSlot, now: Instant) -> Vec<(PeerSlot, u32)> {
+        let Some(view) = self.peers.get_mut(&peer) else {
             return Vec::new();
         };
         let before = view.pending.len();
@@ -183,13 +218,11 @@ impl SuperSeeder {
             }
             !stale
         });
-        let out = if view.pending.len() < before {
-            self.fill(&mut view, now)
+        if view.pending.len() < before {
+            self.fill_waiting(now)
         } else {
             Vec::new()
-        };
-        self.peers.insert(peer, view);
-        out
+        }
     }
 
     /// May the origin serve piece `p` to this peer?
@@ -200,8 +233,9 @@ impl SuperSeeder {
     }
 
     /// The peer went away: what it had no longer counts, and pieces promised
-    /// to it but not delivered are offered to others again.
-    pub fn peer_left(&mut self, peer: PeerSlot) {
+    /// to it but not delivered are offered to others again. Returns the
+    /// pieces to reveal in their place, and to whom.
+    pub fn peer_left(&mut self, peer: PeerSlot, now: Instant) -> Vec<(PeerSlot, u32)> {
         if let Some(view) = self.peers.remove(&peer) {
             for q in view.pending {
                 self.sent[q.piece as usize] = self.sent[q.piece as usize].saturating_sub(1);
@@ -211,27 +245,73 @@ impl SuperSeeder {
                     self.availability[i] = self.availability[i].saturating_sub(1);
                 }
             }
+            return self.fill_waiting(now);
+        }
+        Vec::new()
+    }
+
+    /// Reveals to the peers with room in their window while the pending
+    /// total is under the cap, one piece per peer a round, those with the
+    /// fewest pending and the oldest reveal first. Pad-only pieces never
+    /// pend, so the cap does not hold them back.
+    fn fill_waiting(&mut self, now: Instant) -> Vec<(PeerSlot, u32)> {
+        let mut out = Vec::new();
+        let mut total = self.pending();
+        loop {
+            let window = self.window;
+            let mut order: Vec<(usize, Option<Instant>, PeerSlot)> = self
+                .peers
+                .iter()
+                .filter(|(_, v)| !v.exhausted && v.pending.len() < window)
+                .map(|(s, v)| (v.pending.len(), v.last_reveal, *s))
+                .collect();
+            order.sort_unstable();
+            let mut progressed = false;
+            for (_, _, slot) in order {
+                let Some(mut view) = self.peers.remove(&slot) else {
+                    continue;
+                };
+                let r = self.reveal_one(&mut view, now, total < self.max_pending);
+                self.peers.insert(slot, view);
+                if let Some((p, pends)) = r {
+                    out.push((slot, p));
+                    total += usize::from(pends);
+                    progressed = true;
+                }
+            }
+            if !progressed {
+                return out;
+            }
         }
     }
 
-    fn fill(&mut self, view: &mut PeerView, now: Instant) -> Vec<u32> {
-        let mut out = Vec::new();
-        while view.pending.len() < self.window {
-            let Some(p) = self.choose(view) else {
-                break;
-            };
-            self.sent[p as usize] += 1;
-            if !self.pad_only[p as usize] {
-                view.pending.push(Pending {
-                    piece: p,
-                    revealed_at: now,
-                    requested: false,
-                });
-            }
-            view.revealed[p as usize] = true;
-            out.push(p);
+    /// Reveals the next piece to `view`, if it is pad-only or `may_pend`.
+    /// Returns it and whether it is pending now.
+    fn reveal_one(
+        &mut self,
+        view: &mut PeerView,
+        now: Instant,
+        may_pend: bool,
+    ) -> Option<(u32, bool)> {
+        let Some(p) = self.choose(view) else {
+            view.exhausted = true;
+            return None;
+        };
+        let pad = self.pad_only[p as usize];
+        if !pad && !may_pend {
+            return None;
         }
-        out
+        self.sent[p as usize] += 1;
+        view.revealed[p as usize] = true;
+        if !pad {
+            view.pending.push(Pending {
+                piece: p,
+                revealed_at: now,
+                requested: false,
+            });
+            view.last_reveal = Some(now);
+        }
+        Some((p, !pad))
     }
 
     /// Least-sent piece the peer lacks and was not yet revealed to it; then

@@ -226,22 +226,21 @@ fn resume_counts_have_pieces() {
 fn superseed_reveals_each_piece_once_before_any_twice() {
     let n = 40;
     let mut s = SuperSeeder::new(n, 2, 3);
-    let mut revealed = Vec::new();
-    for peer in 0..8 {
-        revealed.extend(s.peer_joined(PeerSlot(peer), now(), |_| false));
-    }
-    assert_eq!(revealed.len(), 16);
-    // deliver and keep revealing until 40 pieces went out
     let mut pending: VecDeque<(PeerSlot, u32)> = VecDeque::new();
-    for (i, p) in revealed.iter().enumerate() {
-        pending.push_back((PeerSlot(i as u32 / 2), *p));
+    for peer in 0..8 {
+        let r = s.peer_joined(PeerSlot(peer), now(), |_| false);
+        assert!(r.iter().all(|&(q, _)| q == PeerSlot(peer)));
+        pending.extend(r);
     }
-    let mut total = revealed.len();
+    assert_eq!(pending.len(), 16);
+    // deliver and keep revealing until 40 pieces went out
+    let mut total = pending.len();
     while total < n as usize {
         let (peer, p) = pending.pop_front().unwrap();
         assert!(s.may_serve(peer, p));
-        for q in s.piece_uploaded(peer, p, now()) {
-            pending.push_back((peer, q));
+        for (q, r) in s.piece_uploaded(peer, p, now()) {
+            assert_eq!(q, peer, "the window that freed is refilled");
+            pending.push_back((q, r));
             total += 1;
         }
     }
@@ -256,16 +255,72 @@ fn superseed_reveals_each_piece_once_before_any_twice() {
 }
 
 #[test]
+fn superseed_caps_pending_pieces_and_gives_a_freed_place_to_who_waited_longest() {
+    let peer = PeerSlot;
+    let mut s = SuperSeeder::new(20, 2, 7);
+    let _ = s.set_max_pending(3, now());
+    let mut got: HashMap<PeerSlot, Vec<u32>> = HashMap::new();
+    for q in 0..4 {
+        for (to, p) in s.peer_joined(peer(q), now(), |_| false) {
+            got.entry(to).or_default().push(p);
+        }
+    }
+    assert_eq!(s.pending(), 3);
+    assert_eq!(got[&peer(0)].len(), 2, "{got:?}");
+    assert_eq!(got[&peer(1)].len(), 1, "{got:?}");
+    // A delivery frees a place: it goes to a peer that has none (2, then 3).
+    let first = got[&peer(0)][0];
+    assert_eq!(
+        s.piece_uploaded(peer(0), first, now())
+            .iter()
+            .map(|r| r.0)
+            .collect::<Vec<_>>(),
+        vec![peer(2)]
+    );
+    let second = got[&peer(1)][0];
+    assert_eq!(
+        s.piece_uploaded(peer(1), second, now())
+            .iter()
+            .map(|r| r.0)
+            .collect::<Vec<_>>(),
+        vec![peer(3)]
+    );
+    assert_eq!(s.pending(), 3);
+    // A higher cap fills the windows at once; a peer leaving frees its places.
+    let more = s.set_max_pending(8, now());
+    assert_eq!(more.len(), 5, "{more:?}");
+    assert_eq!(s.pending(), 8);
+    let _ = s.set_max_pending(6, now());
+    assert_eq!(s.peer_left(peer(3), now()), vec![], "still over the cap");
+    assert_eq!(s.pending(), 6);
+    for p in 0..20 {
+        assert!(s.times_sent(p) <= 1, "piece {p} promised twice");
+    }
+}
+
+#[test]
+fn superseed_cap_never_holds_back_pad_only_pieces() {
+    let mut s = SuperSeeder::new(3, 2, 1);
+    s.set_pad_only(2);
+    let _ = s.set_max_pending(1, now());
+    // B takes the one place; A lacks only the pad-only piece 2, and gets it.
+    let r = s.peer_joined(B, now(), |_| false);
+    assert_eq!(r.len(), 1);
+    assert_eq!(s.peer_joined(A, now(), |i| i < 2), vec![(A, 2)]);
+    assert_eq!(s.pending(), 1);
+}
+
+#[test]
 fn superseed_skips_pieces_the_peer_has_and_recycles_on_leave() {
     let mut s = SuperSeeder::new(4, 4, 3);
     let r = s.peer_joined(A, now(), |i| i != 2);
-    assert_eq!(r, vec![2]);
-    s.peer_left(A);
+    assert_eq!(r, vec![(A, 2)]);
+    assert!(s.peer_left(A, now()).is_empty());
     assert_eq!(s.times_sent(2), 0);
     let r = s.peer_joined(B, now(), |_| false);
     assert_eq!(r.len(), 4);
     // a HAVE for a pending piece frees the window but there is nothing left to reveal
-    assert!(s.peer_has(B, r[0], now()).is_empty());
+    assert!(s.peer_has(B, r[0].1, now()).is_empty());
 }
 
 /// 4 pieces of 4 blocks: piece 0 is data then pad from 20 000 on, piece 1
@@ -370,7 +425,8 @@ fn superseed_reveals_pad_only_pieces_last_and_never_waits_for_them() {
     let mut s = SuperSeeder::new(6, 2, 5);
     s.set_pad_only(1);
     s.set_pad_only(4);
-    let mut revealed = s.peer_joined(A, now(), |_| false);
+    let pieces = |r: Vec<(PeerSlot, u32)>| r.into_iter().map(|(_, p)| p).collect::<Vec<u32>>();
+    let mut revealed = pieces(s.peer_joined(A, now(), |_| false));
     assert_eq!(revealed.len(), 2);
     while revealed.len() < 6 {
         let pending: Vec<u32> = revealed
@@ -379,7 +435,7 @@ fn superseed_reveals_pad_only_pieces_last_and_never_waits_for_them() {
             .filter(|&q| q != 1 && q != 4)
             .collect();
         let last = *pending.last().expect("a pending real piece");
-        let next = s.piece_uploaded(A, last, now());
+        let next = pieces(s.piece_uploaded(A, last, now()));
         assert!(
             !next.is_empty() || revealed.len() == 6,
             "stalled at {revealed:?}"
@@ -477,8 +533,8 @@ fn simulate_fleet(
     let mut uploaded_to: HashMap<(usize, u32), u32> = HashMap::new();
     let mut origin_blocks = 0u64;
     for a in 0..n {
-        for p in ss.peer_joined(slot(a), clock(0), |_| false) {
-            pickers[a].peer_has(p);
+        for (q, p) in ss.peer_joined(slot(a), clock(0), |_| false) {
+            pickers[q.0 as usize - 1].peer_has(p);
         }
     }
     for tick in 1..1_000_000u64 {
@@ -511,8 +567,8 @@ fn simulate_fleet(
             // The origin has nothing to send this agent: reveal in place
             // of pieces it does not ask for.
             if !queues[0].iter().any(|&(ra, _)| ra == a) {
-                for p in ss.release_unrequested(slot(a), clock(tick)) {
-                    pickers[a].peer_has(p);
+                for (q, p) in ss.release_unrequested(slot(a), clock(tick)) {
+                    pickers[q.0 as usize - 1].peer_has(p);
                 }
             }
         }
@@ -552,8 +608,8 @@ fn simulate_fleet(
                 let c = uploaded_to.entry((a, r.piece.0)).or_default();
                 *c += 1;
                 if *c == blocks_per_piece {
-                    for p in ss.piece_uploaded(slot(a), r.piece.0, clock(tick)) {
-                        pickers[a].peer_has(p);
+                    for (q, p) in ss.piece_uploaded(slot(a), r.piece.0, clock(tick)) {
+                        pickers[q.0 as usize - 1].peer_has(p);
                     }
                 }
             }
@@ -573,8 +629,8 @@ fn simulate_fleet(
                             pickers[b].peer_has(r.piece.0);
                         }
                     }
-                    for p in ss.peer_has(slot(a), r.piece.0, clock(tick)) {
-                        pickers[a].peer_has(p);
+                    for (q, p) in ss.peer_has(slot(a), r.piece.0, clock(tick)) {
+                        pickers[q.0 as usize - 1].peer_has(p);
                     }
                 }
                 BlockOutcome::Accepted { .. } | BlockOutcome::Duplicate => {}

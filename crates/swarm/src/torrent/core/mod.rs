@@ -60,6 +60,13 @@ const RELEASE_SCAN: Duration = Duration::from_millis(100);
 /// rate it has seen counts as busy: its uplink is the bottleneck, and no
 /// reveal is released.
 const RELEASE_BUSY: f64 = 0.95;
+/// A super-seeding origin keeps this much of its best upload rate in
+/// pieces revealed and not yet delivered, over all peers (see
+/// `superseed.rs`): enough to keep its uplink busy, few enough that each
+/// piece leaves it whole quickly.
+const REVEALS_IN_FLIGHT: Duration = Duration::from_secs(1);
+/// Pieces pending over all peers, at least (`REVEAL_WINDOW` each for 4 peers).
+const MIN_REVEALS: usize = 4 * REVEAL_WINDOW;
 /// HAVEs remembered per peer before the metadata is known.
 const MAX_EARLY_HAVES: usize = 100_000;
 /// A request for part of a block still unanswered this long after the peer
@@ -344,6 +351,10 @@ pub(crate) struct Core {
     ticks: u64,
     /// When the super-seeder last looked for reveals nobody asks for.
     last_release_scan: Instant,
+    /// The super-seeder's reveals (peer, piece), sent as HAVE at the next flush.
+    reveals: Vec<(PeerSlot, u32)>,
+    /// Real bytes of a piece that is not all padding, on average.
+    reveal_piece_bytes: f64,
     /// The highest smoothed upload rate seen, bytes per tick: what the
     /// uplink can do, as far as we know.
     peak_up_rate: f64,
@@ -406,6 +417,8 @@ impl Core {
             tick_up: 0,
             ticks: 0,
             last_release_scan: now,
+            reveals: Vec::new(),
+            reveal_piece_bytes: 0.0,
             peak_up_rate: 0.0,
             last_pex: now,
             web_seeds: init.web_seeds,
@@ -570,9 +583,16 @@ impl Core {
         }
         let superseed = (self.super_seed && have.is_full()).then(|| {
             let mut ss = SuperSeeder::new(n, REVEAL_WINDOW, self.rng.next_u64());
-            for p in (0..n).filter(|&p| pads.is_pad_only(p)) {
-                ss.set_pad_only(p);
+            let mut real = 0u64;
+            for p in 0..n {
+                if pads.is_pad_only(p) {
+                    ss.set_pad_only(p);
+                } else {
+                    real += 1;
+                }
             }
+            let _ = ss.set_max_pending(MIN_REVEALS, self.now);
+            self.reveal_piece_bytes = pads.content_total() as f64 / real.max(1) as f64;
             ss
         });
         let pad_only = picker.take_pad_only_pieces();
@@ -644,6 +664,11 @@ impl Core {
     /// outputs: the shell calls it after a batch of inputs, so that a
     /// batch makes one write per peer.
     pub(crate) fn flush(&mut self) {
+        for (slot, i) in std::mem::take(&mut self.reveals) {
+            if let Some(p) = self.peers.get_mut(&slot) {
+                p.outbox.msgs.push(Message::Have(PieceIndex(i)));
+            }
+        }
         let mut slots: Vec<PeerSlot> = self.peers.keys().copied().collect();
         slots.sort_unstable();
         for slot in slots {
@@ -774,6 +799,14 @@ impl Core {
         self.down_rate = self.down_rate * 0.6 + self.tick_down as f64 * 0.4;
         self.up_rate = self.up_rate * 0.6 + self.tick_up as f64 * 0.4;
         self.peak_up_rate = self.peak_up_rate.max(self.up_rate);
+        if let Some(meta) = self.meta.as_mut() {
+            if let Some(ss) = meta.superseed.as_mut() {
+                let piece = self.reveal_piece_bytes.max(1.0);
+                let k = (self.peak_up_rate * REVEALS_IN_FLIGHT.as_secs_f64() / piece).ceil();
+                self.reveals
+                    .extend(ss.set_max_pending((k as usize).max(MIN_REVEALS), now));
+            }
+        }
         self.tick_down = 0;
         self.tick_up = 0;
         let slots: Vec<PeerSlot> = self.peers.keys().copied().collect();

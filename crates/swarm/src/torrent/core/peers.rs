@@ -144,7 +144,7 @@ impl Core {
             let bf = &p.bitfield;
             meta.picker.peer_gone(slot, |i| bf.get(PieceIndex(i)));
             if let Some(ss) = meta.superseed.as_mut() {
-                ss.peer_left(slot);
+                self.reveals.extend(ss.peer_left(slot, self.now));
             }
         }
         let changes = self.choker.remove_peer(slot);
@@ -296,10 +296,7 @@ impl Core {
         meta.picker.peer_has(i);
         if let Some(ss) = meta.superseed.as_mut() {
             if p.ss_joined {
-                let reveal = ss.peer_has(slot, i, self.now);
-                p.outbox
-                    .msgs
-                    .extend(reveal.into_iter().map(|q| Message::Have(PieceIndex(q))));
+                self.reveals.extend(ss.peer_has(slot, i, self.now));
             }
         }
         if !p.am_interested && !meta.have.get(PieceIndex(i)) {
@@ -354,10 +351,7 @@ impl Core {
         if p.ss_joined {
             if let Some(ss) = meta.superseed.as_mut() {
                 for &i in &new {
-                    let reveal = ss.peer_has(slot, i.0, self.now);
-                    p.outbox
-                        .msgs
-                        .extend(reveal.into_iter().map(|q| Message::Have(PieceIndex(q))));
+                    self.reveals.extend(ss.peer_has(slot, i.0, self.now));
                 }
             }
         }

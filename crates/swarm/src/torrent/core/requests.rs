@@ -108,10 +108,7 @@ impl Core {
             if *c >= u64::from(meta.pads.content_len(i)) {
                 p.uploaded_per_piece.remove(&i);
                 if let Some(ss) = meta.superseed.as_mut() {
-                    let reveal = ss.piece_uploaded(slot, i, self.now);
-                    p.outbox
-                        .msgs
-                        .extend(reveal.into_iter().map(|q| Message::Have(PieceIndex(q))));
+                    self.reveals.extend(ss.piece_uploaded(slot, i, self.now));
                 }
             }
         }

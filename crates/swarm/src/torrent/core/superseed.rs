@@ -36,10 +36,7 @@ impl Core {
         if !p.ss_joined || p.am_choking || !p.peer_interested || p.serving > 0 {
             return;
         }
-        let reveal = ss.release_unrequested(slot, now);
-        p.outbox
-            .msgs
-            .extend(reveal.into_iter().map(|i| Message::Have(PieceIndex(i))));
+        self.reveals.extend(ss.release_unrequested(slot, now));
     }
 
     /// Introduces a peer to the super-seeder once its pieces are known (its
@@ -54,14 +51,14 @@ impl Core {
         let Some(p) = self.peers.get_mut(&slot) else {
             return;
         };
-        if p.ss_joined || (force && p.connected_at.elapsed() < Duration::from_secs(1)) {
+        if p.ss_joined
+            || (force && self.now.duration_since(p.connected_at) < Duration::from_secs(1))
+        {
             return;
         }
         p.ss_joined = true;
         let bf = &p.bitfield;
-        let reveal = ss.peer_joined(slot, self.now, |i| bf.get(PieceIndex(i)));
-        p.outbox
-            .msgs
-            .extend(reveal.into_iter().map(|i| Message::Have(PieceIndex(i))));
+        self.reveals
+            .extend(ss.peer_joined(slot, self.now, |i| bf.get(PieceIndex(i))));
     }
 }
