@@ -352,6 +352,52 @@ fn leecher_downloads_from_a_seed_and_the_data_is_on_disk() {
 }
 
 #[test]
+fn pipelines_hold_time_not_blocks_on_a_slow_downlink() {
+    // 8 peers deliver to us, first at 2.5 MB/s together (20 Mbit/s), then
+    // at 12.5 MB/s. Each tick is a second in which every peer answers its
+    // share of blocks (within the instant, so the latency adds nothing).
+    let mut h = Harness::leecher(1500 * PIECE, false);
+    let slots: Vec<PeerSlot> = (1..=8).map(|i| h.connect(i)).collect();
+    for &s in &slots {
+        h.msgs(s, vec![Message::HaveAll, Message::Unchoke]);
+    }
+    let phase = |h: &mut Harness, rate: usize| -> usize {
+        let per_peer = rate / 8 / BLOCK_SIZE as usize;
+        for _ in 0..3 {
+            for &s in &slots {
+                // The pipeline refills as blocks arrive: answer in rounds.
+                let mut left = per_peer;
+                while left > 0 {
+                    let mut asked = h.asked.remove(&s).unwrap_or_default();
+                    let rest = asked.split_off(left.min(asked.len()));
+                    h.asked.insert(s, rest);
+                    if asked.is_empty() {
+                        break;
+                    }
+                    left -= asked.len();
+                    let blocks = asked.into_iter().map(|r| h.block(r, false)).collect();
+                    h.msgs(s, blocks);
+                }
+            }
+            h.run_verifies();
+            h.tick(Duration::from_secs(1));
+        }
+        slots
+            .iter()
+            .map(|s| h.asked.get(s).map_or(0, Vec::len))
+            .sum()
+    };
+    // 200 ms of 2.5 MB/s is 31 blocks: 4 a peer, not 16 (128 in all, 0.8 s
+    // of that downlink, which overflows its queue).
+    let slow = phase(&mut h, 2_500_000);
+    assert!(slow <= 64, "{slow} requests out at 2.5 MB/s");
+    // At 12.5 MB/s the floor is back at 16 a peer.
+    let fast = phase(&mut h, 12_500_000);
+    assert!(fast >= 104, "{fast} requests out at 12.5 MB/s");
+    assert!(h.state() == TorrentState::Downloading);
+}
+
+#[test]
 fn a_snubbing_peer_loses_its_requests_to_another_after_the_timeout() {
     // 80 blocks: two pipelines of 16 leave the torrent far from endgame.
     let mut h = Harness::leecher(40 * PIECE, false);

@@ -94,7 +94,7 @@ impl Core {
             whole_blocks: self.whole_block_addrs.contains(&addr),
             partial_ok: false,
             last_answered_sent: None,
-            depth: MIN_DEPTH,
+            depth: self.depth_floor,
             allowed_fast: HashSet::new(),
             serving: 0,
             uploaded_per_piece: HashMap::new(),

@@ -25,8 +25,10 @@ impl Core {
             return;
         }
         let want = p.depth.saturating_sub(p.outstanding.len());
-        // Ask in batches: one picker call and one write per few blocks.
-        if want == 0 || (want < 4 && !p.outstanding.is_empty()) {
+        // Ask in batches: one picker call and one write per few blocks (a
+        // quarter of a short pipeline).
+        let batch = (p.depth / 4).clamp(1, 4);
+        if want == 0 || (want < batch && !p.outstanding.is_empty()) {
             return;
         }
         let choked = p.peer_choking;
