@@ -52,6 +52,8 @@ pub struct AgentConfig {
     pub max_download_rate: u64,
     /// Upload limit, bytes/s (0: none).
     pub max_upload_rate: u64,
+    /// TCP congestion control of peer connections (`system`: the kernel's).
+    pub tcp_congestion: String,
     /// Report to the hub.
     pub report: bool,
     /// Where reports go (default: `api/agents/report` next to each feed).
@@ -82,6 +84,7 @@ impl Default for AgentConfig {
             peer_listen: vec![SocketAddr::from(([0, 0, 0, 0], 6881))],
             max_download_rate: 0,
             max_upload_rate: 0,
+            tcp_congestion: "cubic".into(),
             report: true,
             report_urls: Vec::new(),
             report_interval_secs: 60.0,
@@ -163,6 +166,10 @@ pub const DOCS: &[(&str, &str)] = &[
     (
         "max_upload_rate",
         "Upload limit of the whole engine in bytes per second (0: unlimited); seeding to other agents is what spares the hub.",
+    ),
+    (
+        "tcp_congestion",
+        "TCP congestion control of peer connections (Linux), or \"system\" for the kernel's default. Loss-based control (cubic) keeps a swarm's many flows per link from overflowing shallow queues, where BBR v1 retransmits much.",
     ),
     (
         "report",

@@ -45,6 +45,8 @@ pub struct HubConfig {
     pub agent_stale_after: HumanDuration,
     /// Upload limit of the hub's seeder, bytes/s (0: none).
     pub max_upload_rate: u64,
+    /// TCP congestion control of peer connections (`system`: the kernel's).
+    pub tcp_congestion: String,
 }
 
 impl Default for HubConfig {
@@ -65,6 +67,7 @@ impl Default for HubConfig {
             pack_below_fraction: 0.0,
             agent_stale_after: HumanDuration::secs(180),
             max_upload_rate: 0,
+            tcp_congestion: "cubic".into(),
         }
     }
 }
@@ -120,6 +123,10 @@ pub const DOCS: &[(&str, &str)] = &[
     (
         "max_upload_rate",
         "Upload limit of the hub's BitTorrent seeder in bytes per second (0: unlimited); the web seed is only used by agents that peers do not serve.",
+    ),
+    (
+        "tcp_congestion",
+        "TCP congestion control of peer connections (Linux), or \"system\" for the kernel's default. Loss-based control (cubic) keeps a swarm's many flows per link from overflowing shallow queues, where BBR v1 retransmits much.",
     ),
     (
         "pack_below_fraction",

@@ -502,6 +502,7 @@ async fn start_session(config: &HubConfig) -> Result<Session, HubError> {
     let opts = |listen| SessionOptions {
         listen,
         upload_rate: swarm::Rate(config.max_upload_rate),
+        tcp_congestion: Some(config.tcp_congestion.clone()).filter(|c| c != "system"),
         ..SessionOptions::default()
     };
     match Session::new(opts(config.peer_listen.clone())).await {
