@@ -69,6 +69,8 @@ struct PeerView {
     /// Nothing is left to reveal to it (it has or was shown every piece);
     /// stays so, since both only grow.
     exhausted: bool,
+    /// The origin serves it now (see [`SuperSeeder::set_servable`]).
+    servable: bool,
 }
 
 /// The origin's super-seeding scheduler; sans-IO.
@@ -153,6 +155,7 @@ impl SuperSeeder {
             pending: Vec::new(),
             last_reveal: None,
             exhausted: false,
+            servable: true,
         };
         for (i, h) in view.has.iter().enumerate() {
             if *h {
@@ -225,6 +228,32 @@ impl SuperSeeder {
         }
     }
 
+    /// Whether the origin serves the peer now: not while it is choked though
+    /// it wants pieces (more peers than unchoke slots). A peer that is not
+    /// servable holds no place under the cap: its pending pieces are offered
+    /// to others (they stay revealed to it), and it gets no reveals until it
+    /// is servable again. Returns the reveals this makes room for.
+    pub fn set_servable(
+        &mut self,
+        peer: PeerSlot,
+        servable: bool,
+        now: Instant,
+    ) -> Vec<(PeerSlot, u32)> {
+        let Some(view) = self.peers.get_mut(&peer) else {
+            return Vec::new();
+        };
+        if view.servable == servable {
+            return Vec::new();
+        }
+        view.servable = servable;
+        if !servable {
+            for q in view.pending.drain(..) {
+                self.sent[q.piece as usize] = self.sent[q.piece as usize].saturating_sub(1);
+            }
+        }
+        self.fill_waiting(now)
+    }
+
     /// May the origin serve piece `p` to this peer?
     pub fn may_serve(&self, peer: PeerSlot, p: u32) -> bool {
         self.peers
@@ -262,7 +291,7 @@ impl SuperSeeder {
             let mut order: Vec<(usize, Option<Instant>, PeerSlot)> = self
                 .peers
                 .iter()
-                .filter(|(_, v)| !v.exhausted && v.pending.len() < window)
+                .filter(|(_, v)| v.servable && !v.exhausted && v.pending.len() < window)
                 .map(|(s, v)| (v.pending.len(), v.last_reveal, *s))
                 .collect();
             order.sort_unstable();

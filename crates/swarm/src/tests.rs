@@ -299,6 +299,34 @@ fn superseed_caps_pending_pieces_and_gives_a_freed_place_to_who_waited_longest()
 }
 
 #[test]
+fn superseed_peers_it_cannot_serve_hold_no_place_under_the_cap() {
+    let mut s = SuperSeeder::new(10, 2, 3);
+    let _ = s.set_max_pending(2, now());
+    let a = s.peer_joined(A, now(), |_| false);
+    assert_eq!(a.len(), 2);
+    assert!(
+        s.peer_joined(B, now(), |_| false).is_empty(),
+        "the cap is full"
+    );
+    // A is choked though interested (more peers than unchoke slots): its
+    // places go to B, and it gets nothing while so.
+    let moved = s.set_servable(A, false, now());
+    assert_eq!(moved.len(), 2, "{moved:?}");
+    assert!(moved.iter().all(|&(q, _)| q == B));
+    assert!(s.peer_joined(C, now(), |_| false).is_empty());
+    assert_eq!(s.pending(), 2);
+    let b_first = moved[0].1;
+    let next = s.piece_uploaded(B, b_first, now());
+    assert_eq!(next.iter().map(|r| r.0).collect::<Vec<_>>(), vec![C]);
+    // Servable again, A waits its turn like anyone.
+    assert!(s.set_servable(A, true, now()).is_empty());
+    assert_eq!(s.pending(), 2);
+    for p in 0..10 {
+        assert!(s.times_sent(p) <= 1, "piece {p} promised twice");
+    }
+}
+
+#[test]
 fn superseed_cap_never_holds_back_pad_only_pieces() {
     let mut s = SuperSeeder::new(3, 2, 1);
     s.set_pad_only(2);

@@ -167,6 +167,7 @@ impl Core {
     }
 
     pub(super) fn apply_choke(&mut self, changes: Vec<ChokeChange>) {
+        let slots: Vec<PeerSlot> = changes.iter().map(|c| c.0).collect();
         for (slot, unchoke) in changes {
             if let Some(p) = self.peers.get_mut(&slot) {
                 p.am_choking = !unchoke;
@@ -186,6 +187,9 @@ impl Core {
                     }
                 }
             }
+        }
+        for slot in slots {
+            self.superseed_servable(slot);
         }
     }
 
@@ -230,6 +234,7 @@ impl Core {
                 }
                 let changes = self.choker.set_interested(slot, interested);
                 self.apply_choke(changes);
+                self.superseed_servable(slot);
             }
             Message::Have(i) => self.on_have(slot, i.0),
             Message::Bitfield(raw) => self.on_bitfield(slot, Some(raw)),

@@ -60,5 +60,22 @@ impl Core {
         let bf = &p.bitfield;
         self.reveals
             .extend(ss.peer_joined(slot, self.now, |i| bf.get(PieceIndex(i))));
+        self.superseed_servable(slot);
+    }
+
+    /// Tells the super-seeder whether the peer is served now: not while we
+    /// choke it though it is interested (see `SuperSeeder::set_servable`).
+    pub(super) fn superseed_servable(&mut self, slot: PeerSlot) {
+        let Some(ss) = self.meta.as_mut().and_then(|m| m.superseed.as_mut()) else {
+            return;
+        };
+        let Some(p) = self.peers.get(&slot) else {
+            return;
+        };
+        if p.ss_joined {
+            let servable = !(p.am_choking && p.peer_interested);
+            self.reveals
+                .extend(ss.set_servable(slot, servable, self.now));
+        }
     }
 }
