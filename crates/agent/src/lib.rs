@@ -366,7 +366,7 @@ async fn start_session(config: &AgentConfig) -> Result<Session, AgentError> {
         listen,
         download_rate: swarm::Rate(config.max_download_rate),
         upload_rate: swarm::Rate(config.max_upload_rate),
-        tcp_congestion: Some(config.tcp_congestion.clone()).filter(|c| c != "system"),
+        tcp_congestion: SessionOptions::tcp_congestion_named(&config.tcp_congestion),
         ..SessionOptions::default()
     };
     match Session::new(opts(listen.to_vec())).await {

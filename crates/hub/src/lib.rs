@@ -502,7 +502,7 @@ async fn start_session(config: &HubConfig) -> Result<Session, HubError> {
     let opts = |listen| SessionOptions {
         listen,
         upload_rate: swarm::Rate(config.max_upload_rate),
-        tcp_congestion: Some(config.tcp_congestion.clone()).filter(|c| c != "system"),
+        tcp_congestion: SessionOptions::tcp_congestion_named(&config.tcp_congestion),
         ..SessionOptions::default()
     };
     match Session::new(opts(config.peer_listen.clone())).await {

@@ -86,6 +86,7 @@ impl Net {
         peer_id: PeerId,
         options: &crate::SessionOptions,
         listen_addrs: Vec<SocketAddr>,
+        congestion: Congestion,
     ) -> Self {
         Self {
             peer_id,
@@ -94,7 +95,7 @@ impl Net {
             up: RateLimiter::new(options.upload_rate),
             down: RateLimiter::new(options.download_rate),
             listen_addrs,
-            congestion: Congestion::new(options.tcp_congestion.clone()),
+            congestion,
         }
     }
     pub(crate) fn listen_port(&self) -> Option<u16> {

@@ -64,6 +64,15 @@ pub struct SessionOptions {
     pub tcp_congestion: Option<String>,
 }
 
+impl SessionOptions {
+    /// [`SessionOptions::tcp_congestion`] from how operators spell it
+    /// (`--tcp-congestion`, `tcp_congestion` in a config file): a name, or
+    /// `system` for the kernel's default.
+    pub fn tcp_congestion_named(name: &str) -> Option<String> {
+        (name != "system" && !name.is_empty()).then(|| name.to_owned())
+    }
+}
+
 impl Default for SessionOptions {
     fn default() -> Self {
         Self {

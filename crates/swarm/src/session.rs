@@ -348,8 +348,12 @@ impl Session {
             .iter()
             .filter_map(|l| l.local_addr().ok())
             .collect();
-        let mut net = Net::new(new_peer_id(options.peer_id_prefix), &options, listen_addrs);
-        net.congestion = congestion;
+        let net = Net::new(
+            new_peer_id(options.peer_id_prefix),
+            &options,
+            listen_addrs,
+            congestion,
+        );
         let shared = Arc::new(SessionShared {
             net: Arc::new(net),
             conn_limit: Arc::new(Semaphore::new(options.max_connections)),
@@ -666,16 +670,24 @@ mod tests {
     /// connections still work.
     #[tokio::test]
     async fn peer_sockets_get_the_congestion_control_asked_for() {
-        let reno = Congestion::new(Some("reno".into()));
-        let listener = bind("127.0.0.1:0".parse().unwrap(), &reno).unwrap();
+        // Ask for one that is not the system's default, so that a socket
+        // left alone cannot pass.
+        let probe =
+            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        let default = String::from_utf8_lossy(&probe.tcp_congestion().unwrap())
+            .trim_end_matches('\0')
+            .to_owned();
+        let want = if default == "reno" { "cubic" } else { "reno" };
+        let asked = Congestion::new(Some(want.into()));
+        let listener = bind("127.0.0.1:0".parse().unwrap(), &asked).unwrap();
         let addr = listener.local_addr().unwrap();
         let system = Congestion::new(None);
         let dialled = crate::peer::dial(addr, None, &system).await.unwrap();
         let (accepted, _) = listener.accept().await.unwrap();
-        assert_eq!(congestion_of(&accepted), "reno");
-        let default = congestion_of(&dialled);
-        let dialled = crate::peer::dial(addr, None, &reno).await.unwrap();
-        assert_eq!(congestion_of(&dialled), "reno");
+        assert_eq!(congestion_of(&accepted), want);
+        assert_eq!(congestion_of(&dialled), default);
+        let dialled = crate::peer::dial(addr, None, &asked).await.unwrap();
+        assert_eq!(congestion_of(&dialled), want);
         let bogus = Congestion::new(Some("no-such-control".into()));
         let dialled = crate::peer::dial(addr, None, &bogus).await.unwrap();
         assert_eq!(congestion_of(&dialled), default);

@@ -63,7 +63,7 @@ impl PeerArgs {
             } else {
                 swarm::choker::ChokeMode::default()
             },
-            tcp_congestion: Some(self.tcp_congestion.clone()).filter(|c| c != "system"),
+            tcp_congestion: SessionOptions::tcp_congestion_named(&self.tcp_congestion),
             ..SessionOptions::default()
         }
     }
