@@ -71,6 +71,9 @@ struct PeerView {
     exhausted: bool,
     /// The origin serves it now (see [`SuperSeeder::set_servable`]).
     servable: bool,
+    /// Pieces, not all padding, it neither has nor was shown. While any is
+    /// left, its next reveal pends, so a full cap need not look for one.
+    real_left: u32,
 }
 
 /// The origin's super-seeding scheduler; sans-IO.
@@ -149,13 +152,20 @@ impl SuperSeeder {
         has: impl Fn(u32) -> bool,
     ) -> Vec<(PeerSlot, u32)> {
         let n = self.sent.len();
+        let has: Vec<bool> = (0..n as u32).map(&has).collect();
+        let real_left = has
+            .iter()
+            .zip(&self.pad_only)
+            .filter(|&(h, pad)| !h && !pad)
+            .count() as u32;
         let view = PeerView {
-            has: (0..n as u32).map(&has).collect(),
+            has,
             revealed: vec![false; n],
             pending: Vec::new(),
             last_reveal: None,
             exhausted: false,
             servable: true,
+            real_left,
         };
         for (i, h) in view.has.iter().enumerate() {
             if *h {
@@ -175,6 +185,9 @@ impl SuperSeeder {
             if !*h {
                 *h = true;
                 self.availability[p as usize] += 1;
+                if !view.revealed[p as usize] && !self.pad_only[p as usize] {
+                    view.real_left -= 1;
+                }
             }
             let before = view.pending.len();
             view.pending.retain(|q| q.piece != p);
@@ -322,6 +335,10 @@ impl SuperSeeder {
         now: Instant,
         may_pend: bool,
     ) -> Option<(u32, bool)> {
+        if !may_pend && view.real_left > 0 {
+            // Its next piece would pend (pad-only pieces come last).
+            return None;
+        }
         let Some(p) = self.choose(view) else {
             view.exhausted = true;
             return None;
@@ -333,6 +350,7 @@ impl SuperSeeder {
         self.sent[p as usize] += 1;
         view.revealed[p as usize] = true;
         if !pad {
+            view.real_left -= 1;
             view.pending.push(Pending {
                 piece: p,
                 revealed_at: now,
