@@ -548,6 +548,24 @@ impl Picker {
         }
     }
 
+    /// `peer` choked us with the fast extension: its requests stay out until
+    /// it answers or rejects them, but its pieces lose their owner, so other
+    /// peers finish them. (Owned, a piece was left to a peer that might not
+    /// serve us again for long: in a fleet of 32 whose upload slots go
+    /// round, every agent stopped at about 93 %, each missing piece owned by
+    /// a peer that choked it, and no endgame, as those blocks were never
+    /// requested.)
+    pub fn peer_choked(&mut self, peer: PeerSlot) {
+        for p in self.owned.remove(&peer).unwrap_or_default() {
+            if let Some(partial) = self.partials.get_mut(&p) {
+                partial.owner = None;
+                if partial.unrequested > 0 && !self.orphans.contains(&p) {
+                    self.orphans.push(p);
+                }
+            }
+        }
+    }
+
     /// `peer` disconnected: its requests are void and its pieces no longer count.
     pub fn peer_gone(&mut self, peer: PeerSlot, had: impl Fn(u32) -> bool) {
         self.peer_released(peer);

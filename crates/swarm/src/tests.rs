@@ -52,6 +52,32 @@ fn requests_whole_pieces_from_one_owner() {
     p.check_invariants();
 }
 
+/// A peer that chokes us (fast extension: its requests stay out) no longer
+/// owns its pieces: another peer finishes them, and the blocks still out to
+/// it come back when it rejects them.
+#[test]
+fn a_choking_peer_leaves_its_pieces_to_others() {
+    let mut p = Picker::new(1, 4 * BLOCK_SIZE, 4 * u64::from(BLOCK_SIZE), 1);
+    p.peer_has_all_of(all);
+    p.peer_has_all_of(all);
+    let a = p.next_requests(A, all, 2);
+    assert_eq!(a.len(), 2);
+    assert!(
+        p.next_requests(B, all, 4).is_empty(),
+        "A owns the only piece"
+    );
+    p.peer_choked(A);
+    let b = p.next_requests(B, all, 2);
+    assert_eq!(
+        b.iter().map(|r| r.offset.0).collect::<Vec<_>>(),
+        [2 * BLOCK_SIZE, 3 * BLOCK_SIZE]
+    );
+    p.check_invariants();
+    p.request_dropped(A, a[0]);
+    assert_eq!(p.next_requests(B, all, 1), vec![a[0]]);
+    p.check_invariants();
+}
+
 #[test]
 fn last_piece_and_block_are_short() {
     let total = u64::from(BLOCK_SIZE) * 5 + 100; // 2 pieces of 4 blocks, last has 1.x blocks

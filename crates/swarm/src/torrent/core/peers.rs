@@ -219,8 +219,10 @@ impl Core {
                     if let Some(meta) = self.meta.as_mut() {
                         meta.picker.peer_released(slot);
                     }
-                    self.refill_all();
+                } else if let Some(meta) = self.meta.as_mut() {
+                    meta.picker.peer_choked(slot);
                 }
+                self.refill_all();
             }
             Message::Unchoke => {
                 if let Some(p) = self.peers.get_mut(&slot) {
