@@ -25,8 +25,9 @@ pub struct SessionOptions {
     pub upload_rate: Rate,
     /// Global download limit (bytes/s, 0 = unlimited). Default unlimited.
     pub download_rate: Rate,
-    /// Upload policy: [`ChokeMode::Fleet`] (serve every interested peer, the
-    /// default, right inside a fleet) or [`ChokeMode::TitForTat`] (public swarms).
+    /// Upload policy: [`ChokeMode::Fleet`] (serve every interested peer, up
+    /// to 64 at a time and in turns beyond; the default, right inside a
+    /// fleet) or [`ChokeMode::TitForTat`] (public swarms).
     pub choke_mode: ChokeMode,
     /// Time allowed to connect and exchange handshakes. Default 10 s.
     pub handshake_timeout: Duration,

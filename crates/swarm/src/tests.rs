@@ -2,7 +2,7 @@ use std::collections::{HashMap, VecDeque};
 
 use std::sync::Arc;
 
-use crate::choker::{ChokeMode, Choker};
+use crate::choker::{ChokeMode, Choker, FLEET_TENURE};
 use crate::pad::PadMap;
 use crate::picker::{BlockOutcome, ENDGAME_MAX_REQUESTERS, Picker};
 use crate::superseed::{RELEASE_AFTER, SuperSeeder};
@@ -514,14 +514,59 @@ fn fleet_choker_unchokes_at_once() {
     assert_eq!(c.remove_peer(A), vec![(C, true)]);
     // B loses interest: sticky until someone waits
     assert!(c.set_interested(B, false).is_empty());
-    assert!(c.rechoke(false).is_empty());
+    assert!(c.tick().is_empty());
     c.add_peer(A);
     c.set_interested(A, true);
-    let ch = c.rechoke(false);
+    let ch = c.tick();
     assert!(
         ch.contains(&(B, false)) && ch.contains(&(A, true)),
         "{ch:?}"
     );
+}
+
+/// Fleet slots go round: a holder of [`FLEET_TENURE`] ticks gives its slot
+/// to the waiting peer served least, a newcomer first, and every
+/// interested peer is served in turn.
+#[test]
+fn fleet_choker_takes_turns_by_bytes_served() {
+    let mut c = Choker::new(ChokeMode::Fleet { max_unchoked: 2 }, 1);
+    let peers: Vec<PeerSlot> = (0..6).map(PeerSlot).collect();
+    for &p in &peers {
+        c.add_peer(p);
+        c.set_interested(p, true);
+    }
+    let mut turns = vec![0u32; peers.len() + 1];
+    let mut newcomer_served_at = None;
+    for t in 0..200 {
+        let all = (0..=6).map(PeerSlot);
+        for (i, p) in all.clone().enumerate() {
+            if c.is_unchoked(p) {
+                turns[i] += 1;
+                c.record(p, 0, 1000);
+            }
+        }
+        if t == 100 {
+            // A newcomer: served nothing, next in turn everywhere.
+            c.add_peer(PeerSlot(6));
+            c.set_interested(PeerSlot(6), true);
+        }
+        let ch = c.tick();
+        assert!(ch.len() <= 2, "at most one turn per tick: {ch:?}");
+        assert_eq!(all.filter(|&p| c.is_unchoked(p)).count(), 2, "slots in use");
+        if c.is_unchoked(PeerSlot(6)) {
+            newcomer_served_at.get_or_insert(t);
+        }
+    }
+    let first = newcomer_served_at.expect("the newcomer was never served");
+    assert!(
+        first <= 100 + FLEET_TENURE as usize,
+        "newcomer waited until {first}"
+    );
+    // Equal shares, give or take a tenure: 400 slot-ticks over 7 peers,
+    // the newcomer's in its last 100 ticks.
+    let (lo, hi) = (turns.iter().min().unwrap(), turns.iter().max().unwrap());
+    assert!(hi - lo <= 2 * FLEET_TENURE as u32, "{turns:?}");
+    assert!(*lo >= 50, "{turns:?}");
 }
 
 #[test]

@@ -846,6 +846,8 @@ impl Core {
             self.fill_requests(*s);
         }
         self.superseed_release_scan(now);
+        let turns = self.choker.tick();
+        self.apply_choke(turns);
         if self.ticks % 10 == 0 {
             let changes = self.choker.rechoke(self.is_complete());
             self.apply_choke(changes);
