@@ -519,12 +519,7 @@ impl Picker {
     /// `peer` choked us without the fast extension, or stopped being useful:
     /// every outstanding request to it is void and its pieces become orphans.
     pub fn peer_released(&mut self, peer: PeerSlot) {
-        let owned = self.owned.remove(&peer).unwrap_or_default();
-        for &p in &owned {
-            if let Some(partial) = self.partials.get_mut(&p) {
-                partial.owner = None;
-            }
-        }
+        self.peer_choked(peer);
         let pieces: Vec<u32> = self.partials.keys().copied().collect();
         for p in pieces {
             let Some(partial) = self.partials.get_mut(&p) else {
