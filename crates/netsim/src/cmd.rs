@@ -29,6 +29,36 @@ pub(crate) fn run(cmd: &mut Command) -> Result<String, NetsimError> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+/// Like [`run`], with `input` written to the command's stdin.
+pub(crate) fn run_with_stdin(cmd: &mut Command, input: &[u8]) -> Result<String, NetsimError> {
+    use std::io::Write;
+    use std::process::Stdio;
+    let program = cmd.get_program().to_string_lossy().into_owned();
+    let spawn_err = |source| NetsimError::Spawn {
+        program: program.clone(),
+        source,
+    };
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(spawn_err)?;
+    if let Some(mut stdin) = child.stdin.take() {
+        // A write error shows as the command's failure below.
+        let _ = stdin.write_all(input);
+    }
+    let out = child.wait_with_output().map_err(spawn_err)?;
+    if !out.status.success() {
+        return Err(NetsimError::Command {
+            command: describe(cmd),
+            status: out.status,
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+        });
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
 /// `ip ARGS...`
 pub(crate) fn ip<const N: usize>(args: [&str; N]) -> Result<String, NetsimError> {
     run(Command::new("ip").args(args))

@@ -122,7 +122,7 @@ impl Net {
         std::fs::create_dir_all(&dir).map_err(|e| NetsimError::io(&dir, e))?;
 
         cmd::ip(["netns", "add", &ns])?;
-        if let Err(e) = self.wire_host(name, &ns, &port, ip, &options) {
+        if let Err(e) = self.wire_host(name, &ns, &port, index, &options) {
             // Deleting the namespace also deletes both ends of its veth pair.
             let _ = cmd::ip(["netns", "del", &ns]);
             return Err(e);
@@ -145,12 +145,15 @@ impl Net {
         name: &str,
         ns: &str,
         port: &str,
-        ip: Ipv4Addr,
+        index: usize,
         options: &HostOptions,
     ) -> Result<(), NetsimError> {
         let br = self.bridge_ns.as_str();
+        let ip = host_ip(index);
+        let mac = host_mac(index);
         cmd::ip([
-            "link", "add", "eth0", "netns", ns, "type", "veth", "peer", "name", port, "netns", br,
+            "link", "add", "eth0", "netns", ns, "address", &mac, "type", "veth", "peer", "name",
+            port, "netns", br,
         ])?;
         cmd::ip(["-n", br, "link", "set", port, "master", BRIDGE])?;
         cmd::ip(["-n", br, "link", "set", port, "up"])?;
@@ -170,7 +173,48 @@ impl Net {
             other => other,
         })?;
         shape(br, port, options.download, None)?;
-        Ok(())
+        self.pin_neighbours(ns, index)
+    }
+
+    /// Gives the new host (at `index`) and every host before it permanent
+    /// neighbour entries for each other, so no ARP crosses the shaped links.
+    ///
+    /// Between sites, the bottleneck queues carry IP only; address resolution
+    /// happens on each LAN. Here the hosts share one L2 segment, so ARP
+    /// requests and replies would wait in the same full drop-tail queues as
+    /// the data: a host that joins a busy swarm then lost most of its ARP
+    /// exchanges and could not reach most peers for tens of seconds.
+    fn pin_neighbours(&self, ns: &str, index: usize) -> Result<(), NetsimError> {
+        let (ip, mac) = (host_ip(index).to_string(), host_mac(index));
+        let mut batch = String::new();
+        for (i, other) in self.hosts.iter().enumerate() {
+            let other_ip = host_ip(i).to_string();
+            let other_mac = host_mac(i);
+            batch.push_str(&format!(
+                "neigh replace {other_ip} lladdr {other_mac} dev eth0 nud permanent\n"
+            ));
+            cmd::ip([
+                "-n",
+                &other.ns,
+                "neigh",
+                "replace",
+                &ip,
+                "lladdr",
+                &mac,
+                "dev",
+                "eth0",
+                "nud",
+                "permanent",
+            ])?;
+        }
+        if batch.is_empty() {
+            return Ok(());
+        }
+        cmd::run_with_stdin(
+            std::process::Command::new("ip").args(["-n", ns, "-batch", "-"]),
+            batch.as_bytes(),
+        )
+        .map(drop)
     }
 
     /// The hosts, in the order they were added.
@@ -275,6 +319,16 @@ impl Drop for Net {
 fn host_ip(index: usize) -> Ipv4Addr {
     let offset = u32::try_from(index + 1).unwrap_or(u32::MAX);
     Ipv4Addr::from(u32::from(SUBNET).saturating_add(offset))
+}
+
+/// `02:77:00:00:hh:ll` for host `index`: locally administered, unique per
+/// network, so neighbour entries can be pinned without asking the kernel.
+fn host_mac(index: usize) -> String {
+    format!(
+        "02:77:00:00:{:02x}:{:02x}",
+        (index >> 8) & 0xff,
+        index & 0xff
+    )
 }
 
 /// Shapes what leaves `dev`: one HTB class at `rate` (if any) with a byte-limited

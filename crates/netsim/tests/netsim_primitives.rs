@@ -143,6 +143,65 @@ fn hosts_exchange_data_counters_grow_and_drop_removes_everything() {
     assert!(!run_dir.exists(), "temporary run dir left behind");
 }
 
+/// The permanent neighbour entries of `host`'s `eth0`: (ip, lladdr).
+fn pinned_neighbours(host: &netsim::Host) -> Vec<(String, String)> {
+    let out = Command::new("ip")
+        .args([
+            "-n",
+            host.netns(),
+            "neigh",
+            "show",
+            "dev",
+            "eth0",
+            "nud",
+            "permanent",
+        ])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            let mac = w.iter().position(|x| *x == "lladdr").map(|i| w[i + 1]);
+            Some((w.first()?.to_string(), mac?.to_string()))
+        })
+        .collect()
+}
+
+fn eth0_mac(host: &netsim::Host) -> String {
+    let out = Command::new("ip")
+        .args(["-n", host.netns(), "-br", "link", "show", "eth0"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.split_whitespace()
+        .nth(2)
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[test]
+fn every_host_knows_every_other_hosts_address_without_arp() {
+    // ARP would cross the shaped queues; the hosts are told each other's
+    // link addresses instead, whichever order they were added in.
+    let mut net = net("nsneigh");
+    let hosts: Vec<_> = ["a", "b", "c"]
+        .into_iter()
+        .map(|n| net.add_host(n, shaped(100)).unwrap())
+        .collect();
+    for h in &hosts {
+        let mut pinned = pinned_neighbours(h);
+        pinned.sort();
+        let mut want: Vec<(String, String)> = hosts
+            .iter()
+            .filter(|o| o.ip() != h.ip())
+            .map(|o| (o.ip().to_string(), eth0_mac(o)))
+            .collect();
+        want.sort();
+        assert_eq!(pinned, want, "{}", h.netns());
+    }
+}
+
 #[test]
 fn drop_stops_whole_process_groups() {
     let mut net = net("nstest");
