@@ -36,6 +36,16 @@ use crate::rate::acquire_all;
 const READ_CHUNK: usize = 256 * 1024;
 /// Most bytes of blocks the writer reads from storage for one write.
 const SERVE_BATCH_BYTES: usize = 1024 * 1024;
+/// Unsent bytes a peer socket may hold (`TCP_NOTSENT_LOWAT`, Linux). The
+/// kernel otherwise buffers up to megabytes a connection, and a message
+/// written after them (a HAVE, a REQUEST, a CHOKE) waits until they are on
+/// the wire: seconds where a connection gets a thin share of a slow link. A
+/// super-seeding origin's next reveal reached agents 1-1.5 s after it was
+/// sent, and its uplink idled. Bytes sent and not yet acknowledged do not
+/// count, so this does not cap the congestion window.
+const UNSENT_LOWAT: u32 = 64 * 1024;
+/// Bytes of blocks written between reports of what was uploaded.
+const UPLOADED_REPORT_BYTES: usize = 64 * 1024;
 /// Capacity of the actor → peer command channel.
 pub(crate) const PEER_CHANNEL: usize = 1024;
 
@@ -160,6 +170,7 @@ pub(crate) async fn run(
     let span = tracing::debug_span!("peer", %addr, slot = slot.0, id = %handshake.peer_id);
     async {
         debug!(outgoing, "peer connected");
+        limit_unsent(&stream);
         let (rd, wr) = stream.into_split();
         let reason = tokio::select! {
             r = reader(&shared, slot, rd, leftover) => r,
@@ -247,6 +258,46 @@ async fn reader(
     }
 }
 
+/// Sets [`UNSENT_LOWAT`] where the system has it; elsewhere the kernel's
+/// buffering stays as it is.
+fn limit_unsent(stream: &TcpStream) {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    if let Err(e) = socket2::SockRef::from(stream).set_tcp_notsent_lowat(UNSENT_LOWAT) {
+        debug!(error = %e, "cannot limit the unsent bytes of a peer socket");
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    let _ = stream;
+}
+
+/// Takes what the actor has queued for the peer without waiting: messages
+/// are encoded into `out`, requests to serve are added to `serve`. Returns
+/// the bytes of blocks added, or `None` once the actor has dropped the
+/// channel.
+fn drain_commands(
+    cmds: &mut mpsc::Receiver<PeerCmd>,
+    out: &mut BytesMut,
+    serve: &mut Vec<wire::BlockRequest>,
+    max_serve_bytes: usize,
+) -> Option<usize> {
+    let mut serve_bytes = 0usize;
+    while out.len() < 256 * 1024 && serve_bytes < max_serve_bytes {
+        match cmds.try_recv() {
+            Ok(PeerCmd::Send(msgs)) => {
+                for m in msgs {
+                    m.encode(out);
+                }
+            }
+            Ok(PeerCmd::Serve(reqs)) => {
+                serve_bytes += reqs.iter().map(|r| r.length.as_usize()).sum::<usize>();
+                serve.extend(reqs);
+            }
+            Err(mpsc::error::TryRecvError::Empty) => break,
+            Err(mpsc::error::TryRecvError::Disconnected) => return None,
+        }
+    }
+    Some(serve_bytes)
+}
+
 async fn writer(
     shared: &TorrentShared,
     slot: PeerSlot,
@@ -258,36 +309,41 @@ async fn writer(
     let mut out = BytesMut::with_capacity(64 * 1024);
     let mut serve: Vec<wire::BlockRequest> = Vec::new();
     loop {
-        let first = match tokio::time::timeout(net.keepalive_interval, cmds.recv()).await {
-            Ok(Some(c)) => c,
-            Ok(None) => return PeerError::Dropped,
-            Err(_) => {
-                Message::KeepAlive.encode(&mut out);
-                if let Err(e) = timed(write_timeout, "writing keep-alive", wr.write_all(&out)).await
-                {
-                    return e;
+        // Requests left over from the last batch are served without waiting.
+        if serve.is_empty() {
+            let first = match tokio::time::timeout(net.keepalive_interval, cmds.recv()).await {
+                Ok(Some(c)) => c,
+                Ok(None) => return PeerError::Dropped,
+                Err(_) => {
+                    Message::KeepAlive.encode(&mut out);
+                    if let Err(e) =
+                        timed(write_timeout, "writing keep-alive", wr.write_all(&out)).await
+                    {
+                        return e;
+                    }
+                    out.clear();
+                    continue;
                 }
-                out.clear();
-                continue;
-            }
-        };
-        let mut next = Some(first);
-        let mut serve_bytes = 0usize;
-        while let Some(cmd) = next.take() {
-            match cmd {
+            };
+            match first {
                 PeerCmd::Send(msgs) => {
                     for m in msgs {
                         m.encode(&mut out);
                     }
                 }
-                PeerCmd::Serve(reqs) => {
-                    serve_bytes += reqs.iter().map(|r| r.length.as_usize()).sum::<usize>();
-                    serve.extend(reqs);
-                }
+                PeerCmd::Serve(reqs) => serve.extend(reqs),
             }
-            if out.len() < 256 * 1024 && serve_bytes < SERVE_BATCH_BYTES {
-                next = cmds.try_recv().ok();
-            }
+        }
+        let queued: usize = serve.iter().map(|r| r.length.as_usize()).sum();
+        if drain_commands(
+            &mut cmds,
+            &mut out,
+            &mut serve,
+            SERVE_BATCH_BYTES.saturating_sub(queued),
+        )
+        .is_none()
+        {
+            return PeerError::Dropped;
         }
         if !out.is_empty() {
             // Control messages (e.g. requests) go out before bulk data.
@@ -329,16 +385,51 @@ async fn writer(
             };
             let limits = [&shared.up, &shared.net.up];
             acquire_all(&limits, buf.len() as u64).await;
-            if let Err(e) = timed(write_timeout, "writing blocks", wr.write_all(&buf)).await {
-                return e;
-            }
-            if shared
-                .events
-                .send(Event::Uploaded(slot, reqs))
-                .await
-                .is_err()
-            {
-                return PeerError::TorrentGone;
+            // One block message at a time, with what the actor queued
+            // meanwhile (a HAVE, a CHOKE) in between, and what was written
+            // reported as it goes: with the socket's unsent bytes limited,
+            // the batch takes as long to write as to send.
+            let mut at = 0usize;
+            let mut done: Vec<wire::BlockRequest> = Vec::new();
+            let mut done_bytes = 0usize;
+            let last = reqs.len().saturating_sub(1);
+            for (i, r) in reqs.into_iter().enumerate() {
+                let len = PIECE_HEADER_LEN + r.length.as_usize();
+                let block = &buf[at..at + len];
+                at += len;
+                if let Err(e) = timed(write_timeout, "writing blocks", wr.write_all(block)).await {
+                    return e;
+                }
+                done.push(r);
+                done_bytes += len;
+                if (done_bytes >= UPLOADED_REPORT_BYTES || i == last)
+                    && shared
+                        .events
+                        .send(Event::Uploaded(slot, std::mem::take(&mut done)))
+                        .await
+                        .is_err()
+                {
+                    return PeerError::TorrentGone;
+                }
+                if done.is_empty() {
+                    done_bytes = 0;
+                }
+                if i == last {
+                    break;
+                }
+                // Control messages jump the rest of the batch; new requests
+                // wait for the next one.
+                if drain_commands(&mut cmds, &mut out, &mut serve, SERVE_BATCH_BYTES).is_none() {
+                    return PeerError::Dropped;
+                }
+                if !out.is_empty() {
+                    if let Err(e) =
+                        timed(write_timeout, "writing messages", wr.write_all(&out)).await
+                    {
+                        return e;
+                    }
+                    out.clear();
+                }
             }
         }
     }

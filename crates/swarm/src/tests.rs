@@ -52,6 +52,71 @@ fn requests_whole_pieces_from_one_owner() {
     p.check_invariants();
 }
 
+/// A peer with nothing outstanding and nothing new to start takes over the
+/// unrequested blocks of a piece another peer owns; the old owner keeps what
+/// it was asked, and no block is asked of two peers.
+#[test]
+fn an_idle_peer_takes_over_what_a_slow_owner_has_not_been_asked() {
+    let mut p = Picker::new(1, 8 * BLOCK_SIZE, 8 * u64::from(BLOCK_SIZE), 1);
+    p.peer_has_all_of(all);
+    p.peer_has_all_of(all);
+    let a = p.next_requests(A, all, 2);
+    assert!(
+        p.next_requests(B, all, 8).is_empty(),
+        "A owns the only piece"
+    );
+    let b = p.take_over_requests(B, all, |_| true, 4);
+    assert_eq!(
+        b.iter()
+            .map(|r| r.offset.0 / BLOCK_SIZE)
+            .collect::<Vec<_>>(),
+        [2, 3, 4, 5]
+    );
+    p.check_invariants();
+    // B owns it now: A gets nothing more of it, B the rest.
+    assert!(p.next_requests(A, all, 8).is_empty());
+    let rest = p.next_requests(B, all, 2);
+    assert_eq!(
+        rest.iter()
+            .map(|r| r.offset.0 / BLOCK_SIZE)
+            .collect::<Vec<_>>(),
+        [6, 7]
+    );
+    // Nothing is left unrequested, so nothing to take over; A's two blocks
+    // still count.
+    assert!(p.take_over_requests(C, all, |_| true, 8).is_empty());
+    for r in a.iter().chain(&b).chain(&rest) {
+        let by = if a.contains(r) { A } else { B };
+        let _ = p.block_received(by, *r);
+    }
+    p.check_invariants();
+    assert!(p.requested_blocks().is_empty());
+}
+
+/// Nothing is taken from an owner the engine does not allow (one about as
+/// fast as the taker).
+#[test]
+fn take_over_asks_whether_the_owner_may_lose_its_piece() {
+    let mut p = Picker::new(1, 8 * BLOCK_SIZE, 8 * u64::from(BLOCK_SIZE), 1);
+    p.peer_has_all_of(all);
+    p.peer_has_all_of(all);
+    let _ = p.next_requests(A, all, 2);
+    assert!(p.take_over_requests(B, all, |o| o != A, 4).is_empty());
+    assert_eq!(p.take_over_requests(B, all, |o| o == A, 4).len(), 4);
+    p.check_invariants();
+}
+
+/// A peer that lacks the owner's piece takes over nothing.
+#[test]
+fn take_over_needs_the_piece() {
+    let mut p = Picker::new(2, 4 * BLOCK_SIZE, 8 * u64::from(BLOCK_SIZE), 1);
+    p.peer_has_all_of(all);
+    let a = p.next_requests(A, |i| i == 0, 1);
+    assert_eq!(a[0].piece.0, 0);
+    assert!(p.take_over_requests(B, |i| i == 1, |_| true, 4).is_empty());
+    p.check_invariants();
+}
+
 /// A peer that chokes us (fast extension: its requests stay out) no longer
 /// owns its pieces: another peer finishes them, and the blocks still out to
 /// it come back when it rejects them.

@@ -351,6 +351,35 @@ fn leecher_downloads_from_a_seed_and_the_data_is_on_disk() {
     assert!(h.disconnected.contains(&s));
 }
 
+/// A verified piece is announced to every peer, those that have it too: a
+/// super-seeding origin learns so that a piece it revealed to us arrived
+/// from someone else (else it stays pending there and holds a reveal).
+#[test]
+fn a_verified_piece_is_announced_to_peers_that_have_it() {
+    let mut h = Harness::leecher(200 * PIECE, false);
+    let s = h.connect(1);
+    h.msgs(s, vec![Message::HaveAll, Message::Unchoke]);
+    assert!(h.answer(s, false) > 0);
+    h.run_verifies();
+    let done: Vec<u32> = h
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            TorrentEvent::PieceVerified(p) => Some(*p),
+            _ => None,
+        })
+        .collect();
+    assert!(!done.is_empty() && done.len() < 200, "{done:?}");
+    let haves: Vec<u32> = h.sent[&s]
+        .iter()
+        .filter_map(|m| match m {
+            Message::Have(i) => Some(i.0),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(haves, done);
+}
+
 #[test]
 fn pipelines_hold_time_not_blocks_on_a_slow_downlink() {
     // 8 peers deliver to us, first at 2.5 MB/s together (20 Mbit/s), then

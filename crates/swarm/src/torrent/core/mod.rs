@@ -47,6 +47,9 @@ const OUR_UT_PEX: ExtendedId = ExtendedId(2);
 /// Pipeline depth bounds (blocks outstanding per peer).
 const MIN_DEPTH: usize = 16;
 const MAX_DEPTH: usize = 250;
+/// Blocks added each tick to the pipeline of a peer whose pipeline ran dry
+/// while we had more to ask of it; one comes off each tick it does not.
+const DRY_STEP: usize = 4;
 /// Requests from one peer we queue for upload at most.
 const MAX_SERVING: usize = 500;
 /// Unrequested blocks tolerated from one peer.
@@ -171,6 +174,12 @@ struct PeerState {
     down_rate: f64,
     up_rate: f64,
     min_latency: Option<Duration>,
+    /// Its pipeline ran dry this tick with more to ask of it: it answered
+    /// everything and waited for our next requests.
+    ran_dry: bool,
+    /// Blocks asked of it beyond the depth its rate and latency give,
+    /// grown while its pipeline runs dry (see [`DRY_STEP`]).
+    depth_bonus: usize,
     unrequested: u32,
     ss_joined: bool,
     pex_sent: HashSet<SocketAddr>,
@@ -379,6 +388,9 @@ pub(crate) struct Core {
     /// The highest smoothed upload rate seen, bytes per tick: what the
     /// uplink can do, as far as we know.
     peak_up_rate: f64,
+    /// Each peer's download rate as of the last tick (what a take-over
+    /// compares, see `Picker::take_over_requests`).
+    down_rates: HashMap<PeerSlot, f64>,
     last_pex: Instant,
     web_seeds: Vec<String>,
     web_seeds_started: bool,
@@ -443,6 +455,7 @@ impl Core {
             reveals: Vec::new(),
             reveal_piece_bytes: 0.0,
             peak_up_rate: 0.0,
+            down_rates: HashMap::new(),
             last_pex: now,
             web_seeds: init.web_seeds,
             origin: init.origin,
@@ -740,8 +753,10 @@ impl Core {
             .count();
         self.depth_floor = depth_floor(self.peak_down_rate, delivering);
         let floor = self.depth_floor;
+        self.down_rates.clear();
         for (slot, p) in self.peers.iter_mut() {
             p.down_rate = p.down_rate * 0.6 + p.down_tick as f64 * 0.4;
+            self.down_rates.insert(*slot, p.down_rate);
             p.up_rate = p.up_rate * 0.6 + p.up_tick as f64 * 0.4;
             p.down_tick = 0;
             p.up_tick = 0;
@@ -751,7 +766,16 @@ impl Core {
                 .unwrap_or(Duration::from_millis(50))
                 .as_secs_f64();
             let target = (p.down_rate * (2.0 * lat + 0.05) / f64::from(BLOCK_SIZE)) as usize;
-            p.depth = target.clamp(floor, MAX_DEPTH);
+            // A pipeline that ran dry though we had more to ask for is too
+            // short for how long our requests take to reach the peer (they
+            // wait in our own full uplink queue, which the latency of a lucky
+            // request does not show): grow it until it no longer does.
+            p.depth_bonus = if std::mem::take(&mut p.ran_dry) {
+                (p.depth_bonus + DRY_STEP).min(MAX_DEPTH)
+            } else {
+                p.depth_bonus.saturating_sub(1)
+            };
+            p.depth = (target.clamp(floor, MAX_DEPTH) + p.depth_bonus).min(MAX_DEPTH);
             if !p.outstanding.is_empty() && now.duration_since(p.last_block) > timeout {
                 snubbed.push(*slot);
             } else if !p.partial_ok && !p.whole_blocks {

@@ -105,6 +105,8 @@ impl Core {
             down_rate: 0.0,
             up_rate: 0.0,
             min_latency: None,
+            ran_dry: false,
+            depth_bonus: 0,
             unrequested: 0,
             ss_joined: false,
             pex_sent: HashSet::new(),

@@ -31,11 +31,15 @@ impl Core {
                 let _ = meta.have.set(PieceIndex(piece));
                 meta.resume.piece_written(PieceIndex(piece));
                 self.resume_dirty = true;
+                // Peers that have the piece hear of it too: a super-seeding
+                // origin learns from these HAVEs that a piece it revealed
+                // arrived from elsewhere (BEP 16). Skipped, a piece it had
+                // begun to upload to us and others finished stayed pending
+                // there for good, and each one held a place of the few
+                // reveals it keeps out.
                 let have_msg = Message::Have(PieceIndex(piece));
                 for p in self.peers.values_mut() {
-                    if !p.bitfield.get(PieceIndex(piece)) {
-                        p.outbox.msgs.push(have_msg.clone());
-                    }
+                    p.outbox.msgs.push(have_msg.clone());
                 }
                 let slots: Vec<PeerSlot> = self.peers.keys().copied().collect();
                 for s in &slots {

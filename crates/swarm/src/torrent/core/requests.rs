@@ -34,11 +34,18 @@ impl Core {
         let choked = p.peer_choking;
         let bf = &p.bitfield;
         let af = &p.allowed_fast;
-        let reqs = meta.picker.next_requests(
-            slot,
-            |i| bf.get(PieceIndex(i)) && (!choked || af.contains(&i)),
-            want,
-        );
+        let has = |i| bf.get(PieceIndex(i)) && (!choked || af.contains(&i));
+        let mut reqs = meta.picker.next_requests(slot, has, want);
+        if reqs.is_empty() && p.outstanding.is_empty() {
+            let rates = &self.down_rates;
+            let mine = p.down_rate;
+            let slower = |o: PeerSlot| rates.get(&o).is_none_or(|r| 2.0 * r < mine);
+            reqs = meta.picker.take_over_requests(slot, has, slower, want);
+        }
+        if !reqs.is_empty() && p.outstanding.is_empty() && p.down_tick > 0 {
+            // It answered all we asked this tick, and there is more to ask.
+            p.ran_dry = true;
+        }
         let now = self.now;
         for r in reqs {
             let r = if p.whole_blocks {
