@@ -1,7 +1,7 @@
 //! Running the short setup commands (`ip`, `tc`) and turning failures into errors.
 
 use crate::NetsimError;
-use std::process::Command;
+use std::process::{Command, Output};
 
 /// The command line, for error messages.
 pub(crate) fn describe(cmd: &Command) -> String {
@@ -19,6 +19,11 @@ pub(crate) fn run(cmd: &mut Command) -> Result<String, NetsimError> {
         program: cmd.get_program().to_string_lossy().into_owned(),
         source,
     })?;
+    stdout_if_success(cmd, &out)
+}
+
+/// The output's stdout if `cmd` exited 0, else [`NetsimError::Command`].
+fn stdout_if_success(cmd: &Command, out: &Output) -> Result<String, NetsimError> {
     if !out.status.success() {
         return Err(NetsimError::Command {
             command: describe(cmd),
@@ -49,14 +54,7 @@ pub(crate) fn run_with_stdin(cmd: &mut Command, input: &[u8]) -> Result<String, 
         let _ = stdin.write_all(input);
     }
     let out = child.wait_with_output().map_err(spawn_err)?;
-    if !out.status.success() {
-        return Err(NetsimError::Command {
-            command: describe(cmd),
-            status: out.status,
-            stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
-        });
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    stdout_if_success(cmd, &out)
 }
 
 /// `ip ARGS...`

@@ -270,15 +270,15 @@ fn limit_unsent(stream: &TcpStream) {
 }
 
 /// Takes what the actor has queued for the peer without waiting: messages
-/// are encoded into `out`, requests to serve are added to `serve`. Returns
-/// the bytes of blocks added, or `None` once the actor has dropped the
-/// channel.
+/// are encoded into `out`, requests to serve are added to `serve` (up to
+/// about `max_serve_bytes` of blocks a call). False once the actor has
+/// dropped the channel.
 fn drain_commands(
     cmds: &mut mpsc::Receiver<PeerCmd>,
     out: &mut BytesMut,
     serve: &mut Vec<wire::BlockRequest>,
     max_serve_bytes: usize,
-) -> Option<usize> {
+) -> bool {
     let mut serve_bytes = 0usize;
     while out.len() < 256 * 1024 && serve_bytes < max_serve_bytes {
         match cmds.try_recv() {
@@ -292,10 +292,10 @@ fn drain_commands(
                 serve.extend(reqs);
             }
             Err(mpsc::error::TryRecvError::Empty) => break,
-            Err(mpsc::error::TryRecvError::Disconnected) => return None,
+            Err(mpsc::error::TryRecvError::Disconnected) => return false,
         }
     }
-    Some(serve_bytes)
+    true
 }
 
 async fn writer(
@@ -334,15 +334,7 @@ async fn writer(
                 PeerCmd::Serve(reqs) => serve.extend(reqs),
             }
         }
-        let queued: usize = serve.iter().map(|r| r.length.as_usize()).sum();
-        if drain_commands(
-            &mut cmds,
-            &mut out,
-            &mut serve,
-            SERVE_BATCH_BYTES.saturating_sub(queued),
-        )
-        .is_none()
-        {
+        if !drain_commands(&mut cmds, &mut out, &mut serve, SERVE_BATCH_BYTES) {
             return PeerError::Dropped;
         }
         if !out.is_empty() {
@@ -357,7 +349,19 @@ async fn writer(
                 serve.clear();
                 continue;
             };
-            let reqs = std::mem::take(&mut serve);
+            // At most SERVE_BATCH_BYTES read at once; what arrived beyond
+            // (requests taken while the last batch was written) waits.
+            let mut bytes = 0usize;
+            let n = serve
+                .iter()
+                .take_while(|r| {
+                    bytes += r.length.as_usize();
+                    bytes <= SERVE_BATCH_BYTES
+                })
+                .count()
+                .max(1);
+            let rest = serve.split_off(n.min(serve.len()));
+            let reqs = std::mem::replace(&mut serve, rest);
             let total: usize = reqs
                 .iter()
                 .map(|r| PIECE_HEADER_LEN + r.length.as_usize())
@@ -419,7 +423,7 @@ async fn writer(
                 }
                 // Control messages jump the rest of the batch; new requests
                 // wait for the next one.
-                if drain_commands(&mut cmds, &mut out, &mut serve, SERVE_BATCH_BYTES).is_none() {
+                if !drain_commands(&mut cmds, &mut out, &mut serve, SERVE_BATCH_BYTES) {
                     return PeerError::Dropped;
                 }
                 if !out.is_empty() {
