@@ -298,6 +298,19 @@ fn drain_commands(
     true
 }
 
+/// Writes the messages encoded in `out`, if any, and empties it.
+async fn write_messages(
+    wr: &mut OwnedWriteHalf,
+    out: &mut BytesMut,
+    write_timeout: Duration,
+) -> Result<(), PeerError> {
+    if !out.is_empty() {
+        timed(write_timeout, "writing messages", wr.write_all(out)).await?;
+        out.clear();
+    }
+    Ok(())
+}
+
 async fn writer(
     shared: &TorrentShared,
     slot: PeerSlot,
@@ -337,12 +350,9 @@ async fn writer(
         if !drain_commands(&mut cmds, &mut out, &mut serve, SERVE_BATCH_BYTES) {
             return PeerError::Dropped;
         }
-        if !out.is_empty() {
-            // Control messages (e.g. requests) go out before bulk data.
-            if let Err(e) = timed(write_timeout, "writing messages", wr.write_all(&out)).await {
-                return e;
-            }
-            out.clear();
+        // Control messages (e.g. requests) go out before bulk data.
+        if let Err(e) = write_messages(&mut wr, &mut out, write_timeout).await {
+            return e;
         }
         if !serve.is_empty() {
             let Some(store) = shared.store() else {
@@ -406,17 +416,17 @@ async fn writer(
                 }
                 done.push(r);
                 done_bytes += len;
-                if (done_bytes >= UPLOADED_REPORT_BYTES || i == last)
-                    && shared
+                if done_bytes >= UPLOADED_REPORT_BYTES || i == last {
+                    done_bytes = 0;
+                    let reqs = std::mem::take(&mut done);
+                    if shared
                         .events
-                        .send(Event::Uploaded(slot, std::mem::take(&mut done)))
+                        .send(Event::Uploaded(slot, reqs))
                         .await
                         .is_err()
-                {
-                    return PeerError::TorrentGone;
-                }
-                if done.is_empty() {
-                    done_bytes = 0;
+                    {
+                        return PeerError::TorrentGone;
+                    }
                 }
                 if i == last {
                     break;
@@ -426,13 +436,8 @@ async fn writer(
                 if !drain_commands(&mut cmds, &mut out, &mut serve, SERVE_BATCH_BYTES) {
                     return PeerError::Dropped;
                 }
-                if !out.is_empty() {
-                    if let Err(e) =
-                        timed(write_timeout, "writing messages", wr.write_all(&out)).await
-                    {
-                        return e;
-                    }
-                    out.clear();
+                if let Err(e) = write_messages(&mut wr, &mut out, write_timeout).await {
+                    return e;
                 }
             }
         }

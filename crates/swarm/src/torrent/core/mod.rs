@@ -388,9 +388,6 @@ pub(crate) struct Core {
     /// The highest smoothed upload rate seen, bytes per tick: what the
     /// uplink can do, as far as we know.
     peak_up_rate: f64,
-    /// Each peer's download rate as of the last tick (what a take-over
-    /// compares, see `Picker::take_over_requests`).
-    down_rates: HashMap<PeerSlot, f64>,
     last_pex: Instant,
     web_seeds: Vec<String>,
     web_seeds_started: bool,
@@ -455,7 +452,6 @@ impl Core {
             reveals: Vec::new(),
             reveal_piece_bytes: 0.0,
             peak_up_rate: 0.0,
-            down_rates: HashMap::new(),
             last_pex: now,
             web_seeds: init.web_seeds,
             origin: init.origin,
@@ -753,10 +749,8 @@ impl Core {
             .count();
         self.depth_floor = depth_floor(self.peak_down_rate, delivering);
         let floor = self.depth_floor;
-        self.down_rates.clear();
         for (slot, p) in self.peers.iter_mut() {
             p.down_rate = p.down_rate * 0.6 + p.down_tick as f64 * 0.4;
-            self.down_rates.insert(*slot, p.down_rate);
             p.up_rate = p.up_rate * 0.6 + p.up_tick as f64 * 0.4;
             p.down_tick = 0;
             p.up_tick = 0;

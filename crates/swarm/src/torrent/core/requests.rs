@@ -18,7 +18,7 @@ impl Core {
         if meta.picker.is_complete() {
             return;
         }
-        let Some(p) = self.peers.get_mut(&slot) else {
+        let Some(p) = self.peers.get(&slot) else {
             return;
         };
         if !p.am_interested || (p.peer_choking && p.allowed_fast.is_empty()) {
@@ -37,15 +37,17 @@ impl Core {
         let has = |i| bf.get(PieceIndex(i)) && (!choked || af.contains(&i));
         let mut reqs = meta.picker.next_requests(slot, has, want);
         if reqs.is_empty() && p.outstanding.is_empty() {
-            let rates = &self.down_rates;
+            let peers = &self.peers;
             let mine = p.down_rate;
-            let slower = |o: PeerSlot| rates.get(&o).is_none_or(|r| 2.0 * r < mine);
+            let slower = |o| peers.get(&o).is_none_or(|q| 2.0 * q.down_rate < mine);
             reqs = meta.picker.take_over_requests(slot, has, slower, want);
         }
-        if !reqs.is_empty() && p.outstanding.is_empty() && p.down_tick > 0 {
-            // It answered all we asked this tick, and there is more to ask.
-            p.ran_dry = true;
-        }
+        // It answered all we asked this tick, and there is more to ask.
+        let ran_dry = !reqs.is_empty() && p.outstanding.is_empty() && p.down_tick > 0;
+        let Some(p) = self.peers.get_mut(&slot) else {
+            return;
+        };
+        p.ran_dry |= ran_dry;
         let now = self.now;
         for r in reqs {
             let r = if p.whole_blocks {
