@@ -26,22 +26,6 @@ const BOUND: Duration = Duration::from_secs(120);
 const SLOW: usize = AGENTS - 1;
 const SLOW_RATE: u64 = 2 << 20;
 
-/// Waits (bounded) until `f` returns `Some`; on timeout, fails with the logs.
-fn until<T>(net: &Net, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(
-            start.elapsed() < BOUND,
-            "never happened: {what}\n{}",
-            net.log_tails(30)
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 /// GETs `url` from inside `host`'s namespace and parses the JSON answer.
 fn curl_json(host: &Host, url: &str) -> Option<serde_json::Value> {
     let mut c = host.command("curl");
@@ -112,6 +96,67 @@ struct Fleet {
 }
 
 impl Fleet {
+    /// Waits (bounded) until `f` returns `Some`; on timeout, fails with the
+    /// logs' tails and, last (what a truncated CI log keeps), one line per
+    /// agent of what it runs and what its engine has.
+    fn until<T>(&self, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+        let start = Instant::now();
+        loop {
+            if let Some(v) = f() {
+                return v;
+            }
+            if start.elapsed() >= BOUND {
+                panic!(
+                    "never happened: {what}\n{}{}",
+                    self.net.log_tails(12),
+                    self.report()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// One line per agent: `current`, its hook runs, and its engine's
+    /// torrents (state, pieces, peers) from `/status`.
+    fn report(&self) -> String {
+        let mut out = String::from("agents:\n");
+        for (i, host) in self.agents.iter().enumerate() {
+            let d = self.agent_dir(i);
+            let url = format!("http://{}:{STATUS_PORT}/status", host.ip());
+            let torrents = match curl_json(host, &url) {
+                Some(s) => s["torrents"]
+                    .as_array()
+                    .map(|ts| {
+                        ts.iter()
+                            .map(|t| {
+                                format!(
+                                    "{} {} {}/{} pieces, {} peers{}",
+                                    t["name"].as_str().unwrap_or("?"),
+                                    t["state"].as_str().unwrap_or("?"),
+                                    t["pieces_have"],
+                                    t["pieces_total"],
+                                    t["peers"],
+                                    t["error"]
+                                        .as_str()
+                                        .map(|e| format!(" ({e})"))
+                                        .unwrap_or_default()
+                                )
+                            })
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    })
+                    .unwrap_or_default(),
+                None => "no status".into(),
+            };
+            out.push_str(&format!(
+                "  agent-{i}: current {:?}, hooks {:?}, torrents: {torrents}\n",
+                current_name(&d),
+                hook_runs(&d)
+            ));
+        }
+        out
+    }
+
     fn hub_url(&self) -> String {
         format!("http://{}:{HUB_PORT}", self.hub.ip())
     }
@@ -140,7 +185,7 @@ impl Fleet {
         c.arg("hub").arg("--config").arg(&cfg);
         let p = self.hub.spawn("hub", c).unwrap();
         let url = format!("{}/api/releases", self.hub_url());
-        until(&self.net, "the hub answers", || curl_json(&self.hub, &url));
+        self.until("the hub answers", || curl_json(&self.hub, &url));
         p
     }
 
@@ -185,7 +230,7 @@ impl Fleet {
 
     /// Waits until every agent's `current` names `name` and its hook ran.
     fn wait_rollout(&self, name: &str) {
-        until(&self.net, &format!("{name} on every agent"), || {
+        self.until(&format!("{name} on every agent"), || {
             (0..AGENTS)
                 .all(|i| {
                     let d = self.agent_dir(i);
@@ -198,6 +243,18 @@ impl Fleet {
 
     fn rx(&self) -> Vec<u64> {
         self.agents.iter().map(|h| h.rx_bytes().unwrap()).collect()
+    }
+
+    /// Whether agent `i`'s engine has release `name`'s metadata: it knows
+    /// every piece to fetch.
+    fn has_metadata(&self, i: usize, name: &str) -> bool {
+        let url = format!("http://{}:{STATUS_PORT}/status", self.agents[i].ip());
+        curl_json(&self.agents[i], &url).is_some_and(|s| {
+            s["torrents"].as_array().is_some_and(|ts| {
+                ts.iter()
+                    .any(|t| t["name"] == name && t["pieces_total"].as_u64().is_some_and(|n| n > 0))
+            })
+        })
     }
 
     /// An agent's `/status` record of release `name`.
@@ -237,7 +294,7 @@ fn a_fleet_in_namespaces_installs_each_release_once_fetches_only_the_delta_and_o
     let hub_proc = fleet.start_hub();
     let agent_procs: Vec<netsim::Proc> = (0..AGENTS).map(|i| fleet.start_agent(i)).collect();
     let agents_url = format!("{}/api/agents", fleet.hub_url());
-    until(&fleet.net, "every agent reports to the hub", || {
+    fleet.until("every agent reports to the hub", || {
         let v = curl_json(&fleet.hub, &agents_url)?;
         (v["agents"].as_array()?.len() == AGENTS).then_some(())
     });
@@ -292,23 +349,27 @@ fn a_fleet_in_namespaces_installs_each_release_once_fetches_only_the_delta_and_o
     }
 
     // 3. A new release; the hub is killed as soon as one agent has all of
-    // it (so the data is in the fleet) while the slow agent has not: the
-    // slow one finishes from its peers alone, and once the hub is back
-    // every agent reports to it again.
+    // it (so the data is in the fleet) and every other one is downloading
+    // it (an agent learns of a release, its signature and its metadata from
+    // the hub: one that has not by then waits for the hub) while the slow
+    // agent has not got all of it: the slow one finishes from its peers
+    // alone, and once the hub is back every agent reports to it again.
     let big3 = bytes(12 << 20, 3);
     write_release(&src.join("rel-3"), 3, &big3, &[], 0);
     fleet.publish(&src.join("rel-3"));
-    until(&fleet.net, "one agent runs rel-3", || {
-        (0..AGENTS)
-            .any(|i| current_name(&fleet.agent_dir(i)).as_deref() == Some("rel-3"))
+    fleet.until(
+        "one agent runs rel-3 and every other has its metadata",
+        || {
+            let runs = |i| current_name(&fleet.agent_dir(i)).as_deref() == Some("rel-3");
+            ((0..AGENTS).any(runs)
+                && (0..AGENTS).all(|i| runs(i) || fleet.has_metadata(i, "rel-3")))
             .then_some(())
-    });
+        },
+    );
     let killed = hub_proc.pid();
     let pid = rustix::process::Pid::from_raw(killed as i32).unwrap();
     rustix::process::kill_process_group(pid, rustix::process::Signal::KILL).unwrap();
-    until(&fleet.net, "the hub is gone", || {
-        fleet.net.try_wait(&hub_proc)
-    });
+    fleet.until("the hub is gone", || fleet.net.try_wait(&hub_proc));
     let slow_rx = fleet.agents[SLOW].rx_bytes().unwrap();
     assert_ne!(
         current_name(&fleet.agent_dir(SLOW)).as_deref(),
@@ -323,15 +384,11 @@ fn a_fleet_in_namespaces_installs_each_release_once_fetches_only_the_delta_and_o
         "the slow agent got only {from_peers} bytes after the hub went away"
     );
     fleet.start_hub();
-    until(
-        &fleet.net,
-        "every agent reports rel-3 to the restarted hub",
-        || {
-            let v = curl_json(&fleet.hub, &agents_url)?;
-            let a = v["agents"].as_array()?;
-            (a.len() == AGENTS && a.iter().all(|r| r["current"] == "rel-3")).then_some(())
-        },
-    );
+    fleet.until("every agent reports rel-3 to the restarted hub", || {
+        let v = curl_json(&fleet.hub, &agents_url)?;
+        let a = v["agents"].as_array()?;
+        (a.len() == AGENTS && a.iter().all(|r| r["current"] == "rel-3")).then_some(())
+    });
     for i in 0..AGENTS {
         let d = fleet.agent_dir(i);
         assert_eq!(
