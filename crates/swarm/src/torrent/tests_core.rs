@@ -416,10 +416,12 @@ fn pipelines_hold_time_not_blocks_on_a_slow_downlink() {
             .map(|s| h.asked.get(s).map_or(0, Vec::len))
             .sum()
     };
-    // 200 ms of 2.5 MB/s is 31 blocks: 4 a peer, not 16 (128 in all, 0.8 s
-    // of that downlink, which overflows its queue).
+    // 200 ms of 2.5 MB/s is 31 blocks, 4 a peer: the per-peer minimum of 8
+    // (and the bonus of pipelines this test empties each round), not 16 +
+    // bonus (over 128 in all, 0.8 s of that downlink, which overflows its
+    // queue).
     let slow = phase(&mut h, 2_500_000);
-    assert!(slow <= 64, "{slow} requests out at 2.5 MB/s");
+    assert!(slow < 128, "{slow} requests out at 2.5 MB/s");
     // At 12.5 MB/s the floor is back at 16 a peer.
     let fast = phase(&mut h, 12_500_000);
     assert!(fast >= 104, "{fast} requests out at 12.5 MB/s");

@@ -82,15 +82,26 @@ const PARTIAL_IGNORED: Duration = Duration::from_secs(5);
 /// downlink, and their answers overflowed its queue (incast).
 const PIPELINE_TIME: Duration = Duration::from_millis(200);
 
+/// Blocks asked of each delivering peer at least, however thin its share of
+/// our downlink: a sender keeps blocks in its socket until they are on the
+/// wire (we keep up to 64 KiB, `peer.rs`'s `UNSENT_LOWAT`, four blocks), and
+/// where a connection gets a thin share of a slow link those blocks take
+/// longer to leave than our next request takes to arrive only if we asked
+/// for as many again. With 4 blocks a peer (the 200 ms floor at 20 Mbit/s
+/// among 7 peers) the agents last to finish took blocks at 80-90 % of their
+/// downlink; N = 8 at 20 Mbit/s took 1.24-1.33 x T_min with 2, 1.14-1.16 x
+/// with 8 (no change at 100 Mbit/s, where the floor is 10-16 anyway).
+const MIN_PEER_DEPTH: usize = 8;
+
 /// Blocks each of `delivering` peers is asked for at least: their share of
-/// [`PIPELINE_TIME`] at `peak_rate`, 2 to [`MIN_DEPTH`] (as many as before
-/// anything arrived).
+/// [`PIPELINE_TIME`] at `peak_rate`, [`MIN_PEER_DEPTH`] to [`MIN_DEPTH`] (as
+/// many as before anything arrived).
 fn depth_floor(peak_rate: f64, delivering: usize) -> usize {
     if peak_rate <= 0.0 {
         return MIN_DEPTH;
     }
     let blocks = peak_rate * PIPELINE_TIME.as_secs_f64() / f64::from(BLOCK_SIZE);
-    ((blocks / delivering.max(1) as f64).ceil() as usize).clamp(2, MIN_DEPTH)
+    ((blocks / delivering.max(1) as f64).ceil() as usize).clamp(MIN_PEER_DEPTH, MIN_DEPTH)
 }
 
 /// Key of a request in `PeerState::outstanding`: piece and block index (a
