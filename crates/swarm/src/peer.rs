@@ -43,7 +43,7 @@ const SERVE_BATCH_BYTES: usize = 1024 * 1024;
 /// super-seeding origin's next reveal reached agents 1-1.5 s after it was
 /// sent, and its uplink idled. Bytes sent and not yet acknowledged do not
 /// count, so this does not cap the congestion window.
-const UNSENT_LOWAT: u32 = 64 * 1024;
+pub(crate) const UNSENT_LOWAT: u32 = 64 * 1024;
 /// Bytes of blocks written between reports of what was uploaded.
 const UPLOADED_REPORT_BYTES: usize = 64 * 1024;
 /// Capacity of the actor → peer command channel.

@@ -83,15 +83,15 @@ const PARTIAL_IGNORED: Duration = Duration::from_secs(5);
 const PIPELINE_TIME: Duration = Duration::from_millis(200);
 
 /// Blocks asked of each delivering peer at least, however thin its share of
-/// our downlink: a sender keeps blocks in its socket until they are on the
-/// wire (we keep up to 64 KiB, `peer.rs`'s `UNSENT_LOWAT`, four blocks), and
-/// where a connection gets a thin share of a slow link those blocks take
-/// longer to leave than our next request takes to arrive only if we asked
-/// for as many again. With 4 blocks a peer (the 200 ms floor at 20 Mbit/s
-/// among 7 peers) the agents last to finish took blocks at 80-90 % of their
-/// downlink; N = 8 at 20 Mbit/s took 1.24-1.33 x T_min with 2, 1.14-1.16 x
-/// with 8 (no change at 100 Mbit/s, where the floor is 10-16 anyway).
-const MIN_PEER_DEPTH: usize = 8;
+/// our downlink: twice what a sender keeps unsent in its socket (ours keep
+/// [`crate::peer::UNSENT_LOWAT`], 4 blocks). Where a connection gets a thin
+/// share of a slow link, the blocks in that socket leave more slowly than
+/// our next request arrives only if as many again were asked for. With 4 a
+/// peer (the 200 ms floor at 20 Mbit/s among 7 peers) the agents last to
+/// finish took blocks at 80-90 % of their downlink; N = 8 at 20 Mbit/s took
+/// 1.24-1.33 x T_min with 2, 1.14-1.18 x with 8 (no change at 100 Mbit/s,
+/// where the floor is 10-16 anyway).
+const MIN_PEER_DEPTH: usize = 2 * (crate::peer::UNSENT_LOWAT / BLOCK_SIZE) as usize;
 
 /// Blocks each of `delivering` peers is asked for at least: their share of
 /// [`PIPELINE_TIME`] at `peak_rate`, [`MIN_PEER_DEPTH`] to [`MIN_DEPTH`] (as
