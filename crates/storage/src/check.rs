@@ -39,6 +39,44 @@ pub fn verify_piece(info: &Info, piece: PieceIndex, data: &[u8]) -> bool {
         && Sha1::digest(data).as_slice() == expected.as_slice()
 }
 
+/// Like [`verify_piece`], with the byte ranges `zeros` of the piece (offsets
+/// within it, sorted, not overlapping: its BEP 47 padding) hashed as zeros
+/// whatever `data` holds there, so a piece buffer's pad ranges need no
+/// clearing. Ranges reaching past the piece make it fail.
+pub fn verify_piece_padded(
+    info: &Info,
+    piece: PieceIndex,
+    data: &[u8],
+    zeros: &[(u32, u32)],
+) -> bool {
+    const ZEROS: [u8; 16384] = [0; 16384];
+    let i = piece.as_usize();
+    let Some(expected) = info.pieces().get(i) else {
+        return false;
+    };
+    if u64::try_from(data.len()).ok() != Some(info.piece_size(i)) {
+        return false;
+    }
+    let mut hasher = Sha1::new();
+    let mut at = 0usize;
+    for &(a, z) in zeros {
+        let (a, z) = (a as usize, z as usize);
+        if a < at || z < a || z > data.len() {
+            return false;
+        }
+        hasher.update(&data[at..a]);
+        let mut left = z - a;
+        while left > 0 {
+            let n = left.min(ZEROS.len());
+            hasher.update(&ZEROS[..n]);
+            left -= n;
+        }
+        at = z;
+    }
+    hasher.update(&data[at..]);
+    hasher.finalize().as_slice() == expected.as_slice()
+}
+
 /// Hashes every piece that may be on disk ([`Storage::may_hold`]) and
 /// returns the ones that verify. Pieces under missing or short files are
 /// skipped without reading; unreadable pieces count as not verified.

@@ -68,7 +68,9 @@ mod storage_error;
 mod tree;
 
 pub use atomic_file::{lock_pid_file, sync_dir, sync_parent, write_atomic, write_atomic_mode};
-pub use check::{CheckProgress, check_existing, check_pieces, check_resume, verify_piece};
+pub use check::{
+    CheckProgress, check_existing, check_pieces, check_resume, verify_piece, verify_piece_padded,
+};
 pub use file_fingerprint::FileFingerprint;
 pub use file_storage::{Allocation, FileStorage, FileStorageOptions, OpenMode};
 /// Piece index, shared with `anthill-wire` (defined in `anthill-metainfo`).

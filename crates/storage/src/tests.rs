@@ -528,6 +528,42 @@ fn pad_files_are_never_written_and_read_as_zeros() {
 }
 
 #[test]
+fn a_padded_piece_verifies_whatever_its_buffer_holds_in_the_pad_ranges() {
+    // piece 0: 1000 real bytes and 24 of padding; piece 1: 1024 real bytes
+    let fx = fixture(
+        1024,
+        &[
+            ("a", 1000, false),
+            (".pad/24", 24, true),
+            ("b", 2048, false),
+        ],
+    );
+    let mut buf = fx.piece(0).to_vec();
+    assert!(verify_piece_padded(&fx.info, p(0), &buf, &[(1000, 1024)]));
+    buf[1000..].fill(0xAB);
+    assert!(
+        !verify_piece(&fx.info, p(0), &buf),
+        "garbage in the pad range"
+    );
+    assert!(verify_piece_padded(&fx.info, p(0), &buf, &[(1000, 1024)]));
+    // ranges that are not the piece's padding, or not inside it, fail
+    assert!(!verify_piece_padded(&fx.info, p(0), &buf, &[(1001, 1024)]));
+    assert!(!verify_piece_padded(&fx.info, p(0), &buf, &[(1000, 1025)]));
+    assert!(!verify_piece_padded(
+        &fx.info,
+        p(0),
+        &buf,
+        &[(1000, 1024), (10, 20)]
+    ));
+    // a corrupt real byte fails
+    buf[999] ^= 1;
+    assert!(!verify_piece_padded(&fx.info, p(0), &buf, &[(1000, 1024)]));
+    // no ranges: the plain hash
+    assert!(verify_piece_padded(&fx.info, p(1), fx.piece(1), &[]));
+    assert!(!verify_piece_padded(&fx.info, p(1), &fx.piece(1)[1..], &[]));
+}
+
+#[test]
 fn pieces_spanning_many_files_including_empty_ones() {
     let mut files = Vec::new();
     let names: Vec<String> = (0..60).map(|i| format!("d{}/f{i}", i % 3)).collect();
