@@ -20,7 +20,7 @@ use crate::event::{Connected, Event, PeerCmd, PeerError, TorrentCmd};
 use crate::options::SessionOptions;
 use crate::prefill::Prefill;
 use crate::{PeerSlot, TorrentError};
-use storage::{OpenMode, Storage, verify_piece};
+use storage::{OpenMode, Storage, verify_piece_padded};
 
 /// How the actor is set up by [`crate::Session::add_torrent`].
 pub(crate) struct ActorInit {
@@ -274,6 +274,7 @@ impl Actor {
                     piece,
                     buf,
                     info,
+                    pads,
                     store,
                 } => {
                     let events = self.shared.events.clone();
@@ -284,7 +285,7 @@ impl Actor {
                         };
                         let done = tokio::task::spawn_blocking(move || {
                             let p = PieceIndex(piece);
-                            let result = if verify_piece(&info, p, &buf) {
+                            let result = if verify_piece_padded(&info, p, &buf, pads.pads(piece)) {
                                 store.write_piece(p, &buf).map(|()| true)
                             } else {
                                 Ok(false)

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use metainfo::{Info, Metainfo};
 use proptest::prelude::*;
 use sha1::{Digest, Sha1};
-use storage::{FileStorage, OpenMode, Storage, verify_piece};
+use storage::{FileStorage, OpenMode, Storage, verify_piece_padded};
 use wire::{
     BlockRequest, ExtendedHandshake, ExtendedId, ExtendedMessage, Handshake, Message,
     MetadataMessage, MetadataPiece, PeerId, Piece, PieceIndex, Reserved, UT_METADATA,
@@ -61,7 +61,13 @@ fn fast() -> Reserved {
 }
 
 /// An `Output::Verify` not yet performed.
-type PendingVerify = (u32, Vec<u8>, Arc<Info>, Arc<FileStorage>);
+type PendingVerify = (
+    u32,
+    Vec<u8>,
+    Arc<Info>,
+    Arc<crate::pad::PadMap>,
+    Arc<FileStorage>,
+);
 
 /// A core and a record of everything it asked for.
 struct Harness {
@@ -203,8 +209,9 @@ impl Harness {
                     piece,
                     buf,
                     info,
+                    pads,
                     store,
-                } => self.verify.push_back((piece, buf, info, store)),
+                } => self.verify.push_back((piece, buf, info, pads, store)),
                 Output::SaveResume { .. } => {}
                 Output::Open(m) => self.opens.push(m),
                 Output::Installed { store, .. } => self.store = Some(store),
@@ -216,9 +223,9 @@ impl Harness {
 
     /// Hashes and writes what the core handed over, as the shell would.
     fn run_verifies(&mut self) {
-        while let Some((piece, buf, info, store)) = self.verify.pop_front() {
+        while let Some((piece, buf, info, pads, store)) = self.verify.pop_front() {
             let p = PieceIndex(piece);
-            let result = if verify_piece(&info, p, &buf) {
+            let result = if verify_piece_padded(&info, p, &buf, pads.pads(piece)) {
                 store
                     .write_piece(p, &buf)
                     .map(|()| true)

@@ -70,6 +70,12 @@ const RELEASE_BUSY: f64 = 0.95;
 const REVEALS_IN_FLIGHT: Duration = Duration::from_secs(1);
 /// Pieces pending over all peers, at least (`REVEAL_WINDOW` each for 4 peers).
 const MIN_REVEALS: usize = 4 * REVEAL_WINDOW;
+/// Piece buffers kept for reuse once hashed and written: this many bytes of
+/// them, and at least [`MIN_SPARE`]. A fresh buffer is zeroed whole; a
+/// reused one is only overwritten by the blocks that arrive.
+const SPARE_BYTES: usize = 16 << 20;
+/// Piece buffers kept for reuse, at least (whatever their size).
+const MIN_SPARE: usize = 8;
 /// HAVEs remembered per peer before the metadata is known.
 const MAX_EARLY_HAVES: usize = 100_000;
 /// A request for part of a block still unanswered this long after the peer
@@ -310,8 +316,10 @@ pub(crate) enum Output {
     /// Hash the piece and write it if it matches (answered by `PieceDone`).
     Verify {
         piece: u32,
+        /// The piece; its pad ranges (`pads`) hold anything and hash as zeros.
         buf: Vec<u8>,
         info: Arc<Info>,
+        pads: Arc<PadMap>,
         store: Arc<FileStorage>,
     },
     /// Save the resume state on the blocking pool: now, or if it is due
@@ -524,7 +532,8 @@ impl Core {
             }
             Input::PieceDone { piece, result, buf } => {
                 if let Some(meta) = self.meta.as_mut() {
-                    if meta.spare.len() < 8 && !buf.is_empty() {
+                    let keep = SPARE_BYTES / buf.len().max(1);
+                    if meta.spare.len() < keep.max(MIN_SPARE) && !buf.is_empty() {
                         meta.spare.push(buf);
                     }
                 }

@@ -14,6 +14,7 @@ impl Core {
             piece,
             buf,
             info: Arc::clone(&meta.info),
+            pads: Arc::clone(&meta.pads),
             store: Arc::clone(&meta.store),
         });
     }

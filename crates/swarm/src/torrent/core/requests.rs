@@ -181,8 +181,9 @@ impl Core {
             return;
         };
         // What the picker asked for: the block's real bytes. A whole-block
-        // answer carries pad bytes around them, which are dropped (the
-        // buffer's pad ranges are zeros).
+        // answer carries pad bytes around them, which are dropped: the
+        // buffer's pad ranges are never read (they hash as zeros and are
+        // never written).
         let Some(req) = meta.picker.block_request(key.0, key.1) else {
             return;
         };
@@ -193,14 +194,11 @@ impl Core {
             } => {
                 let size = meta.info.piece_size(req.piece.as_usize()) as usize;
                 let spare = &mut meta.spare;
-                let pads = &meta.pads;
                 let buf = meta.buffers.entry(req.piece.0).or_insert_with(|| {
+                    // A reused buffer holds an old piece where this one's
+                    // blocks have not arrived yet (or never will: padding).
                     let mut b = spare.pop().unwrap_or_default();
                     b.resize(size, 0);
-                    // A reused buffer holds an old piece: zero the pad ranges.
-                    for &(a, z) in pads.pads(req.piece.0) {
-                        b[a as usize..z as usize].fill(0);
-                    }
                     b
                 });
                 let off = req.offset.0 as usize;
