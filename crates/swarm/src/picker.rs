@@ -84,6 +84,51 @@ pub enum BlockOutcome {
     },
 }
 
+/// A set of pieces with O(1) insert, remove and membership, listed densely
+/// so that a scan costs what is in it, not the torrent's piece count.
+#[derive(Debug)]
+struct PieceList {
+    items: Vec<u32>,
+    /// Where each piece sits in `items`; `u32::MAX` when absent.
+    at: Vec<u32>,
+}
+
+impl PieceList {
+    fn all(n: u32) -> Self {
+        Self {
+            items: (0..n).collect(),
+            at: (0..n).collect(),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    fn contains(&self, p: u32) -> bool {
+        self.at.get(p as usize).is_some_and(|&j| j != u32::MAX)
+    }
+
+    fn insert(&mut self, p: u32) {
+        if !self.contains(p) && (p as usize) < self.at.len() {
+            self.at[p as usize] = self.items.len() as u32;
+            self.items.push(p);
+        }
+    }
+
+    fn remove(&mut self, p: u32) {
+        if !self.contains(p) {
+            return;
+        }
+        let j = self.at[p as usize] as usize;
+        self.items.swap_remove(j);
+        if let Some(&moved) = self.items.get(j) {
+            self.at[moved as usize] = j as u32;
+        }
+        self.at[p as usize] = u32::MAX;
+    }
+}
+
 /// Chooses blocks to request; see the module docs.
 #[derive(Debug)]
 pub struct Picker {
@@ -99,8 +144,10 @@ pub struct Picker {
     have_count: u32,
     /// Sum of `unrequested` over partials.
     unrequested_blocks: u64,
-    /// Pieces in `PieceState::Missing` that have real bytes to request.
-    untouched: u32,
+    /// Pieces in `PieceState::Missing` that have real bytes to request, the
+    /// only ones [`Picker::claim`] looks at: a scan of every piece for each
+    /// claim was the picker's main cost on a 2000-file tree (2372 pieces).
+    untouched: PieceList,
     /// Where the pad bytes are (empty: none).
     pads: Arc<PadMap>,
     /// Pieces that are all padding (empty when the torrent has no pads).
@@ -122,7 +169,7 @@ impl Picker {
             orphans: Vec::new(),
             have_count: 0,
             unrequested_blocks: 0,
-            untouched: num_pieces,
+            untouched: PieceList::all(num_pieces),
             pads: Arc::new(PadMap::default()),
             pad_only: Vec::new(),
             rng: Rng::new(seed),
@@ -136,12 +183,11 @@ impl Picker {
             self.pad_only = (0..self.num_pieces())
                 .map(|p| pads.is_pad_only(p))
                 .collect();
-            self.untouched = self
-                .state
-                .iter()
-                .zip(&self.pad_only)
-                .filter(|(s, pad)| **s == PieceState::Missing && !**pad)
-                .count() as u32;
+            for (p, &pad) in self.pad_only.iter().enumerate() {
+                if pad {
+                    self.untouched.remove(p as u32);
+                }
+            }
         }
         self.pads = pads;
         self
@@ -198,7 +244,7 @@ impl Picker {
     }
     /// True once every missing block has been requested from someone.
     pub fn in_endgame(&self) -> bool {
-        !self.is_complete() && self.untouched == 0 && self.unrequested_blocks == 0
+        !self.is_complete() && self.untouched.is_empty() && self.unrequested_blocks == 0
     }
 
     /// Length of piece `p`.
@@ -251,9 +297,7 @@ impl Picker {
             if *s == PieceState::Missing {
                 *s = PieceState::Have;
                 self.have_count += 1;
-                if self.pad_only.get(p as usize) != Some(&true) {
-                    self.untouched -= 1;
-                }
+                self.untouched.remove(p);
             }
         }
     }
@@ -354,15 +398,14 @@ impl Picker {
             self.owned.entry(peer).or_default().push(p);
             return Some(p);
         }
-        if self.untouched == 0 {
-            return None;
-        }
         let random = self.have_count < RANDOM_FIRST_PIECES;
-        let (state, availability, pad_only) = (&self.state, &self.availability, &self.pad_only);
-        let p = self.rng.random_min_by_key(state.len(), |i| {
-            (state[i] == PieceState::Missing && pad_only.get(i) != Some(&true) && has(i as u32))
-                .then(|| if random { 0 } else { availability[i] })
-        })? as u32;
+        let (list, availability) = (&self.untouched.items, &self.availability);
+        let j = self.rng.random_min_by_key(list.len(), |j| {
+            let p = list[j];
+            has(p).then(|| if random { 0 } else { availability[p as usize] })
+        })?;
+        let p = list[j];
+        self.untouched.remove(p);
         // Blocks that are all padding are "received" from the start.
         let blocks: Vec<Block> = (0..self.blocks_in(p))
             .map(|b| match self.block_request(p, b) {
@@ -372,7 +415,6 @@ impl Picker {
             .collect();
         let real = blocks.iter().filter(|b| **b == Block::Missing).count() as u32;
         self.state[p as usize] = PieceState::Partial;
-        self.untouched -= 1;
         self.unrequested_blocks += u64::from(real);
         self.partials.insert(
             p,
@@ -552,7 +594,7 @@ impl Picker {
             Some(partial) => {
                 self.state[p as usize] = PieceState::Missing;
                 if !self.is_pad_only(p) {
-                    self.untouched += 1;
+                    self.untouched.insert(p);
                 }
                 partial.contributors
             }
@@ -679,13 +721,14 @@ impl Picker {
             .filter(|s| **s == PieceState::Have)
             .count() as u32;
         assert_eq!(have, self.have_count);
-        let untouched = self
-            .state
-            .iter()
-            .enumerate()
-            .filter(|(i, s)| **s == PieceState::Missing && !self.is_pad_only(*i as u32))
-            .count() as u32;
-        assert_eq!(untouched, self.untouched);
+        for (i, s) in self.state.iter().enumerate() {
+            let p = i as u32;
+            let listed = *s == PieceState::Missing && !self.is_pad_only(p);
+            assert_eq!(self.untouched.contains(p), listed, "piece {p}");
+        }
+        for (j, &p) in self.untouched.items.iter().enumerate() {
+            assert_eq!(self.untouched.at[p as usize], j as u32);
+        }
         for (o, list) in &self.owned {
             for p in list {
                 assert_eq!(self.partials.get(p).and_then(|x| x.owner), Some(*o));

@@ -47,8 +47,7 @@ impl Rng {
         let start = self.below(n as u64) as usize;
         let mut best: Option<(K, usize)> = None;
         let mut ties = 0u64;
-        for k in 0..n {
-            let i = (start + k) % n;
+        for i in (start..n).chain(0..start) {
             let Some(key) = key(i) else { continue };
             match &best {
                 Some((b, _)) if key > *b => {}
