@@ -169,6 +169,9 @@ pub fn run_fleet(options: &FleetOptions) -> Result<FleetReport, FleetError> {
                 )?,
                 _ => make_torrent(&root, &torrent, &announce, options.piece_length_log2)?,
             };
+            if aligned && options.client == Client::Aria2 {
+                write_pad_files(&data_dir, &torrent)?;
+            }
             let n = u32::try_from(tree.len()).unwrap_or(u32::MAX);
             (TREE_NAME, Expected::Tree(tree), n, ih)
         }
@@ -350,6 +353,30 @@ fn make_aligned_torrent(
             .arg(dir),
     )?;
     infohash_of(torrent)
+}
+
+/// Writes the BEP 47 pad files of `torrent` below `data_dir` as files of
+/// zeros. aria2 does not know pad files: it reads and serves them like any
+/// other, and an origin without them on disk answers none of the pieces
+/// they touch (its agents stalled at the first piece), where a publisher
+/// using it would have them.
+fn write_pad_files(data_dir: &Path, torrent: &Path) -> Result<(), FleetError> {
+    let bytes = std::fs::read(torrent).map_err(|e| FleetError::io(torrent, e))?;
+    let meta = metainfo::Metainfo::from_bytes(&bytes).map_err(|e| FleetError::Torrent {
+        path: torrent.to_owned(),
+        detail: e.to_string(),
+    })?;
+    let info = meta.info();
+    for f in info.files().iter().filter(|f| f.is_pad()) {
+        let path = data_dir.join(info.file_relative_path(f));
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| FleetError::io(dir, e))?;
+        }
+        let file = std::fs::File::create(&path).map_err(|e| FleetError::io(&path, e))?;
+        file.set_len(f.length)
+            .map_err(|e| FleetError::io(&path, e))?;
+    }
+    Ok(())
 }
 
 fn infohash_of(torrent: &Path) -> Result<metainfo::Infohash, FleetError> {
