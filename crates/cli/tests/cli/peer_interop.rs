@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::util::{PYTHON, Proc, bin, require, require_libtorrent, start_seeder};
+use crate::util::{
+    Log, PYTHON, Proc, bin, require, require_libtorrent, start_seeder, start_seeder_logged,
+};
 use metainfo::{Info, Metainfo};
 use sha1::{Digest, Sha1};
 
@@ -62,6 +64,46 @@ fn assert_same(m: &Metainfo, a: &Path, b: &Path) {
             .unwrap_or_else(|e| panic!("{}: {e}", b.join(&rel).display()));
         assert!(x == y, "{} differs", rel.display());
     }
+}
+
+/// Waits for `p` to exit successfully within `limit`; on failure shows what
+/// every process in `logs` wrote.
+fn wait_ok(p: &mut Proc, limit: Duration, what: &str, logs: &[(&str, &Log)]) {
+    let start = Instant::now();
+    let shown = || {
+        logs.iter()
+            .map(|(name, log)| format!("--- {name}\n{}\n", log.text()))
+            .collect::<String>()
+    };
+    loop {
+        if let Some(s) = p.0.try_wait().unwrap() {
+            assert!(s.success(), "{what} failed: {s}\n{}", shown());
+            return;
+        }
+        assert!(
+            start.elapsed() < limit,
+            "{what} did not finish within {limit:?}\n{}",
+            shown()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Starts lt_peer.py leeching `torrent` into `out` from `addr`; its status
+/// lines and alerts are kept.
+fn lt_leech(torrent: &Path, out: &Path, addr: &str) -> (Proc, Log) {
+    std::fs::create_dir_all(out).unwrap();
+    let mut child = Command::new(PYTHON)
+        .arg(lt_script())
+        .arg("leech")
+        .arg(torrent)
+        .arg(out)
+        .arg(addr)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let log = Log::of(child.stdout.take().unwrap());
+    (Proc(child), log)
 }
 
 fn wait_exit(p: &mut Proc, limit: Duration, what: &str) -> std::process::ExitStatus {
@@ -176,22 +218,15 @@ fn anthill_seed_to_libtorrent() {
     let tmp = tempfile::tempdir().unwrap();
     let src = tmp.path().join("src");
     let (t, m) = release(&src, "rel");
-    let (_seeder, addr) = start_seeder::<&str>(&t, &src, &[]);
+    let (_seeder, addr, seeder_log) = start_seeder_logged::<&str>(&t, &src, &[]);
     let out = tmp.path().join("lt");
-    std::fs::create_dir_all(&out).unwrap();
-    let mut lt = Proc(
-        Command::new(PYTHON)
-            .arg(lt_script())
-            .arg("leech")
-            .arg(&t)
-            .arg(&out)
-            .arg(&addr)
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap(),
+    let (mut lt, lt_log) = lt_leech(&t, &out, &addr);
+    wait_ok(
+        &mut lt,
+        Duration::from_secs(55),
+        "libtorrent leecher",
+        &[("anthill seed", &seeder_log), ("libtorrent", &lt_log)],
     );
-    let status = wait_exit(&mut lt, Duration::from_secs(55), "libtorrent leecher");
-    assert!(status.success(), "libtorrent leecher failed: {status}");
     assert_same(&m, &src, &out);
 }
 
@@ -672,24 +707,18 @@ fn anthill_seeds_aligned_torrent_to_aria2_and_libtorrent() {
             .spawn()
             .expect("aria2c"),
     );
-    let (_seeder, addr) = start_seeder(&t, &src, &["--peer".into(), format!("127.0.0.1:{port}")]);
+    let (_seeder, addr, seeder_log) =
+        start_seeder_logged(&t, &src, &["--peer".into(), format!("127.0.0.1:{port}")]);
     let lt_out = tmp.path().join("lt");
-    std::fs::create_dir_all(&lt_out).unwrap();
-    let mut lt = Proc(
-        Command::new(PYTHON)
-            .arg(lt_script())
-            .arg("leech")
-            .arg(&t)
-            .arg(&lt_out)
-            .arg(&addr)
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap(),
+    let (mut lt, lt_log) = lt_leech(&t, &lt_out, &addr);
+    let logs = [("anthill seed", &seeder_log), ("libtorrent", &lt_log)];
+    wait_ok(&mut aria, Duration::from_secs(50), "aria2c", &logs);
+    wait_ok(
+        &mut lt,
+        Duration::from_secs(55),
+        "libtorrent leecher",
+        &logs,
     );
-    let status = wait_exit(&mut aria, Duration::from_secs(50), "aria2c");
-    assert!(status.success(), "aria2c failed: {status}");
-    let status = wait_exit(&mut lt, Duration::from_secs(55), "libtorrent leecher");
-    assert!(status.success(), "libtorrent leecher failed: {status}");
     assert_same_content(&m, &src, &aria_out);
     assert_same_content(&m, &src, &lt_out);
 }

@@ -5,6 +5,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// What a finished `anthill` run left behind.
@@ -169,7 +170,19 @@ pub(crate) fn start_seeder<S: AsRef<OsStr>>(
     dir: &Path,
     extra: &[S],
 ) -> (Proc, String) {
+    let (p, addr, _) = start_seeder_logged(torrent, dir, extra);
+    (p, addr)
+}
+
+/// [`start_seeder`] with the swarm's peer events logged and kept, for a
+/// failure message.
+pub(crate) fn start_seeder_logged<S: AsRef<OsStr>>(
+    torrent: &Path,
+    dir: &Path,
+    extra: &[S],
+) -> (Proc, String, Log) {
     let mut child = bin()
+        .env("RUST_LOG", "info,swarm=debug")
         .arg("seed")
         .arg(torrent)
         .arg("--path")
@@ -180,15 +193,64 @@ pub(crate) fn start_seeder<S: AsRef<OsStr>>(
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let line = lines.next().expect("seeder printed nothing").unwrap();
-    let addr = line
-        .rsplit(" on ")
-        .next()
-        .unwrap_or_else(|| panic!("unexpected seeder output {line:?}"))
-        .trim()
-        .to_string();
-    std::thread::spawn(move || for _ in lines {});
-    (Proc(child), addr)
+    let log = Log::default();
+    // Peer events of `--peer` dials may come before the "seeding … on ADDR"
+    // line.
+    let addr = loop {
+        let line = lines
+            .next()
+            .unwrap_or_else(|| panic!("seeder ended before it was listening:\n{}", log.text()))
+            .unwrap();
+        let addr = line
+            .strip_prefix("seeding ")
+            .and_then(|l| l.rsplit(" on ").next())
+            .map(|a| a.trim().to_string());
+        log.push(line);
+        if let Some(addr) = addr {
+            break addr;
+        }
+    };
+    log.collect(lines);
+    (Proc(child), addr, log)
+}
+
+/// The lines a child process wrote, gathered by a thread, to show when a
+/// test fails.
+#[derive(Clone, Default)]
+pub(crate) struct Log(Arc<Mutex<Vec<String>>>);
+
+impl Log {
+    /// At most this many lines are kept: the first ones and the last ones.
+    const KEEP: usize = 400;
+
+    fn push(&self, line: String) {
+        let mut v = self.0.lock().unwrap();
+        if v.len() == Self::KEEP {
+            v.remove(Self::KEEP / 2);
+        }
+        v.push(line);
+    }
+
+    /// Gathers `lines` on a thread of its own until they end.
+    pub(crate) fn collect<R: BufRead + Send + 'static>(&self, lines: std::io::Lines<R>) {
+        let log = self.clone();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                log.push(line);
+            }
+        });
+    }
+
+    /// A log of `r`, read on a thread of its own.
+    pub(crate) fn of<R: Read + Send + 'static>(r: R) -> Self {
+        let log = Self::default();
+        log.collect(BufReader::new(r).lines());
+        log
+    }
+
+    pub(crate) fn text(&self) -> String {
+        self.0.lock().unwrap().join("\n")
+    }
 }
 
 /// How long the process tests wait for anything.

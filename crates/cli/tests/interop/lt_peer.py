@@ -4,6 +4,9 @@ usage: lt_peer.py seed|leech TORRENT SAVE_DIR [PEER_HOST:PORT]
 
 Prints "port N" once listening. `leech` exits 0 once the torrent is complete
 (libtorrent verified every piece), 1 after 60 s; `seed` runs until killed.
+A leecher also prints a status line every 2 s and libtorrent's peer and error
+alerts as they come, for the test to show when it fails (a seeder does not:
+its tests stop reading its output).
 """
 import sys
 import time
@@ -26,13 +29,31 @@ s = lt.session({
     "enable_incoming_utp": False,
     "out_enc_policy": 2,
     "in_enc_policy": 1,
+    "alert_mask": lt.alert.category_t.error_notification
+    | lt.alert.category_t.peer_notification
+    | lt.alert.category_t.connect_notification
+    | lt.alert.category_t.status_notification,
 })
 h = s.add_torrent({"ti": lt.torrent_info(torrent), "save_path": save})
 print("port", s.listen_port(), flush=True)
 deadline = time.time() + 60
 connected = False
+start = time.time()
+last_status = 0.0
 while time.time() < deadline or mode == "seed":
+    for a in s.pop_alerts():
+        if mode == "leech":
+            print("%6.2f alert %s: %s" % (time.time() - start, a.what(), a.message()),
+                  flush=True)
     st = h.status()
+    if mode == "leech" and time.time() - last_status >= 2:
+        last_status = time.time()
+        print(
+            "%6.2f status %s progress %.3f peers %d down %d B/s done %d"
+            % (time.time() - start, st.state, st.progress, st.num_peers,
+               st.download_rate, st.total_wanted_done),
+            flush=True,
+        )
     if peer and st.state not in (lt.torrent_status.checking_files, lt.torrent_status.checking_resume_data):
         if not connected or st.num_peers == 0:
             host, port = peer.rsplit(":", 1)
