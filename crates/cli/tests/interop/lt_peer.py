@@ -29,6 +29,12 @@ s = lt.session({
     "enable_incoming_utp": False,
     "out_enc_policy": 2,
     "in_enc_policy": 1,
+    # The loop below redials the peer while none is connected, but
+    # libtorrent waits min_reconnect_time (60 s) times the failures before
+    # dialling a peer again, whatever connect_peer asks: one refused or
+    # dropped connection stalled the leecher past its deadline.
+    "min_reconnect_time": 1,
+    "max_failcount": 100,
     "alert_mask": lt.alert.category_t.error_notification
     | lt.alert.category_t.peer_notification
     | lt.alert.category_t.connect_notification
