@@ -69,24 +69,14 @@ fn assert_same(m: &Metainfo, a: &Path, b: &Path) {
 /// Waits for `p` to exit successfully within `limit`; on failure shows what
 /// every process in `logs` wrote.
 fn wait_ok(p: &mut Proc, limit: Duration, what: &str, logs: &[(&str, &Log)]) {
-    let start = Instant::now();
-    let shown = || {
-        logs.iter()
-            .map(|(name, log)| format!("--- {name}\n{}\n", log.text()))
-            .collect::<String>()
-    };
-    loop {
-        if let Some(s) = p.0.try_wait().unwrap() {
-            assert!(s.success(), "{what} failed: {s}\n{}", shown());
-            return;
-        }
-        assert!(
-            start.elapsed() < limit,
-            "{what} did not finish within {limit:?}\n{}",
-            shown()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let status = wait_exit_logged(p, limit, what, logs);
+    assert!(status.success(), "{what} failed: {status}\n{}", shown(logs));
+}
+
+fn shown(logs: &[(&str, &Log)]) -> String {
+    logs.iter()
+        .map(|(name, log)| format!("--- {name}\n{}\n", log.text()))
+        .collect()
 }
 
 /// Starts lt_peer.py leeching `torrent` into `out` from `addr`; its status
@@ -107,6 +97,17 @@ fn lt_leech(torrent: &Path, out: &Path, addr: &str) -> (Proc, Log) {
 }
 
 fn wait_exit(p: &mut Proc, limit: Duration, what: &str) -> std::process::ExitStatus {
+    wait_exit_logged(p, limit, what, &[])
+}
+
+/// [`wait_exit`] that shows what every process in `logs` wrote if `p` does
+/// not exit in time.
+fn wait_exit_logged(
+    p: &mut Proc,
+    limit: Duration,
+    what: &str,
+    logs: &[(&str, &Log)],
+) -> std::process::ExitStatus {
     let start = Instant::now();
     loop {
         if let Some(s) = p.0.try_wait().unwrap() {
@@ -114,7 +115,8 @@ fn wait_exit(p: &mut Proc, limit: Duration, what: &str) -> std::process::ExitSta
         }
         assert!(
             start.elapsed() < limit,
-            "{what} did not finish within {limit:?}"
+            "{what} did not finish within {limit:?}\n{}",
+            shown(logs)
         );
         std::thread::sleep(Duration::from_millis(100));
     }
